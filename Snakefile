@@ -1,0 +1,27 @@
+# frontline: where are the immune cells relative to the tumor's invasive front?
+# Read top to bottom, this file is the pipeline: one included .smk per stage.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/segment.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/phenotype.smk"
+include: "workflow/rules/front.smk"
+include: "workflow/rules/spatial.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,64 @@
+# Sample sheet and config: loaded and validated once; small input functions for every stage.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / ".." / "workflow"))  # the library, also uninstalled
+
+from snakemake.utils import validate
+
+from frontline import sheet
+
+validate(config, schema="../schemas/config.schema.yaml")
+SAMPLES = sheet.load_sample_sheet(config["samples"])
+validate(SAMPLES, schema="../schemas/samples.schema.yaml")
+
+
+wildcard_constraints:
+    sample="|".join(sheet.wildcard_pattern(SAMPLES.index)),
+
+
+def row_of(wildcards):
+    return SAMPLES.loc[wildcards.sample]
+
+
+def image_of(wildcards):
+    """The sample's image file or folder."""
+    return SAMPLES.loc[wildcards.sample, "image"]
+
+
+def pixel_size_of(wildcards):
+    """Pixel size from the sample sheet (µm), or None: the image's own metadata wins."""
+    value = sheet.optional(SAMPLES.loc[wildcards.sample, "pixel_size_um"])
+    return None if value is None else float(value)
+
+
+def annotation_of(wildcards):
+    """The annotation GeoJSON as a list (empty when the sheet gives none)."""
+    value = sheet.optional(SAMPLES.loc[wildcards.sample, "annotation"])
+    return [] if value is None else [value]
+
+
+def truth_of(wildcards):
+    """Truth files (prefix + .truth_*) as a dict, empty when the sample has none."""
+    prefix = sheet.optional(SAMPLES.loc[wildcards.sample, "truth"])
+    if prefix is None:
+        return {}
+    return {
+        "nuclei": f"{prefix}.truth_nuclei.ome.tif",
+        "cells": f"{prefix}.truth_cells.parquet",
+        "tumor": f"{prefix}.truth_tumor.geojson",
+    }
+
+
+def samples_with_truth():
+    return [s for s in SAMPLES.index if sheet.optional(SAMPLES.loc[s, "truth"]) is not None]
+
+
+def all_outputs():
+    """What `rule all` asks for: every stage's final outputs per sample, and the cohort."""
+    return (
+        expand("results/{sample}/summary.json", sample=SAMPLES.index)
+        + expand("results/{sample}/evaluation.json", sample=samples_with_truth())
+        + ["results/cohort/summary.tsv"]
+    )
