@@ -54,7 +54,7 @@ def run(snakemake, main):
 
 
 def _cleanup(outputs):
-    for out in outputs:
+    for out in list(outputs):
         _remove(out)
         _remove(_tmp_name(Path(out)))
 

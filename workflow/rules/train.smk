@@ -1,0 +1,25 @@
+# Train the nuclei model (not part of `all`): snakemake train --cores all
+# The result goes to results/training/{model}/; copy the model folder to resources/models/ to ship it.
+
+
+rule train_model:
+    output:
+        model=directory("results/training/{model}/{model}"),
+        metrics="results/training/{model}/metrics.json",
+        loss_plot="results/training/{model}/loss.png",
+        examples_plot="results/training/{model}/validation_examples.png",
+    params:
+        training=config["training"],
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
+    log:
+        "logs/train/{model}.log",
+    script:
+        "../scripts/train.py"
+
+
+rule train:
+    input:
+        f"results/training/{config['training']['name']}/metrics.json",
