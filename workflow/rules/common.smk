@@ -62,3 +62,20 @@ def all_outputs():
         + expand("results/{sample}/evaluation.json", sample=samples_with_truth())
         + ["results/cohort/summary.tsv"]
     )
+
+
+def print_where_results_are():
+    """After a successful run: where the results and the accuracy figures are."""
+    import json
+
+    lines = ["", "frontline finished.", "  cohort table:  results/cohort/summary.tsv"]
+    for s in SAMPLES.index:
+        lines.append(f"  {s}: results/{s}/ (summary.json, plots/)")
+        evaluation = Path(f"results/{s}/evaluation.json")
+        if evaluation.exists():
+            lines.append(f"    accuracy vs truth: {evaluation}")
+            for section, values in json.loads(evaluation.read_text()).items():
+                if isinstance(values, dict):
+                    headline = {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool))}
+                    lines.append(f"      {section}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(headline.items())[:6]))
+    print("\n".join(lines))
