@@ -567,6 +567,34 @@ def _file_pixel_size(tif, page, path, sample):
 
 # --------------------------------------------------------------------------- opening files
 
+class _TiffWarnings(logging.Handler):
+    """Collects tifffile's warnings about broken offsets (its sign of a truncated file)."""
+
+    BROKEN = re.compile(r"invalid (page|value|tag) offset|corrupt|truncat|beyond", re.I)
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if self.BROKEN.search(message):
+            self.messages.append(message)
+
+    def __enter__(self):
+        tifffile.logger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        tifffile.logger().removeHandler(self)
+
+
+def _damaged(path, sample, detail):
+    return FrontlineInputError(
+        f"the TIFF is damaged or truncated ({detail})", sample=sample, file=path,
+        fix="copy the file again from its source (compare its size with the original)")
+
+
 def _open_tiff(path, sample, fix=None):
     try:
         return tifffile.TiffFile(path)
@@ -577,14 +605,30 @@ def _open_tiff(path, sample, fix=None):
         ) from None
 
 
+def _check_complete(tif, pages, path, sample):
+    """Every pixel byte of ``pages`` lies inside the file (a truncated copy fails here)."""
+    size = tif.filehandle.size
+    for index, page in enumerate(pages):
+        offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+        counts = np.asarray(page.databytecounts, dtype=np.int64)
+        if offsets.size and int((offsets + counts).max()) > size:
+            raise _damaged(path, sample, f"plane {index} needs bytes up to "
+                           f"{int((offsets + counts).max())}, the file has {size}")
+
+
 def _read_file(path, sample):
     """Detect the format of one TIFF file and build its source description."""
-    tif = _open_tiff(path, sample)
+    with _TiffWarnings() as warned:
+        tif = _open_tiff(path, sample)
     try:
-        if _is_qpi(tif):
-            src = _qpi_source(tif, path, sample)
-        else:
-            src = _series_source(tif, path, sample)
+        with warned:
+            if _is_qpi(tif):
+                src = _qpi_source(tif, path, sample)
+            else:
+                src = _series_source(tif, path, sample)
+        if warned.messages:
+            raise _damaged(path, sample, "; ".join(dict.fromkeys(warned.messages)))
+        _check_complete(tif, src.pop("pages"), path, sample)
         src["handles"] = [tif]
         return src
     except FrontlineInputError:
@@ -661,7 +705,7 @@ def _series_source(tif, path, sample):
     size, size_from = _file_pixel_size(tif, series.pages[0] if series.pages else tif.pages.first,
                                        path, sample)
     kind = "OME-TIFF" if tif.is_ome else "TIFF"
-    return {"levels": levels, "names": names, "names_from": names_from or "config channel_names",
+    return {"levels": levels, "pages": [p for p in series.pages if p is not None], "names": names, "names_from": names_from or "config channel_names",
             "fluors": None, "pixel_size": size, "pixel_from": size_from, "kind": kind}
 
 
@@ -769,7 +813,8 @@ def _qpi_source(tif, path, sample):
     log.info("%s: %s, %d fluor page(s), %d pyramid level(s), skipped %d other page(s)",
              path.name, kind, len(full), len(levels),
              len(info) - len(full) - (len(levels) - 1) * len(full))
-    return {"levels": levels, "names": names, "names_from": f"{kind} page descriptions",
+    return {"levels": levels, "pages": [p for _, p, _ in full],
+            "names": names, "names_from": f"{kind} page descriptions",
             "fluors": fluors, "pixel_size": size, "pixel_from": size_from, "kind": kind}
 
 
@@ -796,10 +841,14 @@ def _read_folder(folder, sample):
     handles, planes_by_file, sizes = [], [], []
     try:
         for file in files:
-            tif = _open_tiff(file, sample)
-            handles.append(tif)
-            series = tif.series[0]
-            levels, axes = _series_levels(series, file, sample)
+            with _TiffWarnings() as warned:
+                tif = _open_tiff(file, sample)
+                handles.append(tif)
+                series = tif.series[0]
+                levels, axes = _series_levels(series, file, sample)
+            if warned.messages:
+                raise _damaged(file, sample, "; ".join(dict.fromkeys(warned.messages)))
+            _check_complete(tif, [p for p in series.pages if p is not None], file, sample)
             if levels[0].count != 1:
                 raise FrontlineInputError(
                     f"a TIFF in an image folder must hold one channel; this one has "
