@@ -1,0 +1,186 @@
+"""Gating and the phenotype tree: known thresholds, fallbacks, most-specific assignment, errors."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from frontline.errors import FrontlineInputError
+from frontline.phenotype import (assign_phenotypes, auto_gate, gate_markers, gated_markers,
+                                 parse_phenotypes, phenotype_cells)
+
+CHANNELS = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"]
+TREE = {
+    "tumor": {"positive": ["PanCK"]},
+    "immune": {"positive": ["CD45"]},
+    "T_cell": {"parent": "immune", "positive": ["CD3"]},
+    "CD8_T": {"parent": "T_cell", "positive": ["CD8"]},
+    "T_helper": {"parent": "T_cell", "negative": ["CD8"]},
+    "B_cell": {"parent": "immune", "positive": ["CD20"]},
+    "macrophage": {"parent": "immune", "positive": ["CD68"]},
+    "neutrophil": {"parent": "immune", "positive": ["MPO"]},
+}
+EXCLUSIVE = [["tumor", "immune"]]
+
+
+def bimodal(n, fraction, seed, neg=200.0, pos=2000.0, sigma=0.4):
+    """Log-normal negatives around ``neg`` and positives around ``pos``; returns (x, truth)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n) < fraction
+    x = np.where(truth, rng.lognormal(np.log(pos), sigma, n), rng.lognormal(np.log(neg), sigma, n))
+    return x, truth
+
+
+def bayes_gate(fraction, neg=200.0, pos=2000.0, sigma=0.4):
+    """Where the two weighted log-normal densities cross (same sigma in log space)."""
+    a, b = np.log(neg), np.log(pos)
+    # (1-f) exp(-(t-a)²/2s²) = f exp(-(t-b)²/2s²)  ->  t = (a+b)/2 + s² ln((1-f)/f) / (b-a)
+    return float(np.exp((a + b) / 2 + sigma**2 * np.log((1 - fraction) / fraction) / (b - a)))
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.3, 0.7])
+def test_bimodal_gate_recovers_known_threshold(fraction):
+    x, truth = bimodal(20000, fraction, seed=1)
+    result = auto_gate(x)
+    assert result["method"] == "gmm"
+    assert result["confidence"] > 0.8
+    # near the ideal (Bayes) gate, and almost as accurate as the ideal gate on the truth
+    ideal = bayes_gate(fraction)
+    assert result["gate"] == pytest.approx(ideal, rel=0.35)
+    best = np.mean((x > ideal) == truth)
+    assert np.mean((x > result["gate"]) == truth) > min(best - 0.01, 0.99)
+
+
+def test_gate_does_not_depend_on_intensity_units():
+    x, _ = bimodal(5000, 0.2, seed=2)
+    assert auto_gate(x * 1e-3)["gate"] == pytest.approx(auto_gate(x)["gate"] * 1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lognormal", "gamma", "normal"])
+def test_unimodal_skewed_falls_back_with_low_confidence(name):
+    rng = np.random.default_rng(3)
+    x = {"lognormal": rng.lognormal(5, 0.6, 20000), "gamma": rng.gamma(1.5, 100, 20000),
+         "normal": rng.normal(100, 10, 20000)}[name]
+    result = auto_gate(x)
+    assert result["method"] == "negative_tail"
+    assert result["confidence"] < 0.5
+    assert np.mean(x > result["gate"]) < 0.02  # only outliers of a single population
+
+
+def test_zero_inflated_marker_gates_between_nonzero_populations():
+    rng = np.random.default_rng(4)
+    x = np.zeros(20000)
+    spill = rng.random(20000) < 0.2
+    x[spill] = rng.lognormal(-1, 0.5, spill.sum())
+    truth = rng.random(20000) < 0.05
+    x[truth] = rng.lognormal(1, 0.3, truth.sum())
+    result = auto_gate(x)
+    assert result["method"] == "gmm"
+    assert np.mean((x > result["gate"]) == truth) > 0.99
+
+
+def test_constant_marker_is_undefined_all_negative_and_warned(caplog):
+    cells = pd.DataFrame({"cell_id": np.arange(50), "CD3_cell_mean": np.full(50, 7.0),
+                          "CD3_ring_mean": np.full(50, 7.0)})
+    with caplog.at_level(logging.WARNING):
+        gates = gate_markers(cells, ["CD3"], {"CD3": "ring"})
+    row = gates.iloc[0]
+    assert row["method"] == "undefined"
+    assert np.isnan(row["gate"])
+    assert row["n_positive"] == 0
+    assert "CD3" in caplog.text and "same intensity" in caplog.text
+
+
+def test_manual_gate_is_used_and_non_number_is_rejected():
+    cells = pd.DataFrame({"cell_id": np.arange(4), "CD8_cell_mean": [1.0, 2.0, 3.0, 4.0]})
+    gates = gate_markers(cells, ["CD8"], gates={"CD8": "2.5"})
+    assert gates.iloc[0]["method"] == "manual"
+    assert gates.iloc[0]["n_positive"] == 2
+    with pytest.raises(FrontlineInputError, match="CD8.*'high'.*neither 'auto' nor a number"):
+        gate_markers(cells, ["CD8"], gates={"CD8": "high"}, sample="s1")
+    with pytest.raises(FrontlineInputError, match="neither"):
+        gate_markers(cells, ["CD8"], gates={"CD8": True})
+
+
+def test_empty_ring_reads_the_whole_cell():
+    cells = pd.DataFrame({"cell_id": [1, 2, 3, 4], "CD3_cell_mean": [0.0, 9.0, 0.0, 9.0],
+                          "CD3_ring_mean": [0.0, np.nan, 0.0, 9.0]})
+    gates = gate_markers(cells, ["CD3"], {"CD3": "ring"}, gates={"CD3": 5})
+    assert gates.iloc[0]["n_positive"] == 2
+
+
+def positives(rows):
+    """A positivity table from a list of sets of positive markers."""
+    return pd.DataFrame({f"{m}_positive": [m in r for r in rows] for m in CHANNELS})
+
+
+def test_most_specific_phenotype_ambiguous_and_other():
+    tree = parse_phenotypes(TREE, CHANNELS, EXCLUSIVE)
+    rows = [{"PanCK"}, {"CD45"}, {"CD45", "CD3"}, {"CD45", "CD3", "CD8"}, {"CD45", "CD20"},
+            {"CD45", "CD68"}, {"CD45", "MPO"}, set(), {"CD3"}, {"PanCK", "CD45", "CD3"},
+            {"CD45", "CD20", "CD68"}, {"PanCK", "CD8"}]
+    names = assign_phenotypes(positives(rows), tree, EXCLUSIVE)
+    assert list(names) == ["tumor", "immune", "T_helper", "CD8_T", "B_cell", "macrophage",
+                           "neutrophil", "other", "other", "ambiguous", "immune", "tumor"]
+
+
+def test_co_positive_roots_without_common_ancestor_are_ambiguous():
+    tree = parse_phenotypes({"a": {"positive": ["CD3"]}, "b": {"positive": ["CD8"]}}, CHANNELS)
+    names = assign_phenotypes(positives([{"CD3", "CD8"}, {"CD3"}]), tree)
+    assert list(names) == ["ambiguous", "a"]
+
+
+def test_cycle_in_tree_is_an_error():
+    spec = {"a": {"parent": "c", "positive": ["CD3"]}, "b": {"parent": "a"},
+            "c": {"parent": "b"}}
+    with pytest.raises(FrontlineInputError, match="cycle: a -> c -> b -> a"):
+        parse_phenotypes(spec, CHANNELS, sample="s1")
+
+
+def test_unknown_parent_is_an_error():
+    with pytest.raises(FrontlineInputError, match="parent 'myeloid'.*not a phenotype"):
+        parse_phenotypes({"macrophage": {"parent": "myeloid", "positive": ["CD68"]}}, CHANNELS)
+
+
+def test_unknown_channel_error_lists_the_channels():
+    with pytest.raises(FrontlineInputError) as err:
+        parse_phenotypes({"tumor": {"positive": ["PanKRT"]}}, CHANNELS, sample="s1",
+                         file="config/config.yaml")
+    text = str(err.value)
+    assert "'PanKRT'" in text and "sample 's1'" in text
+    assert str(CHANNELS) in text
+
+
+def test_exclusive_must_name_phenotypes():
+    with pytest.raises(FrontlineInputError, match="exclusive"):
+        parse_phenotypes(TREE, CHANNELS, [["tumor", "stroma"]])
+
+
+def test_gated_markers_follow_the_tree_then_extra_gates():
+    cfg = {"phenotypes": TREE, "gates": {"CD8": 3.0, "Ki67": "auto"}}
+    assert gated_markers(cfg) == ["PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO", "Ki67"]
+
+
+def test_phenotype_cells_end_to_end_on_synthetic_table():
+    rng = np.random.default_rng(5)
+    n = 6000
+    kind = rng.choice(["tumor", "CD8_T", "T_helper", "B_cell", "stromal"], n,
+                      p=[0.5, 0.1, 0.1, 0.1, 0.2])
+    expected = {"tumor": {"PanCK"}, "CD8_T": {"CD45", "CD3", "CD8"}, "T_helper": {"CD45", "CD3"},
+                "B_cell": {"CD45", "CD20"}, "stromal": set()}
+    cells = {"cell_id": np.arange(1, n + 1)}
+    for m in CHANNELS:
+        on = np.array([m in expected[k] for k in kind])
+        level = np.where(on, rng.lognormal(np.log(1500), 0.3, n), rng.lognormal(np.log(150), 0.4, n))
+        for comp in ("nucleus", "cell", "ring"):
+            cells[f"{m}_{comp}_mean"] = level
+    cfg = {"phenotypes": TREE, "exclusive": EXCLUSIVE, "default_compartment": "cell",
+           "compartments": {"CD45": "ring"}, "gates": {}}
+    phenotypes, gates = phenotype_cells(pd.DataFrame(cells), cfg)
+    want = np.where(kind == "stromal", "other", kind)
+    assert np.mean(phenotypes["phenotype"].to_numpy() == want) > 0.99
+    assert list(phenotypes.columns[:2]) == ["cell_id", "phenotype"]
+    assert phenotypes["CD8_positive"].dtype == bool
+    assert set(gates["marker"]) == {"PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"}
+    assert gates.set_index("marker").loc["CD45", "compartment"] == "ring"

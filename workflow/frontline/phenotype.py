@@ -1,0 +1,506 @@
+"""Phenotypes from marker gates and a hierarchical phenotype table.
+
+Three steps, each a pure function on the ``cells.parquet`` table:
+
+1. :func:`parse_phenotypes` checks the config's phenotype tree (parents, markers, cycles).
+2. :func:`gate_markers` finds a gate per marker (``auto`` or a number from the config);
+   :func:`positivity` turns gates into ``{marker}_positive`` columns.
+3. :func:`assign_phenotypes` gives each cell its most specific matching phenotype.
+
+Auto gate (:func:`auto_gate`), per marker and sample, on the mean intensity in the marker's
+compartment:
+
+- intensities are arcsinh-transformed, ``z = arcsinh(x / cofactor)`` with the cofactor set by
+  the data scale (the median intensity, or the median of the non-zero intensities when most
+  are zero), so the gate does not depend on the intensity units;
+- a two-component Gaussian mixture is fitted to ``z`` (values sitting exactly at the
+  minimum, e.g. the zeros of a background-subtracted or ion-count image, are a point mass a
+  Gaussian cannot model: when they are at least 10 % of the cells they count as negative
+  and the mixture is fitted to the rest);
+- ``confidence`` is the depth of the dip between the two peaks of the fitted mixture:
+  ``1 - density at the valley / density at the lower peak`` (0 when the mixture has a
+  single peak, near 1 for two well separated populations);
+- when ``confidence >= min_confidence`` the gate is where the two weighted components are
+  equally likely (method ``gmm``); otherwise there is no second population to separate and
+  the gate is ``median + tail_mads * MAD`` of ``z`` over all cells (method ``negative_tail``:
+  the bulk is taken as negative and only clear outliers above it count as positive; for a
+  point mass at the minimum holding most cells the gate is that value). The reported
+  confidence stays the low mixture confidence, so such gates stand out in ``gates.tsv``.
+- A marker with (nearly) constant intensity has no gate: method ``undefined``, every cell
+  negative, and a warning in the log.
+"""
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.mixture import GaussianMixture
+
+from .errors import FrontlineInputError
+
+log = logging.getLogger(__name__)
+
+AMBIGUOUS = "ambiguous"
+OTHER = "other"
+COMPARTMENTS = ("nucleus", "cell", "ring")
+GATE_COLUMNS = ["marker", "compartment", "gate", "method", "confidence", "n_positive",
+                "fraction_positive", "cofactor"]
+_FLOOR_FRACTION = 0.1
+_MIN_FIT = 20
+
+
+# --------------------------------------------------------------------------- the tree
+
+def parse_phenotypes(spec, channels, exclusive=(), sample=None, file=None):
+    """Check the phenotype table and order it parents first.
+
+    Parameters
+    ----------
+    spec : dict name -> {parent: str, positive: [markers], negative: [markers]}
+    channels : list of str, the markers that were measured
+    exclusive : list of lists of phenotype names that a cell cannot belong to together
+    sample, file : for error messages
+
+    Returns
+    -------
+    dict name -> {"parent", "positive", "negative", "depth", "root"}, parents before children.
+    """
+    if not spec:
+        raise FrontlineInputError(
+            "the config defines no phenotypes", sample=sample, file=file,
+            fix="add phenotypes under `phenotyping: phenotypes:`, e.g. tumor: {positive: [PanCK]}")
+    tree = {}
+    for name, entry in spec.items():
+        name = str(name)
+        entry = entry or {}
+        if name in (AMBIGUOUS, OTHER):
+            raise FrontlineInputError(
+                f"the phenotype name '{name}' is reserved", sample=sample, file=file,
+                fix=f"rename it; '{AMBIGUOUS}' and '{OTHER}' are given by the workflow")
+        markers = {}
+        for key in ("positive", "negative"):
+            value = entry.get(key) or []
+            if isinstance(value, str):
+                value = [value]
+            markers[key] = tuple(str(m) for m in value)
+        unknown = [m for m in markers["positive"] + markers["negative"] if m not in channels]
+        if unknown:
+            raise FrontlineInputError(
+                f"phenotype '{name}' uses marker(s) {unknown} that are not among the measured "
+                f"channels {list(channels)}", sample=sample, file=file,
+                fix="use channel names exactly as the image names them in "
+                    "`phenotyping: phenotypes:` (or set a fluor map)")
+        both = sorted(set(markers["positive"]) & set(markers["negative"]))
+        if both:
+            raise FrontlineInputError(
+                f"phenotype '{name}' lists {both} as both positive and negative", sample=sample,
+                file=file, fix="list each marker once per phenotype")
+        parent = entry.get("parent")
+        tree[name] = {"parent": None if parent is None else str(parent), **markers}
+    for name, node in tree.items():
+        if node["parent"] is not None and node["parent"] not in tree:
+            raise FrontlineInputError(
+                f"phenotype '{name}' has the parent '{node['parent']}', which is not a "
+                f"phenotype; the phenotypes are {list(tree)}", sample=sample, file=file,
+                fix="name an existing phenotype as parent, or drop `parent` for a lineage root")
+    ordered = {}
+    for name in tree:
+        chain = [name]
+        while tree[chain[-1]]["parent"] is not None:
+            parent = tree[chain[-1]]["parent"]
+            if parent in chain:
+                cycle = " -> ".join(chain[chain.index(parent):] + [parent])
+                raise FrontlineInputError(
+                    f"the phenotype tree has a cycle: {cycle}", sample=sample, file=file,
+                    fix="every chain of parents must end at a phenotype without a parent")
+            chain.append(parent)
+        for depth, member in enumerate(reversed(chain)):
+            if member not in ordered:
+                ordered[member] = {**tree[member], "depth": depth, "root": chain[-1]}
+    for group in exclusive or ():
+        unknown = [g for g in group if g not in tree]
+        if unknown:
+            raise FrontlineInputError(
+                f"`phenotyping: exclusive` names {unknown}, which are not phenotypes; the "
+                f"phenotypes are {list(tree)}", sample=sample, file=file,
+                fix="list only phenotype names in the exclusive groups")
+    return ordered
+
+
+def tree_markers(tree):
+    """The markers a phenotype tree uses, in order of first use."""
+    seen = []
+    for node in tree.values():
+        for marker in node["positive"] + node["negative"]:
+            if marker not in seen:
+                seen.append(marker)
+    return seen
+
+
+def gated_markers(phenotyping):
+    """Markers that get a gate: those of the phenotype table, then extra ones in ``gates``.
+
+    Parameters
+    ----------
+    phenotyping : the config's ``phenotyping`` dict (not validated here)
+
+    Returns
+    -------
+    list of str
+    """
+    markers = []
+    for entry in (phenotyping.get("phenotypes") or {}).values():
+        entry = entry or {}
+        for key in ("positive", "negative"):
+            value = entry.get(key) or []
+            for marker in [value] if isinstance(value, str) else value:
+                if str(marker) not in markers:
+                    markers.append(str(marker))
+    for marker in phenotyping.get("gates") or {}:
+        if str(marker) not in markers:
+            markers.append(str(marker))
+    return markers
+
+
+def lineage_of(tree, name):
+    """The root phenotype (lineage) of ``name``, or ``name`` itself when not in the tree."""
+    return tree[name]["root"] if name in tree else name
+
+
+# --------------------------------------------------------------------------- gates
+
+def measured_channels(cells):
+    """Markers measured in a cells table (those with a ``{marker}_cell_mean`` column)."""
+    return [c[: -len("_cell_mean")] for c in cells.columns if c.endswith("_cell_mean")]
+
+
+def compartment_values(cells, marker, compartment):
+    """Per-cell intensity of ``marker`` in ``compartment``.
+
+    A cell without ring pixels (NaN ring mean) is read from the whole cell instead, so a
+    tightly packed cell is still gated.
+
+    Returns
+    -------
+    (N,) float array
+    """
+    values = cells[f"{marker}_{compartment}_mean"].to_numpy(np.float64)
+    if compartment == "ring":
+        whole = cells[f"{marker}_cell_mean"].to_numpy(np.float64)
+        values = np.where(np.isnan(values), whole, values)
+    return values
+
+
+def arcsinh_cofactor(values):
+    """The arcsinh cofactor for a marker: its typical (median) intensity.
+
+    The median of the non-zero values is used when most values are zero or below, so
+    sparse ion-count images get a usable scale. Returns a positive float.
+    """
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    cofactor = float(np.median(values)) if values.size else 0.0
+    if cofactor <= 0:
+        above = values[values > 0]
+        cofactor = float(np.median(above)) if above.size else 0.0
+    if cofactor <= 0:
+        cofactor = float(np.median(np.abs(values))) if values.size else 0.0
+    return cofactor if cofactor > 0 else 1.0
+
+
+def auto_gate(values, min_confidence=0.5, tail_mads=3.0, seed=0, max_cells=50_000):
+    """Find a positivity gate for one marker (see the module docstring for the method).
+
+    Parameters
+    ----------
+    values : (N,) float array, per-cell mean intensity in the marker's compartment
+    min_confidence : float in [0, 1], least mixture confidence to use the mixture's gate
+    tail_mads : float, robust standard deviations above the median for the fallback gate
+    seed : int, seeds the subsample and the mixture fit
+    max_cells : int, the mixture is fitted to at most this many randomly chosen cells
+
+    Returns
+    -------
+    dict with ``gate`` (same units as ``values``; NaN when undefined), ``method`` (``gmm``,
+    ``negative_tail`` or ``undefined``), ``confidence`` (0..1) and ``cofactor``.
+    """
+    x = np.asarray(values, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 3 or np.ptp(x) <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
+        return {"gate": math.nan, "method": "undefined", "confidence": 0.0,
+                "cofactor": math.nan}
+    cofactor = arcsinh_cofactor(x)
+    z = np.arcsinh(x / cofactor)
+    floor = z.min()
+    fit = z[z > floor] if np.mean(z == floor) >= _FLOOR_FRACTION else z
+    rng = np.random.default_rng(seed)
+    if fit.size > max_cells:
+        fit = rng.choice(fit, max_cells, replace=False)
+    confidence, gate_z = 0.0, math.nan
+    if fit.size >= _MIN_FIT and np.ptp(fit) > 0:
+        confidence, gate_z = _mixture_gate(fit, seed)
+    if confidence >= min_confidence and np.isfinite(gate_z):
+        method = "gmm"
+    else:
+        method = "negative_tail"
+        median = float(np.median(z))
+        mad = 1.4826 * float(np.median(np.abs(z - median)))
+        gate_z = median + tail_mads * mad
+    return {"gate": float(cofactor * np.sinh(gate_z)), "method": method,
+            "confidence": float(confidence), "cofactor": cofactor}
+
+
+def _mixture_gate(z, seed):
+    """Fit two Gaussians to ``z``; return (valley-depth confidence, equal-posterior gate)."""
+    gmm = GaussianMixture(2, covariance_type="full", random_state=seed, n_init=2,
+                          reg_covar=1e-6 * max(float(np.var(z)), 1e-12))
+    gmm.fit(z.reshape(-1, 1))
+    means = gmm.means_.ravel()
+    sds = np.sqrt(gmm.covariances_.ravel())
+    weights = gmm.weights_
+    lo, hi = np.argsort(means)
+    if means[hi] - means[lo] <= 0:
+        return 0.0, math.nan
+    grid = np.linspace(means[lo], means[hi], 2001)
+
+    def weighted(k):
+        return weights[k] / (sds[k] * np.sqrt(2 * np.pi)) * np.exp(
+            -0.5 * ((grid - means[k]) / sds[k]) ** 2)
+
+    neg, pos = weighted(lo), weighted(hi)
+    mixture = neg + pos
+    valley = int(np.argmin(mixture))
+    left_peak = mixture[: valley + 1].max()
+    right_peak = mixture[valley:].max()
+    if valley in (0, grid.size - 1):
+        confidence = 0.0  # no dip between the means: a single peak
+    else:
+        confidence = float(1 - mixture[valley] / min(left_peak, right_peak))
+    # Equal posterior: the first crossing of the weighted densities between the means.
+    diff = neg - pos
+    crossing = np.flatnonzero(np.sign(diff[:-1]) != np.sign(diff[1:]))
+    if crossing.size:
+        i = crossing[0]
+        t = diff[i] / (diff[i] - diff[i + 1])
+        gate = grid[i] + t * (grid[i + 1] - grid[i])
+    else:
+        gate = grid[valley]
+    return confidence, float(gate)
+
+
+def parse_gate(value, marker, sample=None, file=None):
+    """A config gate as ``"auto"`` or a finite float; FrontlineInputError otherwise."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return "auto"
+    if isinstance(value, bool):
+        number = math.nan
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+    if not math.isfinite(number):
+        raise FrontlineInputError(
+            f"the gate for marker '{marker}' is {value!r}, neither 'auto' nor a number",
+            sample=sample, file=file,
+            fix=f"set `phenotyping: gates: {marker}:` to auto or to a number in the marker's "
+                "mean intensity units (see gates.tsv of an auto run)")
+    return number
+
+
+def gate_markers(cells, markers, compartments=None, default_compartment="cell", gates=None,
+                 min_confidence=0.5, tail_mads=3.0, seed=0, sample=None, file=None):
+    """One gate per marker.
+
+    Parameters
+    ----------
+    cells : DataFrame from :func:`frontline.measure.measure_cells`
+    markers : list of str
+    compartments : dict marker -> ``nucleus`` | ``cell`` | ``ring`` (others: default)
+    default_compartment : str
+    gates : dict marker -> ``auto`` | number (others: auto)
+    min_confidence, tail_mads, seed : see :func:`auto_gate`
+    sample, file : for error messages
+
+    Returns
+    -------
+    DataFrame with columns ``marker, compartment, gate, method, confidence, n_positive,
+    fraction_positive, cofactor`` (gate in the compartment's mean intensity units;
+    method ``manual``, ``gmm``, ``negative_tail`` or ``undefined``).
+    """
+    compartments = compartments or {}
+    gates = gates or {}
+    channels = measured_channels(cells)
+    rows = []
+    for marker in markers:
+        if marker not in channels:
+            raise FrontlineInputError(
+                f"marker '{marker}' was not measured; the measured channels are {channels}",
+                sample=sample, file=file,
+                fix="use channel names exactly as the image names them in `phenotyping:`")
+        compartment = compartments.get(marker, default_compartment)
+        if compartment not in COMPARTMENTS:
+            raise FrontlineInputError(
+                f"compartment '{compartment}' for marker '{marker}' is not one of "
+                f"{list(COMPARTMENTS)}", sample=sample, file=file,
+                fix="set `phenotyping: compartments:` to nucleus, cell or ring")
+        values = compartment_values(cells, marker, compartment)
+        setting = parse_gate(gates.get(marker, "auto"), marker, sample, file)
+        if setting == "auto":
+            result = auto_gate(values, min_confidence, tail_mads, seed)
+        else:
+            result = {"gate": setting, "method": "manual", "confidence": 1.0,
+                      "cofactor": arcsinh_cofactor(values)}
+        if result["method"] == "undefined":
+            log.warning("marker %s (%s mean) has the same intensity in every cell, so no gate "
+                        "can be found: every cell counts as %s-negative. Check the channel, or "
+                        "set a number in `phenotyping: gates: %s:`", marker, compartment,
+                        marker, marker)
+        elif result["method"] == "negative_tail":
+            log.warning("marker %s: no second population (confidence %.2f); gate %.4g from the "
+                        "upper tail of the bulk. Check plots/gating/%s.png and set a number in "
+                        "`phenotyping: gates:` if it is wrong", marker, result["confidence"],
+                        result["gate"], marker)
+        positive = _is_positive(values, result["gate"])
+        rows.append({"marker": marker, "compartment": compartment, **result,
+                     "n_positive": int(positive.sum()),
+                     "fraction_positive": float(positive.mean()) if positive.size else 0.0})
+        log.info("gate %s (%s): %.4g by %s, confidence %.2f, %d/%d positive", marker,
+                 compartment, result["gate"], result["method"], result["confidence"],
+                 positive.sum(), positive.size)
+    return pd.DataFrame(rows, columns=GATE_COLUMNS)
+
+
+def _is_positive(values, gate):
+    if not np.isfinite(gate):
+        return np.zeros(values.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return values > gate
+
+
+def positivity(cells, gates):
+    """``{marker}_positive`` booleans for every cell.
+
+    Parameters
+    ----------
+    cells : DataFrame with the intensity columns
+    gates : DataFrame from :func:`gate_markers`
+
+    Returns
+    -------
+    DataFrame with ``cell_id`` and one bool column per marker; an undefined gate (NaN) or a
+    missing intensity is negative.
+    """
+    out = {"cell_id": cells["cell_id"].to_numpy()}
+    for row in gates.itertuples():
+        values = compartment_values(cells, row.marker, row.compartment)
+        out[f"{row.marker}_positive"] = _is_positive(values, row.gate)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- phenotypes
+
+def assign_phenotypes(positive, tree, exclusive=()):
+    """The most specific matching phenotype of every cell.
+
+    A cell matches a phenotype when it matches its parent (if any), is positive for all of
+    its ``positive`` and negative for all of its ``negative`` markers. Among its matches the
+    cell gets the deepest one. When several matches are not on one chain of parents (e.g.
+    CD20+ CD68+ matches B_cell and macrophage) the cell gets their most specific common
+    ancestor (here ``immune``); when they share none, or two of them lie in lineages listed
+    together in ``exclusive`` (e.g. tumor and immune), the cell is ``ambiguous``. A cell
+    matching nothing is ``other``.
+
+    Parameters
+    ----------
+    positive : DataFrame with a bool ``{marker}_positive`` column per marker of the tree
+    tree : from :func:`parse_phenotypes`
+    exclusive : list of lists of phenotype names
+
+    Returns
+    -------
+    (N,) object array of phenotype names
+    """
+    names = list(tree)
+    n = len(positive)
+    matches = np.zeros((n, len(names)), bool)
+    for j, name in enumerate(names):
+        node = tree[name]
+        ok = np.ones(n, bool) if node["parent"] is None else matches[:, names.index(node["parent"])]
+        for marker in node["positive"]:
+            ok = ok & positive[f"{marker}_positive"].to_numpy(bool)
+        for marker in node["negative"]:
+            ok = ok & ~positive[f"{marker}_positive"].to_numpy(bool)
+        matches[:, j] = ok
+    result = np.full(n, OTHER, dtype=object)
+    if n == 0:
+        return result
+    patterns, inverse = np.unique(matches, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        matched = [names[j] for j in np.flatnonzero(pattern)]
+        result[inverse.ravel() == k] = _resolve(matched, tree, exclusive)
+    return result
+
+
+def _ancestors(tree, name):
+    chain = [name]
+    while tree[chain[-1]]["parent"] is not None:
+        chain.append(tree[chain[-1]]["parent"])
+    return chain
+
+
+def _resolve(matched, tree, exclusive):
+    """One phenotype for a set of matched phenotypes (see :func:`assign_phenotypes`)."""
+    if not matched:
+        return OTHER
+    for group in exclusive or ():
+        if sum(1 for g in group if g in matched) > 1:
+            return AMBIGUOUS
+    parents = {tree[m]["parent"] for m in matched}
+    deepest = [m for m in matched if m not in parents]
+    if len(deepest) == 1:
+        return deepest[0]
+    common = set(_ancestors(tree, deepest[0]))
+    for name in deepest[1:]:
+        common &= set(_ancestors(tree, name))
+    if not common:
+        return AMBIGUOUS
+    return max(common, key=lambda name: tree[name]["depth"])
+
+
+def phenotype_cells(cells, phenotyping, sample=None, file=None):
+    """Gate every marker and assign phenotypes, as configured in ``phenotyping``.
+
+    Parameters
+    ----------
+    cells : DataFrame from :func:`frontline.measure.measure_cells`
+    phenotyping : the config's ``phenotyping`` dict (keys ``phenotypes``, ``gates``,
+        ``compartments``, ``default_compartment``, ``exclusive``, ``min_confidence``,
+        ``tail_mads``, ``seed``)
+    sample, file : for error messages
+
+    Returns
+    -------
+    phenotypes : DataFrame ``cell_id, phenotype, {marker}_positive...``
+    gates : DataFrame from :func:`gate_markers`
+    """
+    channels = measured_channels(cells)
+    exclusive = phenotyping.get("exclusive", [["tumor", "immune"]]) or []
+    tree = parse_phenotypes(phenotyping.get("phenotypes") or {}, channels, exclusive,
+                            sample=sample, file=file)
+    markers = gated_markers(phenotyping)
+    gates = gate_markers(cells, markers, phenotyping.get("compartments"),
+                         phenotyping.get("default_compartment", "cell"),
+                         phenotyping.get("gates"),
+                         min_confidence=phenotyping.get("min_confidence", 0.5),
+                         tail_mads=phenotyping.get("tail_mads", 3.0),
+                         seed=phenotyping.get("seed", 0), sample=sample, file=file)
+    positive = positivity(cells, gates)
+    names = assign_phenotypes(positive, tree, exclusive)
+    phenotypes = pd.concat([positive[["cell_id"]],
+                            pd.DataFrame({"phenotype": names}, index=positive.index),
+                            positive.drop(columns="cell_id")], axis=1)
+    counts = pd.Series(names).value_counts()
+    log.info("phenotypes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return phenotypes, gates
