@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / ".." / "workflow"))  # the libra
 from snakemake.utils import validate
 
 from frontline import sheet
+from frontline.errors import FrontlineInputError
 
 validate(config, schema="../schemas/config.schema.yaml")
 SAMPLES = sheet.load_sample_sheet(config["samples"])
@@ -31,6 +32,17 @@ def pixel_size_of(wildcards):
     """Pixel size from the sample sheet (µm), or None: the image's own metadata wins."""
     value = sheet.optional(SAMPLES.loc[wildcards.sample, "pixel_size_um"])
     return None if value is None else float(value)
+
+
+def fluor_map_of(wildcards):
+    """The sample's fluor-name -> marker map (config `fluor_maps`, sheet column), or None."""
+    key = sheet.optional(SAMPLES.loc[wildcards.sample, "fluor_map"])
+    maps = config.get("fluor_maps") or {}
+    if key is not None and key not in maps:
+        raise FrontlineInputError(f"fluor_map '{key}' is not a key of config `fluor_maps` "
+                                  f"{list(maps)}", sample=wildcards.sample, file=config["samples"],
+                                  fix="add the map under `fluor_maps:` or fix the sheet")
+    return None if key is None else maps[key]
 
 
 def annotation_of(wildcards):
