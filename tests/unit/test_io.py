@@ -376,3 +376,12 @@ def test_labels_round_trip_and_lazy_reader(tmp_path):
 def test_open_labels_missing_file(tmp_path):
     with pytest.raises(FrontlineInputError, match="does not exist"):
         open_labels(tmp_path / "none.ome.tif")
+
+
+def test_imagej_tiff_pixel_size_from_its_micron_unit(tmp_path, image):
+    path = tmp_path / "fiji.tif"
+    tifffile.imwrite(path, image, imagej=True, resolution=(1 / 0.4, 1 / 0.4),
+                     metadata={"axes": "CYX", "unit": "um"})
+    with open_image(path, channel_names=NAMES, pixel_size_um=1.0) as img:
+        assert img.pixel_size_um == pytest.approx(0.4)
+        np.testing.assert_array_equal(img.read("PanCK"), image[1])
