@@ -1,0 +1,30 @@
+# Synthetic demo samples with known truth (config `simulate:`).
+
+import re
+
+SIM = config["simulate"]
+
+
+rule simulate:
+    output:
+        image=f"{SIM['outdir']}/{{name}}.ome.tif",
+        nuclei=f"{SIM['outdir']}/{{name}}.truth_nuclei.ome.tif",
+        cells=f"{SIM['outdir']}/{{name}}.truth_cells.parquet",
+        tumor=f"{SIM['outdir']}/{{name}}.truth_tumor.geojson",
+    params:
+        preset=lambda wc: SIM["samples"][wc.name]["preset"],
+        seed=lambda wc: SIM["samples"][wc.name]["seed"],
+        shape_px=SIM["shape_px"],
+        pixel_size_um=SIM["pixel_size_um"],
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 1000 + 60 * SIM["shape_px"][0] * SIM["shape_px"][1] // 2**20 * attempt,
+        runtime=lambda wc, attempt: 10 * attempt,
+    log:
+        "logs/simulate/{name}.log",
+    benchmark:
+        "benchmarks/simulate/{name}.tsv"
+    wildcard_constraints:
+        name="|".join(map(re.escape, SIM["samples"])) or "NO_SIMULATED_SAMPLES",
+    script:
+        "../scripts/simulate.py"
