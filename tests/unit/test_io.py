@@ -385,3 +385,22 @@ def test_imagej_tiff_pixel_size_from_its_micron_unit(tmp_path, image):
     with open_image(path, channel_names=NAMES, pixel_size_um=1.0) as img:
         assert img.pixel_size_um == pytest.approx(0.4)
         np.testing.assert_array_equal(img.read("PanCK"), image[1])
+
+
+def test_multifile_ome_with_a_missing_companion_is_refused(tmp_path):
+    """tifffile would zero the missing planes; the reader must not pass zeros on as data."""
+    uuid_a, uuid_b = (f"urn:uuid:{d * 8}-{d * 4}-{d * 4}-{d * 4}-{d * 12}" for d in "12")
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuid_a}">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" '
+        'SizeX="32" SizeY="16" SizeC="2" SizeZ="1" SizeT="1" PhysicalSizeX="0.5" PhysicalSizeY="0.5">'
+        '<Channel ID="Channel:0:0" Name="DAPI" SamplesPerPixel="1"/>'
+        '<Channel ID="Channel:0:1" Name="CD8" SamplesPerPixel="1"/>'
+        f'<TiffData FirstC="0" IFD="0" PlaneCount="1"><UUID FileName="a.ome.tif">{uuid_a}</UUID></TiffData>'
+        f'<TiffData FirstC="1" IFD="0" PlaneCount="1"><UUID FileName="b.ome.tif">{uuid_b}</UUID></TiffData>'
+        "</Pixels></Image></OME>")
+    path = tmp_path / "a.ome.tif"
+    tifffile.imwrite(path, np.ones((16, 32), np.uint8), description=xml, metadata=None)
+    with pytest.raises(FrontlineInputError, match=r"(?s)sample 'mf'.*1 of the image's 2 planes are missing"):
+        open_image(path, sample="mf")

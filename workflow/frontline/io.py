@@ -38,7 +38,8 @@ _UNIT_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00B5m": 1.
             "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
 _TAG_UNIT_UM = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}  # RESUNIT: INCH, CENTIMETER, MM, µm
 _FORMATS = ("an OME-TIFF, an Akoya QPTIFF, an inForm component_data.tif, "
-            "or a folder of single-channel TIFFs")
+            "or a folder of single-channel TIFFs; convert other formats to OME-TIFF first "
+            "(e.g. `bfconvert -noflat in.czi out.ome.tif`)")
 
 
 # --------------------------------------------------------------------------- writers
@@ -691,6 +692,13 @@ def _series_levels(series, path, sample):
 def _series_source(tif, path, sample):
     """OME-TIFF or plain TIFF: series 0, channel names from OME or markers.csv."""
     series = tif.series[0]
+    absent = sum(page is None for page in series.pages)
+    if absent:
+        raise FrontlineInputError(
+            f"{absent} of the image's {len(series.pages)} planes are missing (a multi-file "
+            "OME-TIFF whose companion files are not beside it?)", sample=sample, file=path,
+            fix="keep all files of a multi-file OME-TIFF in one folder, or convert it to a "
+                "single OME-TIFF")
     if len(tif.series) > 1:
         log.info("%s holds %d image series; reading the first (%s)", path.name,
                  len(tif.series), series.shape)
@@ -705,7 +713,7 @@ def _series_source(tif, path, sample):
     size, size_from = _file_pixel_size(tif, series.pages[0] if series.pages else tif.pages.first,
                                        path, sample)
     kind = "OME-TIFF" if tif.is_ome else "TIFF"
-    return {"levels": levels, "pages": [p for p in series.pages if p is not None], "names": names, "names_from": names_from or "config channel_names",
+    return {"levels": levels, "pages": list(series.pages), "names": names, "names_from": names_from or "config channel_names",
             "fluors": None, "pixel_size": size, "pixel_from": size_from, "kind": kind}
 
 
@@ -834,10 +842,15 @@ def _read_folder(folder, sample):
                     if f.is_file() and f.suffix.lower() in TIFF_SUFFIXES
                     and not f.name.startswith(".")), key=lambda f: f.name.lower())
     if not files:
+        zarr_like = folder.suffix == ".zarr" or any((folder / n).exists()
+                                                    for n in (".zattrs", ".zgroup", "zarr.json"))
         raise FrontlineInputError(
-            "the image folder holds no TIFF files (.tif/.tiff)", sample=sample, file=folder,
+            "the image folder holds no TIFF files (.tif/.tiff)"
+            + (" (it looks like OME-Zarr, which frontline does not read)" if zarr_like else ""),
+            sample=sample, file=folder,
             fix="point the sheet's `image` to a folder with one single-channel TIFF per marker, "
-                "or to a multi-channel image file")
+                "or to a multi-channel image file"
+                + (" (convert OME-Zarr with raw2ometiff)" if zarr_like else ""))
     handles, planes_by_file, sizes = [], [], []
     try:
         for file in files:
