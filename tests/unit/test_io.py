@@ -404,3 +404,23 @@ def test_multifile_ome_with_a_missing_companion_is_refused(tmp_path):
     tifffile.imwrite(path, np.ones((16, 32), np.uint8), description=xml, metadata=None)
     with pytest.raises(FrontlineInputError, match=r"(?s)sample 'mf'.*1 of the image's 2 planes are missing"):
         open_image(path, sample="mf")
+
+
+def test_overview_factor_of_a_stride_is_exact_for_odd_sizes(tmp_path):
+    path = tmp_path / "odd.ome.tif"
+    image = np.arange(3 * 101 * 1001, dtype=np.uint32).reshape(3, 101, 1001) % 65000
+    write_image(path, image.astype(np.uint16), NAMES, 0.5)
+    with open_image(path) as img:
+        overview, factor = img.overview(max_px=500)
+    assert factor == 3.0 and overview.shape == (3, 34, 334)
+    np.testing.assert_array_equal(overview, image[:, ::3, ::3])
+
+
+def test_overview_stride_across_read_bands(tmp_path):
+    path = tmp_path / "tall.ome.tif"
+    image = (np.arange(3 * 5001 * 11).reshape(3, 5001, 11) % 65000).astype(np.uint16)
+    write_image(path, image, NAMES, 0.5)
+    with open_image(path) as img:
+        overview, factor = img.overview()  # step 3, read in bands of 2046 rows
+    assert factor == 3.0
+    np.testing.assert_array_equal(overview, image[:, ::3, ::3])

@@ -237,8 +237,9 @@ class ImageReader:
         Returns
         -------
         image : (C, h, w) array of :attr:`dtype`
-        factor : float, full-resolution pixels per overview pixel (µm per overview pixel =
-            ``factor * pixel_size_um``)
+        factor : float, full-resolution pixels per overview pixel: overview pixel (i, j)
+            sits at full-resolution pixel (i * factor, j * factor), and µm per overview pixel
+            = ``factor * pixel_size_um``
         """
         max_px = int(max_px)
         if max_px < 1:
@@ -251,8 +252,8 @@ class ImageReader:
                      "(reads it once, band by band)", self.path.name, max_px)
         out = np.stack([_read_strided(plane, step, self.path, self.sample)
                         for plane in level.planes]).astype(self.dtype, copy=False)
-        factor = self.shape[1] / out.shape[2]
-        return out, float(factor)
+        # a stride is exact; a pyramid level's scale is its size ratio (e.g. 20000 / 10000)
+        return out, float(step * self.shape[1] / level.shape[1])
 
     def close(self):
         for handle in self._handles:
