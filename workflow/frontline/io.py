@@ -135,7 +135,8 @@ class LabelReader:
         self.close()
 
     def __repr__(self):
-        return f"LabelReader({self.path.name!r}, shape={self.shape}, pixel_size_um={self.pixel_size_um})"
+        return (f"LabelReader({self.path.name!r}, shape={self.shape}, "
+                f"pixel_size_um={self.pixel_size_um})")
 
 
 def open_labels(path):
@@ -355,10 +356,11 @@ def _resolve_names(src, path, sample, channel_names, fluor_map):
     count = src["levels"][0].count
     names = src["names"]
     if names is None and channel_names:
-        if isinstance(channel_names, str) or len(channel_names) != count:
+        given = 0 if isinstance(channel_names, str) else len(channel_names)
+        if given != count:
             raise FrontlineInputError(
-                f"config `channel_names` lists {0 if isinstance(channel_names, str) else len(channel_names)} "
-                f"name(s) but the image has {count} channel(s)", sample=sample, file=path,
+                f"config `channel_names` lists {given} name(s) but the image has {count} "
+                "channel(s)", sample=sample, file=path,
                 fix=f"give exactly {count} names, in file order, as a YAML list")
         names = [str(n) for n in channel_names]
         log.info("%s: channel names from config `channel_names`", path.name)
@@ -397,7 +399,8 @@ def _apply_fluor_map(names, fluors, fluor_map, path, sample):
     if not isinstance(fluor_map, dict):
         raise FrontlineInputError(f"the fluor map is {type(fluor_map).__name__}, not a mapping",
                                   sample=sample, file=path,
-                                  fix='write it as {"Opal 570": CD8, ...} under config `fluor_maps`')
+                                  fix='write it as {"Opal 570": CD8, ...} under config '
+                                      '`fluor_maps`')
     unknown = [k for k in fluor_map if k not in fluors and k not in names]
     if unknown:
         raise FrontlineInputError(
@@ -674,7 +677,8 @@ def _series_levels(series, path, sample):
     if len(chan_axes) > 1:
         raise FrontlineInputError(
             f"the image has more than one non-spatial axis ({axes}, shape {series.shape})",
-            sample=sample, file=path, fix="save it as OME-TIFF with axes CYX (one plane per channel)")
+            sample=sample, file=path,
+            fix="save it as OME-TIFF with axes CYX (one plane per channel)")
     chan = chan_axes[0] if chan_axes else None
     count = shape[chan] if chan else 1
     levels = []
@@ -709,12 +713,13 @@ def _series_source(tif, path, sample):
     markers = _markers_csv(path, count, sample)
     if markers is not None:
         if names is not None and names != markers[0]:
-            log.info("%s: channel names from %s (the OME-XML says %s)", path.name, markers[1], names)
+            log.info("%s: channel names from %s (the OME-XML says %s)", path.name, markers[1],
+                     names)
         names, names_from = markers
-    size, size_from = _file_pixel_size(tif, series.pages[0] if series.pages else tif.pages.first,
-                                       path, sample)
+    size, size_from = _file_pixel_size(tif, series.keyframe, path, sample)
     kind = "OME-TIFF" if tif.is_ome else "TIFF"
-    return {"levels": levels, "pages": list(series.pages), "names": names, "names_from": names_from or "config channel_names",
+    return {"levels": levels, "pages": list(series.pages), "names": names,
+            "names_from": names_from or "config channel_names",
             "fluors": None, "pixel_size": size, "pixel_from": size_from, "kind": kind}
 
 
@@ -730,12 +735,14 @@ def _markers_csv(path, count, sample):
         table = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise FrontlineInputError(f"cannot read markers.csv ({err})", sample=sample, file=csv,
-                                  fix="write it as comma-separated text with a `marker_name` column")
+                                  fix="write it as comma-separated text with a `marker_name` "
+                                      "column")
     table.columns = [c.strip() for c in table.columns]
     if "marker_name" not in table.columns:
         raise FrontlineInputError(
             f"markers.csv has no `marker_name` column (it has {list(table.columns)})",
-            sample=sample, file=csv, fix="name the column of marker names `marker_name`, as MCMICRO does")
+            sample=sample, file=csv,
+            fix="name the column of marker names `marker_name`, as MCMICRO does")
     names = [n.strip() for n in table["marker_name"]]
     if len(names) != count:
         raise FrontlineInputError(
@@ -805,7 +812,8 @@ def _qpi_source(tif, path, sample):
             pages = [i for i, _, f in full if f.get("Name") in dup]
             raise FrontlineInputError(
                 f"two or more pages claim the same fluor {dup} (pages {pages})", sample=sample,
-                file=path, fix="re-export the image; each fluor must appear once at full resolution")
+                file=path,
+                fix="re-export the image; each fluor must appear once at full resolution")
         names = [f.get("Biomarker") or f.get("Name") for _, _, f in full]
     levels = [_Level([_Plane(zarr.open_array(p.aszarr(), mode="r")) for _, p, _ in full])]
     groups = {}
@@ -869,8 +877,7 @@ def _read_folder(folder, sample):
                     f"{levels[0].count} (axes {axes})", sample=sample, file=file,
                     fix="split it into one file per marker, or give the file itself as the image")
             planes_by_file.append([lv.planes[0] for lv in levels])
-            size, where = _file_pixel_size(tif, series.pages[0] if series.pages else tif.pages.first,
-                                           file, sample)
+            size, where = _file_pixel_size(tif, series.keyframe, file, sample)
             if size is not None:
                 sizes.append((size, file.name, where))
         shapes = {}
