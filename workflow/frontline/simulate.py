@@ -127,13 +127,14 @@ _COMPARTMENTS = {
 }
 # channel -> photons at expression 1, flat background photons, autofluorescence photons
 _OPTICS = {
-    "DAPI": (1800.0, 20.0, 15.0), "PanCK": (1000.0, 40.0, 45.0), "CD45": (900.0, 35.0, 30.0),
-    "CD3": (700.0, 30.0, 25.0), "CD8": (600.0, 30.0, 25.0), "CD68": (700.0, 35.0, 40.0),
-    "CD20": (600.0, 30.0, 25.0), "MPO": (800.0, 30.0, 30.0),
+    "DAPI": (1800.0, 20.0, 15.0), "PanCK": (650.0, 40.0, 45.0), "CD45": (550.0, 35.0, 30.0),
+    "CD3": (420.0, 30.0, 25.0), "CD8": (380.0, 30.0, 25.0), "CD68": (350.0, 35.0, 40.0),
+    "CD20": (380.0, 30.0, 25.0), "MPO": (350.0, 30.0, 30.0),
 }
-NEGATIVE_LEVEL = 0.03   # non-specific expression of marker-negative cells (median)
-SPILL_FRACTION = 0.08
+NEGATIVE_LEVEL = 0.06   # non-specific expression of marker-negative cells (median)
+SPILL_FRACTION = 0.12
 SPILL_SIGMA_UM = 2.0
+POSITIVE_SIGMA = 0.5     # log-normal spread of positive expression between cells
 PSF_SIGMA_UM = 0.35
 CAMERA_OFFSET = 100.0
 READ_NOISE = 4.0
@@ -386,9 +387,9 @@ def _draw_cells(rng, phenotype, n):
     for c, marker in enumerate(CHANNELS[1:], start=1):
         mean = _POSITIVE[marker].get(phenotype)
         if mean is None:
-            expr[:, c] = rng.lognormal(np.log(NEGATIVE_LEVEL), 0.6, n)
+            expr[:, c] = rng.lognormal(np.log(NEGATIVE_LEVEL), 0.7, n)
         else:
-            expr[:, c] = mean * rng.lognormal(0.0, 0.35, n)
+            expr[:, c] = mean * rng.lognormal(0.0, POSITIVE_SIGMA, n)
     cells["expr"] = expr
     return cells
 
