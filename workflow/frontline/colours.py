@@ -1,0 +1,74 @@
+"""One colour per phenotype and per channel, shared by every figure and export.
+
+A phenotype keeps its colour in every plot, in the QuPath export and in the AnnData file, so
+a reader learns it once. Names the table below does not know get colours from a fixed
+qualitative list in sorted order, so the same names always get the same colours.
+"""
+
+# RGB 0-255. Immune types in saturated hues; tumour and unclassified cells muted.
+KNOWN_PHENOTYPES = {
+    "tumor": (46, 160, 67),
+    "CD8_T": (228, 26, 28),
+    "T_helper": (255, 127, 0),
+    "T_cell": (247, 129, 191),
+    "B_cell": (55, 126, 184),
+    "macrophage": (152, 78, 163),
+    "neutrophil": (0, 190, 210),
+    "immune": (230, 200, 0),
+    "stromal": (150, 150, 150),
+    "other": (150, 150, 150),
+    "unclassified": (150, 150, 150),
+}
+
+_EXTRA = [(141, 211, 199), (190, 186, 218), (251, 128, 114), (128, 177, 211), (253, 180, 98),
+          (179, 222, 105), (252, 205, 229), (188, 128, 189), (204, 235, 197), (255, 237, 111)]
+
+# Pseudo-colours of the usual mIF channels in a composite (RGB 0-1).
+KNOWN_CHANNELS = {
+    "DAPI": (0.15, 0.35, 1.0),
+    "PanCK": (0.1, 0.9, 0.2),
+    "CD45": (0.9, 0.9, 0.0),
+    "CD3": (1.0, 0.55, 0.0),
+    "CD8": (1.0, 0.1, 0.1),
+    "CD20": (0.0, 0.9, 0.9),
+    "CD68": (1.0, 0.0, 1.0),
+    "MPO": (0.6, 0.4, 1.0),
+}
+_EXTRA_CHANNELS = [(1.0, 0.5, 0.5), (0.5, 1.0, 0.5), (0.5, 0.5, 1.0), (1.0, 1.0, 0.5),
+                   (0.5, 1.0, 1.0), (1.0, 0.5, 1.0)]
+
+
+def phenotype_colours(names):
+    """A colour for every phenotype name.
+
+    Parameters
+    ----------
+    names : iterable of str
+
+    Returns
+    -------
+    dict str -> (r, g, b) ints 0-255
+    """
+    names = sorted(set(str(n) for n in names))
+    unknown = [n for n in names if n not in KNOWN_PHENOTYPES]
+    colours = {n: KNOWN_PHENOTYPES[n] for n in names if n in KNOWN_PHENOTYPES}
+    for i, name in enumerate(unknown):
+        colours[name] = _EXTRA[i % len(_EXTRA)]
+    return colours
+
+
+def phenotype_colours_float(names):
+    """As :func:`phenotype_colours`, as matplotlib colours (r, g, b floats 0-1)."""
+    return {n: tuple(v / 255 for v in rgb) for n, rgb in phenotype_colours(names).items()}
+
+
+def channel_colours(channels):
+    """A pseudo-colour (r, g, b floats 0-1) for every channel name, in the given order."""
+    colours, extra = {}, 0
+    for name in channels:
+        if name in KNOWN_CHANNELS:
+            colours[name] = KNOWN_CHANNELS[name]
+        else:
+            colours[name] = _EXTRA_CHANNELS[extra % len(_EXTRA_CHANNELS)]
+            extra += 1
+    return colours
