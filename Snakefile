@@ -10,6 +10,7 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/train.smk"

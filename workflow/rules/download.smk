@@ -1,0 +1,58 @@
+# download: public images named in the config's `download:` section (see config/examples/).
+# Each file is checked against its sha256/md5 before it appears; nothing partial is left.
+# The rules run on the submit host (compute nodes often have no internet).
+
+import re
+
+DOWNLOAD = config.get("download") or {}
+
+
+def _exactly(paths):
+    """A wildcard pattern matching exactly these paths (and nothing when there are none)."""
+    return "|".join(re.escape(str(p)) for p in paths) or "(?!x)x"
+
+
+localrules:
+    download_file,
+    download_folder,
+
+
+rule download_file:
+    output:
+        file="{download_path}",
+    params:
+        entry=lambda wc: DOWNLOAD["files"][wc.download_path],
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=lambda wc, attempt: 60 * attempt,
+    log:
+        "logs/download/{download_path}.log",
+    wildcard_constraints:
+        download_path=_exactly((DOWNLOAD.get("files") or {}).keys()),
+    script:
+        "../scripts/download.py"
+
+
+rule download_folder:
+    output:
+        folder=directory("{download_folder}"),
+    params:
+        entry=lambda wc: DOWNLOAD["folders"][wc.download_folder],
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=lambda wc, attempt: 60 * attempt,
+    log:
+        "logs/download/{download_folder}.log",
+    wildcard_constraints:
+        download_folder=_exactly((DOWNLOAD.get("folders") or {}).keys()),
+    script:
+        "../scripts/download.py"
+
+
+rule download:
+    """Fetch every file and folder of the config's `download:` section: snakemake download"""
+    input:
+        list((DOWNLOAD.get("files") or {}).keys()) + list((DOWNLOAD.get("folders") or {}).keys()),
+    localrule: True
