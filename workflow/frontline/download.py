@@ -9,6 +9,7 @@ Run ``python -m frontline.download sha256 FILE...`` to print checksums of files 
 """
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -159,7 +160,7 @@ def _stream(url, tmp, dest, timeout_s):
             f"could not download {url}: HTTP {err.code} {err.reason}", file=dest,
             fix="check the URL in the config's `download:` section (the dataset may have "
                 "moved; see its DOI)") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", err)
         raise FrontlineInputError(
             f"could not download {url}: {reason}", file=dest,
