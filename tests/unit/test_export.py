@@ -117,7 +117,7 @@ def small_labels():
 
 def test_qupath_detections_carry_class_colour_measurements_and_region():
     ids, rings = cell_outlines(small_labels())
-    features = qupath_cells(small_table(), ids, rings, sample="s1")
+    features = list(qupath_cells(small_table(), ids, rings, sample="s1"))
     text = json.dumps(feature_collection(features), allow_nan=False)  # valid JSON, no NaN
     assert len(features) == 3
     first = json.loads(text)["features"][0]
@@ -132,14 +132,14 @@ def test_qupath_detections_carry_class_colour_measurements_and_region():
     # a NaN measurement is left out, not written as NaN
     assert "CD8_ring_mean" not in features[1]["properties"]["measurements"]
     # stable ids: the same sample and cell give the same object id
-    assert qupath_cells(small_table(), ids, rings, sample="s1")[0]["id"] == features[0]["id"]
+    assert next(qupath_cells(small_table(), ids, rings, sample="s1"))["id"] == features[0]["id"]
 
 
 def test_cells_without_an_outline_are_left_out():
     labels = small_labels()
     labels[labels == 3] = 0
     ids, rings = cell_outlines(labels)
-    features = qupath_cells(small_table(), ids, rings)
+    features = list(qupath_cells(small_table(), ids, rings))
     assert [f["properties"]["metadata"]["cell_id"] for f in features] == ["1", "2"]
 
 

@@ -299,7 +299,8 @@ def _number(value):
 
 def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("region",),
                  colours=None, sample=None):
-    """QuPath detections, one per cell with an outline.
+    """QuPath detections, one per cell with an outline, generated one at a time (a big slide's
+    detections are written as they come, never held in memory together).
 
     Parameters
     ----------
@@ -311,9 +312,9 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
     colours : dict phenotype -> (r, g, b) 0-255 (default :func:`frontline.colours.phenotype_colours`)
     sample : str, used for stable object ids
 
-    Returns
-    -------
-    list of GeoJSON Feature dicts (coordinates in px)
+    Yields
+    ------
+    GeoJSON Feature dicts (coordinates in px), in cell id order
     """
     table = cells.set_index("cell_id", drop=False)
     if measurement_columns is None:
@@ -330,7 +331,6 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
         log.warning("%d cells have no outline in the label image and are left out",
                     missing_outline)
     values = table.loc[common, measurement_columns].to_numpy(dtype=float)
-    features = []
     for row, cell_id in enumerate(common):
         geometry = {"type": "Polygon",
                     "coordinates": [ring.tolist() for ring in rings[position[cell_id]]]}
@@ -342,10 +342,9 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
         if phenotypes is not None:
             name = phenotypes.at[cell_id]
             properties["classification"] = {"name": name, "color": _rgb(colours[name])}
-        features.append({"type": "Feature",
-                         "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/cell/{int(cell_id)}")),
-                         "geometry": geometry, "properties": properties})
-    return features
+        yield {"type": "Feature",
+               "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/cell/{int(cell_id)}")),
+               "geometry": geometry, "properties": properties}
 
 
 def qupath_annotations(features, pixel_size_um, coordinate_units="um", colours=None,

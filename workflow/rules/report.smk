@@ -1,0 +1,107 @@
+# report: per-sample overview figure, QuPath and AnnData exports, the cohort table and figure.
+# Every figure is wrapped in report(), so `snakemake --report report.html` shows it with its
+# caption (workflow/report/*.rst).
+
+REPORT = config.get("report") or {}
+
+
+rule overview_plot:
+    input:
+        image=image_of,
+        cells="results/{sample}/cells_spatial.parquet",
+        regions="results/{sample}/tumor.geojson",
+        summary="results/{sample}/summary.json",
+    output:
+        png=report("results/{sample}/plots/overview.png", caption="../report/overview.rst",
+                   category="1. Overview", subcategory="{sample}",
+                   labels={"sample": "{sample}", "figure": "overview"}),
+    params:
+        pixel_size_um=pixel_size_of,
+        default_pixel_size_um=config["pixel_size_um"],
+        channel_names=config["channel_names"],
+        fluor_map=fluor_map_of,
+        max_px=REPORT.get("overview_max_px", 2048),
+        dpi=REPORT.get("dpi", 120),
+    threads: 1
+    resources:
+        # the overview (a pyramid level or a strided read) and the cell table
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        "logs/overview_plot/{sample}.log",
+    benchmark:
+        "benchmarks/overview_plot/{sample}.tsv"
+    script:
+        "../scripts/overview_plot.py"
+
+
+rule qupath_export:
+    input:
+        labels="results/{sample}/nuclei.ome.tif",
+        cells="results/{sample}/cells_spatial.parquet",
+        regions="results/{sample}/tumor.geojson",
+    output:
+        geojson="results/{sample}/qupath_cells.geojson",
+    params:
+        outline=REPORT.get("qupath_outline", "cell"),
+        cell_expansion_um=config["measure"]["cell_expansion_um"],
+        tile_px=config["measure"]["tile_px"],
+    threads: 1
+    resources:
+        # one label tile at a time; outlines of all cells (~0.5 kB each) are kept
+        mem_mb=lambda wc, attempt: (2000 + config["measure"]["tile_px"] ** 2 // 4000) * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    log:
+        "logs/qupath_export/{sample}.log",
+    benchmark:
+        "benchmarks/qupath_export/{sample}.tsv"
+    script:
+        "../scripts/qupath_export.py"
+
+
+rule anndata_export:
+    input:
+        labels="results/{sample}/nuclei.ome.tif",
+        cells="results/{sample}/cells_spatial.parquet",
+    output:
+        h5ad="results/{sample}/cells.h5ad",
+    params:
+        compartments=config["phenotyping"]["compartments"],
+        default_compartment=config["phenotyping"]["default_compartment"],
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        "logs/anndata_export/{sample}.log",
+    benchmark:
+        "benchmarks/anndata_export/{sample}.tsv"
+    script:
+        "../scripts/anndata_export.py"
+
+
+rule cohort:
+    input:
+        summaries=expand("results/{sample}/summary.json", sample=SAMPLES.index),
+        densities=expand("results/{sample}/region_densities.tsv", sample=SAMPLES.index),
+        evaluations=expand("results/{sample}/evaluation.json", sample=samples_with_truth()),
+    output:
+        table=report("results/cohort/summary.tsv", caption="../report/cohort_table.rst",
+                     category="0. Cohort", labels={"table": "cohort summary"}),
+        png=report("results/cohort/summary.png", caption="../report/cohort.rst",
+                   category="0. Cohort", labels={"figure": "densities by region"}),
+    params:
+        samples=list(SAMPLES.index),
+        evaluated=samples_with_truth(),
+        immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
+        dpi=REPORT.get("dpi", 120),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "logs/cohort/cohort.log",
+    benchmark:
+        "benchmarks/cohort/cohort.tsv"
+    script:
+        "../scripts/cohort.py"
