@@ -7,12 +7,16 @@ sys.path.insert(0, str(Path(workflow.basedir) / ".." / "workflow"))  # the libra
 
 from snakemake.utils import validate
 
-from frontline import sheet
+from frontline import preflight, sheet
 from frontline.errors import FrontlineInputError
 
+# Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.
+preflight.check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+                       workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
+preflight.check_samples(SAMPLES, config, config["samples"])
 
 
 wildcard_constraints:

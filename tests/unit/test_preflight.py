@@ -1,0 +1,76 @@
+"""frontline.preflight: config and sample-sheet problems caught before any job runs."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from frontline import preflight
+from frontline.errors import FrontlineInputError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture()
+def config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+
+
+def test_default_config_passes(config):
+    preflight.check_schema(config, SCHEMA, ["config/config.yaml"])
+    preflight.check_phenotyping(config["phenotyping"])
+
+
+@pytest.mark.parametrize("section, key, value, expected", [
+    ("spatial", "margin_um", 0, "`spatial.margin_um`: 0 is less than or equal to the minimum of 0"),
+    ("spatial", "margin_um", 5000, "`spatial.margin_um`: 5000 is greater than the maximum of 2000"),
+    ("segmentation", "tile_px", "big", "`segmentation.tile_px`: 'big' is not of type 'integer'"),
+])
+def test_schema_message_names_key_value_and_fix(config, section, key, value, expected):
+    config[section][key] = value
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_schema(config, SCHEMA, ["my.yaml", "config/config.yaml"])
+    text = err.value.message()
+    assert expected in text
+    assert "file 'config/config.yaml + my.yaml'" in text and "Fix: set `" in text
+
+
+@pytest.mark.parametrize("seg, expected", [
+    ({"tile_px": 256, "overlap_px": 128}, "overlap_px (128) must be less than half"),
+    ({"job_tile_px": 512, "job_halo_px": 512}, "job_halo_px (512) must be smaller"),
+])
+def test_tile_settings(seg, expected):
+    with pytest.raises(FrontlineInputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        preflight.check_segmentation(seg)
+
+
+def test_unknown_model(tmp_path):
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    seg = {"model": "mne", "model_basedir": "models"}
+    with pytest.raises(FrontlineInputError, match=r"'mne' is neither.*\['mine'\]"):
+        preflight.check_segmentation(seg, model_basedir_root=tmp_path)
+    for ok in ("mine", "2D_versatile_fluo", str(tmp_path / "models" / "mine")):
+        preflight.check_segmentation(dict(seg, model=ok), model_basedir_root=tmp_path)
+
+
+def test_missing_image_is_reported_unless_the_workflow_makes_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "there.tif").write_bytes(b"x")
+    config = {"simulate": {"outdir": "sim", "samples": {"a": {}}},
+              "download": {"folders": {"dl/p1": {}}}}
+    ok = pd.DataFrame({"image": ["there.tif", "sim/a.ome.tif", "dl/p1"], "annotation": ""},
+                      index=["s1", "s2", "s3"])
+    preflight.check_sample_files(ok, config, "sheet.tsv")
+    bad = pd.DataFrame({"image": ["There.tif"], "annotation": ""}, index=["s4"])
+    with pytest.raises(FrontlineInputError, match=r"sample 's4', file 'sheet.tsv': the image "
+                                                  r"'There.tif' does not exist.*did you mean"):
+        preflight.check_sample_files(bad, config, "sheet.tsv")
+
+
+def test_output_folder_that_is_a_file(tmp_path):
+    (tmp_path / "results").write_text("not a folder")
+    with pytest.raises(FrontlineInputError, match="is a file, not a folder"):
+        preflight.check_writable(tmp_path / "results" / "x")
+    preflight.check_writable(tmp_path / "new" / "results")

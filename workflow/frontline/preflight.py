@@ -1,0 +1,189 @@
+"""Checks run once when the workflow starts, before any job: config and sample sheet.
+
+Problems a person can fix in the config or the sample sheet should stop the run at once,
+with one paragraph naming the file, the problem and the fix, instead of failing hours later
+inside a job. Checks that need the image's pixels or metadata (channels, pixel size, damaged
+files) happen in the rules that read the image (``frontline.io``).
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import yaml
+
+from .errors import FrontlineInputError
+
+log = logging.getLogger(__name__)
+
+# StarDist's registered pretrained 2-D models (stardist.models.pretrained), fetched once by name.
+PUBLISHED_MODELS = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018", "2D_demo")
+
+
+def _files(config_files):
+    # Snakemake lists --configfile files before the Snakefile's own: show the base file first.
+    names = [str(f) for f in reversed(list(config_files or []))]
+    return " + ".join(names) if names else "the config"
+
+
+def _key(path):
+    return ".".join(str(p) for p in path) if path else "(top level)"
+
+
+def check_schema(config, schema_path, config_files=None):
+    """Validate ``config`` against the JSON schema; raise FrontlineInputError on the first problem.
+
+    The message names the key, its value, what the schema allows and the key's description.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return
+    key = _key(error.absolute_path)
+    described = error.schema.get("description")
+    if described is None:
+        node = schema
+        for part in error.absolute_path:
+            node = (node.get("properties") or {}).get(part, node.get("additionalProperties") or {})
+            if not isinstance(node, dict):
+                break
+        described = node.get("description") if isinstance(node, dict) else None
+    fix = f"set `{key}` to an allowed value"
+    if described:
+        fix += f" ({described})"
+    fix += "; config/README.md lists every key with its unit and default"
+    raise FrontlineInputError(f"config key `{key}`: {error.message}", file=_files(config_files),
+                              fix=fix)
+
+
+def check_segmentation(seg, config_files=None, model_basedir_root="."):
+    """Tile settings that cannot work, and model names that do not exist."""
+    files = _files(config_files)
+    tile, overlap = seg.get("tile_px"), seg.get("overlap_px")
+    if tile is not None and overlap is not None and 2 * overlap >= tile:
+        raise FrontlineInputError(
+            f"segmentation.overlap_px ({overlap}) must be less than half of "
+            f"segmentation.tile_px ({tile}): tiles would be all overlap", file=files,
+            fix="use an overlap of about 64-128 px and a tile of 512-2048 px")
+    job_tile, halo = seg.get("job_tile_px"), seg.get("job_halo_px")
+    if job_tile is not None and halo is not None and halo >= job_tile:
+        raise FrontlineInputError(
+            f"segmentation.job_halo_px ({halo}) must be smaller than segmentation.job_tile_px "
+            f"({job_tile})", file=files,
+            fix="use a halo of about twice the largest nucleus diameter in px (e.g. 128) and a "
+                "job tile of several thousand px")
+    if job_tile is not None and tile is not None and seg.get("tile_jobs") and job_tile < overlap:
+        raise FrontlineInputError(
+            f"segmentation.job_tile_px ({job_tile}) is smaller than the prediction overlap "
+            f"({overlap})", file=files, fix="use job tiles of at least a few thousand px")
+    model = seg.get("model")
+    if model is None:
+        return
+    basedir = Path(model_basedir_root) / str(seg.get("model_basedir") or "")
+    candidates = [Path(model_basedir_root) / str(model), basedir / str(model)]
+    if str(model) in PUBLISHED_MODELS or any(c.is_dir() for c in candidates):
+        return
+    if not basedir.is_dir():
+        # No shipped models at all (a checkout without resources/): the segment rule reports it.
+        log.warning("segmentation.model_basedir %s does not exist", basedir)
+        return
+    shipped = sorted(p.name for p in basedir.iterdir() if p.is_dir()) if basedir.is_dir() else []
+    raise FrontlineInputError(
+        f"segmentation.model '{model}' is neither a folder, nor a model in "
+        f"segmentation.model_basedir ({basedir}: {shipped}), nor a published StarDist model "
+        f"{list(PUBLISHED_MODELS)}", file=files,
+        fix="name a shipped model (e.g. frontline_nuclei), a published one, or the path of a "
+            "StarDist model folder (the one holding config.json and weights)")
+
+
+def check_phenotyping(phenotyping, config_files=None):
+    """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
+
+    Marker names are checked against the image's channels later, in the phenotype rule.
+    """
+    from .phenotype import parse_gate, parse_phenotypes
+
+    files = _files(config_files)
+    spec = phenotyping.get("phenotypes") or {}
+    markers = set()
+    for entry in spec.values():
+        for key in ("positive", "negative"):
+            value = (entry or {}).get(key) or []
+            markers.update([value] if isinstance(value, str) else map(str, value))
+    parse_phenotypes(spec, sorted(markers), phenotyping.get("exclusive") or (), file=files)
+    for marker, value in (phenotyping.get("gates") or {}).items():
+        parse_gate(value, marker, file=files)
+
+
+def produced_by_workflow(path, config):
+    """Whether a rule of this workflow makes ``path`` (simulated images, downloads)."""
+    path = os.path.normpath(str(path))
+    sim = config.get("simulate") or {}
+    outdir = sim.get("outdir")
+    if outdir:
+        for name in sim.get("samples") or {}:
+            prefix = os.path.normpath(os.path.join(outdir, str(name)))
+            if path.startswith(prefix + "."):
+                return True
+    download = config.get("download") or {}
+    made = list((download.get("files") or {})) + list((download.get("folders") or {}))
+    return any(path == os.path.normpath(str(p)) for p in made)
+
+
+def check_sample_files(samples, config, sheet_path):
+    """Every image (and annotation) the sheet names exists, or a rule of the workflow makes it."""
+    for sample, row in samples.iterrows():
+        for column, what in (("image", "image"), ("annotation", "annotation")):
+            value = str(row.get(column, "") or "").strip()
+            if not value or produced_by_workflow(value, config) or Path(value).exists():
+                continue
+            near = _near_misses(Path(value))
+            raise FrontlineInputError(
+                f"the {what} '{value}' does not exist (relative paths are read from the working "
+                f"folder {Path.cwd()})" + (f"; did you mean {near}?" if near else ""),
+                sample=sample, file=sheet_path,
+                fix=f"correct the `{column}` column of the sample sheet, or copy the file there")
+
+
+def _near_misses(path):
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return []
+    stem = path.name.lower()
+    return [str(parent / p.name) for p in parent.iterdir() if p.name.lower() == stem][:3]
+
+
+def check_writable(folder="results"):
+    """The output folder can be created and written to."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise FrontlineInputError(
+            f"the output folder '{folder}' cannot be created: '{probe}' is a file, not a folder",
+            file=probe, fix=f"move '{probe}' away, or run the workflow in another folder "
+                            "(snakemake --directory DIR)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise FrontlineInputError(
+            f"the output folder '{probe}' is not writable", file=probe,
+            fix="make it writable (chmod u+w), or run the workflow in a folder you can write to "
+                "(snakemake --directory DIR)")
+
+
+def check_config(config, schema_path, config_files=None):
+    """Config problems, before the sample sheet is read: schema, tiles, model, phenotypes."""
+    check_schema(config, schema_path, config_files)
+    check_segmentation(config.get("segmentation") or {}, config_files)
+    check_phenotyping(config.get("phenotyping") or {}, config_files)
+
+
+def check_samples(samples, config, sheet_path, output="results"):
+    """Sample-sheet problems the sheet's own checks cannot see: files, and the output folder."""
+    check_sample_files(samples, config, sheet_path)
+    check_writable(output)
