@@ -4,6 +4,10 @@ Gating QC (:func:`gating_figure`): for one marker, the histogram of per-cell int
 the arcsinh scale used for auto gating, with the gate, next to an image crop with the
 positive cells outlined, so a person can judge a gate at a glance and copy a better number
 into ``phenotyping: gates:``.
+
+Report figures: :func:`overview_figure` (the sample at a glance: pseudo-colour composite of
+a downsampled overview, cells by phenotype, tumor outline and invasive front, axes in µm) and
+:func:`cohort_figure` (immune densities per region, samples side by side, call annotated).
 """
 
 import logging
@@ -134,3 +138,203 @@ def _nice_length(length):
         if step * power <= length:
             return float(step * power)
     return float(power)
+
+
+# --------------------------------------------------------------------------- report: overview
+
+def composite(image, colours, percentiles=(50.0, 99.8)):
+    """A pseudo-colour RGB image from several channels: each channel stretched between its
+    percentiles, tinted with its colour, and the tints added. The default low percentile,
+    the median, is the background of a sparse marker, so background stays black.
+
+    Parameters
+    ----------
+    image : (C, h, w) array
+    colours : list of C (r, g, b) floats 0-1
+    percentiles : (low, high) of each channel mapped to 0 and 1
+
+    Returns
+    -------
+    (h, w, 3) float array in 0..1
+    """
+    image = np.asarray(image, dtype=np.float32)
+    rgb = np.zeros(image.shape[1:] + (3,), np.float32)
+    for plane, colour in zip(image, colours):
+        lo, hi = np.percentile(plane, percentiles)
+        scaled = np.clip((plane - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(plane)
+        rgb += scaled[..., None] * np.asarray(colour, np.float32)
+    return np.clip(rgb, 0, 1)
+
+
+def _draw_regions(ax, tumor, front):
+    """Tumor outline (thin) and invasive front (thick) of µm geometries on ``ax``."""
+    import shapely
+
+    drew_front = False
+    if tumor is not None and not tumor.is_empty:
+        for ring in shapely.get_rings(shapely.get_parts(tumor)):
+            xy = shapely.get_coordinates(ring)
+            ax.plot(xy[:, 0], xy[:, 1], color="white", lw=0.8, ls=(0, (3, 2)), alpha=0.9)
+    if front is not None and not front.is_empty:
+        for line in shapely.get_parts(front):
+            xy = shapely.get_coordinates(line)
+            ax.plot(xy[:, 0], xy[:, 1], color="#ffd000", lw=2.2, solid_capstyle="round")
+            drew_front = True
+    return drew_front
+
+
+def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=None, front=None,
+                    title=None, composite_channels=None, max_points=200_000, seed=0):
+    """The sample at a glance: a pseudo-colour composite and the cells by phenotype, with the
+    tumor outline and the invasive front on both, axes in µm.
+
+    Parameters
+    ----------
+    image : (C, h, w) array, a downsampled overview (``frontline.io`` ``img.overview()``)
+    channels : list of C str, channel names
+    factor : float, full-resolution pixels per overview pixel
+    pixel_size_um : float, µm per full-resolution pixel
+    cells : DataFrame with ``x_um``, ``y_um``, ``phenotype`` (µm), or None
+    tumor : shapely (Multi)Polygon in µm, or None
+    front : shapely (Multi)LineString in µm, or None
+    title : str, the figure title
+    composite_channels : channel names for the composite (default: all, DAPI dimmed)
+    max_points : at most this many cells are drawn (a seeded random subset beyond it)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import pandas as pd
+    from matplotlib.lines import Line2D
+
+    from .colours import channel_colours, phenotype_colours_float
+
+    channels = list(channels)
+    image = np.asarray(image)
+    height_um = image.shape[1] * factor * pixel_size_um
+    width_um = image.shape[2] * factor * pixel_size_um
+    extent = (0.0, width_um, height_um, 0.0)
+    shown = [c for c in (composite_channels or channels) if c in channels]
+    tints = channel_colours(shown)
+    weights = {c: (0.6 if c.upper() == "DAPI" else 1.0) for c in shown}
+    rgb = composite(image[[channels.index(c) for c in shown]],
+                    [tuple(weights[c] * v for v in tints[c]) for c in shown])
+
+    aspect = height_um / width_um if width_um else 1.0
+    fig = Figure(figsize=(13.5, max(4.0, 6.2 * aspect + 1.4)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+
+    left.imshow(rgb, extent=extent, interpolation="antialiased")
+    drew_front = _draw_regions(left, tumor, front)
+    left.set_title("pseudo-colour composite")
+    handles = [Line2D([], [], marker="s", ls="", color=tints[c], markersize=8, label=c)
+               for c in shown]
+    fig.legend(handles=handles, loc="outside lower left", ncol=min(4, len(shown)),
+               frameon=False, fontsize=9, title="channels (left)", title_fontsize=9)
+
+    dapi = next((i for i, c in enumerate(channels) if c.upper() == "DAPI"), 0)
+    grey = composite(image[[dapi]], [(0.35, 0.35, 0.35)], percentiles=(1.0, 99.8))
+    right.imshow(grey, extent=extent, interpolation="antialiased")
+    handles = []
+    if cells is not None and len(cells):
+        shown_cells = cells
+        if len(cells) > max_points:
+            shown_cells = cells.sample(max_points, random_state=seed)
+        names = list(pd.unique(cells["phenotype"].astype(str)))
+        colours = phenotype_colours_float(names)
+        counts = cells["phenotype"].astype(str).value_counts()
+        # common types first so that rare immune cells are drawn on top
+        names.sort(key=lambda n: -counts.get(n, 0))
+        size = float(np.clip(3e4 / max(len(shown_cells), 1), 0.5, 9.0))
+        phen = shown_cells["phenotype"].astype(str)
+        for name in names:
+            sel = phen == name
+            right.scatter(shown_cells.loc[sel, "x_um"], shown_cells.loc[sel, "y_um"], s=size,
+                          color=colours[name], linewidths=0, rasterized=True)
+            handles.append(Line2D([], [], marker="o", ls="", color=colours[name], markersize=6,
+                                  label=f"{name} ({counts.get(name, 0):,})"))
+    _draw_regions(right, tumor, front)
+    right.set_title("cells by phenotype" + (f" (n = {len(cells):,})" if cells is not None else ""))
+    if drew_front:
+        handles.append(Line2D([], [], color="#ffd000", lw=2.2, label="invasive front"))
+    if tumor is not None and not tumor.is_empty:
+        handles.append(Line2D([], [], color="0.4", lw=0.8, ls=(0, (3, 2)), label="tumor outline"))
+    if handles:
+        fig.legend(handles=handles, loc="outside lower right", ncol=3, frameon=False,
+                   fontsize=9, title="phenotypes (right)", title_fontsize=9)
+    for ax in (left, right):
+        ax.set_xlim(0, width_um)
+        ax.set_ylim(height_um, 0)
+        ax.set_xlabel("x (µm)")
+        ax.set_aspect("equal")
+    left.set_ylabel("y (µm)")
+    if title:
+        fig.suptitle(title, fontsize=13)
+    return fig
+
+
+# --------------------------------------------------------------------------- report: cohort
+
+REGION_ORDER = ("tumor_core", "inner_margin", "outer_margin", "stroma")
+REGION_COLOURS = {"tumor_core": "#8c1c13", "inner_margin": "#e0663d",
+                  "outer_margin": "#6aaed6", "stroma": "#1f4e8c"}
+CALL_COLOURS = {"inflamed": "#c0392b", "excluded": "#d68910", "desert": "#7f8c8d",
+                "no_front": "#5d6d7e"}
+
+
+def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
+    """Immune cell densities per region, one panel per immune type, samples side by side.
+
+    Parameters
+    ----------
+    densities : DataFrame ``sample, phenotype, region, density_per_mm2`` (cells per mm² of
+        tissue; ``frontline.cohort.density_long``)
+    calls : dict sample -> immune phenotype call (written under the sample's name)
+    types : phenotypes to show, one panel each (default: every phenotype in the table)
+    regions : region order (bar order within a sample, left to right = tumor to stroma)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import pandas as pd
+
+    calls = calls or {}
+    samples = list(pd.unique(densities["sample"]))
+    types = list(types) if types is not None else list(pd.unique(densities["phenotype"]))
+    regions = [r for r in regions if r in set(densities["region"])] or \
+        list(pd.unique(densities["region"]))
+    ncols = min(3, max(1, len(types)))
+    nrows = int(np.ceil(len(types) / ncols)) if types else 1
+    width = max(4.2, 0.55 * len(samples) * len(regions) / 2 + 1.5)
+    fig = Figure(figsize=(min(ncols * width, 22), 3.6 * nrows + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    table = densities.set_index(["sample", "phenotype", "region"])["density_per_mm2"]
+    bar = 0.8 / max(len(regions), 1)
+    x = np.arange(len(samples))
+    for ax, name in zip(axes, types):
+        for j, region in enumerate(regions):
+            values = [table.get((s, name, region), np.nan) for s in samples]
+            ax.bar(x - 0.4 + bar * (j + 0.5), np.nan_to_num(np.asarray(values, float)), bar,
+                   color=REGION_COLOURS.get(region, f"C{j}"), label=region.replace("_", " "))
+        ax.set_title(name)
+        ax.set_xticks(x)
+        rotate = len(samples) > 4
+        labels = [f"{s}\n{calls[s]}" if calls.get(s) else s for s in samples]
+        ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center",
+                           fontsize=8)
+        for tick, s in zip(ax.get_xticklabels(), samples):
+            tick.set_color(CALL_COLOURS.get(calls.get(s), "black"))
+        ax.set_ylabel("cells per mm² of tissue")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    for ax in axes[len(types):]:
+        ax.set_visible(False)
+    if types:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(regions), frameon=False,
+                   title="region (signed distance to the invasive front)")
+    fig.suptitle("Immune cell density by region; the sample's immune phenotype call under its name",
+                 fontsize=12)
+    return fig

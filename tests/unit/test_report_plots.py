@@ -1,0 +1,69 @@
+"""Report figures: the overview (composite, cells, front; µm axes) and the cohort figure."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, box
+
+from frontline.plots import cohort_figure, composite, overview_figure
+
+
+def test_composite_maps_background_to_black_and_the_brightest_to_the_channel_colour():
+    plane = np.full((20, 20), 100.0)
+    plane[5, 5] = 1000.0  # one bright pixel above a flat background
+    rgb = composite(plane[None], [(1.0, 0.5, 0.0)], percentiles=(50, 100))
+    assert rgb.shape == (20, 20, 3)
+    np.testing.assert_allclose(rgb[5, 5], [1.0, 0.5, 0.0])
+    assert rgb[0, 0].tolist() == [0.0, 0.0, 0.0]
+
+
+def small_overview():
+    """A 3-channel 50 x 80 overview of a 200 x 320 px image at 0.5 µm/px (factor 4)."""
+    rng = np.random.default_rng(0)
+    image = rng.poisson(100, (3, 50, 80)).astype(np.uint16)
+    cells = pd.DataFrame({"x_um": rng.uniform(0, 160, 300), "y_um": rng.uniform(0, 100, 300),
+                          "phenotype": rng.choice(["tumor", "CD8_T", "stromal"], 300)})
+    return image, ["DAPI", "PanCK", "CD8"], cells
+
+
+def test_overview_has_um_axes_both_panels_and_legends():
+    image, channels, cells = small_overview()
+    tumor = box(0, 0, 80, 100)
+    front = LineString([(80, 0), (80, 100)])
+    fig = overview_figure(image, channels, factor=4.0, pixel_size_um=0.5, cells=cells,
+                          tumor=tumor, front=front, title="s1: inflamed")
+    left, right = fig.axes
+    assert left.get_xlim() == (0.0, 160.0) and left.get_ylim() == (100.0, 0.0)  # y down
+    assert right.get_xlabel() == "x (µm)" and left.get_ylabel() == "y (µm)"
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert {"DAPI", "PanCK", "CD8", "invasive front"} <= set(labels)
+    counts = cells["phenotype"].value_counts()
+    assert f"CD8_T ({counts['CD8_T']})" in labels
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=60)
+    assert buffer.tell() > 10_000
+
+
+def test_overview_without_cells_or_front_still_draws():
+    image, channels, _ = small_overview()
+    fig = overview_figure(image, channels, 4.0, 0.5)
+    assert len(fig.axes) == 2
+
+
+def test_cohort_figure_one_panel_per_type_bars_are_the_densities():
+    rows = []
+    for sample, scale in (("a", 1.0), ("b", 0.5)):
+        for name in ("CD8_T", "B_cell"):
+            for j, region in enumerate(("tumor_core", "inner_margin", "outer_margin", "stroma")):
+                rows.append({"sample": sample, "phenotype": name, "region": region,
+                             "density_per_mm2": scale * 100 * (j + 1)})
+    fig = cohort_figure(pd.DataFrame(rows), {"a": "inflamed", "b": "desert"},
+                        types=["CD8_T", "B_cell"])
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["CD8_T", "B_cell"]
+    heights = sorted(p.get_height() for p in visible[0].patches)
+    assert heights == pytest.approx(sorted([100, 200, 300, 400, 50, 100, 150, 200]))
+    ticks = [t.get_text() for t in visible[0].get_xticklabels()]
+    assert ticks == ["a\ninflamed", "b\ndesert"]
