@@ -76,7 +76,10 @@ def all_outputs():
     return (
         expand("results/{sample}/summary.json", sample=SAMPLES.index)
         + expand("results/{sample}/evaluation.json", sample=samples_with_truth())
-        + ["results/cohort/summary.tsv"]
+        + expand("results/{sample}/plots/overview.png", sample=SAMPLES.index)
+        + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
+        + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
+        + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
     )
 
 
