@@ -74,3 +74,29 @@ def test_output_folder_that_is_a_file(tmp_path):
     with pytest.raises(FrontlineInputError, match="is a file, not a folder"):
         preflight.check_writable(tmp_path / "results" / "x")
     preflight.check_writable(tmp_path / "new" / "results")
+
+
+def test_images_are_opened_at_startup(tmp_path):
+    import numpy as np
+    import tifffile
+
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for name in ("DAPI", "PanCK"):
+        tifffile.imwrite(folder / f"{name}.tif", np.zeros((64, 64), np.uint8))
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((64, 64, 3), np.uint8), photometric="rgb")
+    config = {"segmentation": {"nuclear_channel": "DAPI"},
+              "phenotyping": {"phenotypes": {"tumor": {"positive": ["PanCK"]}}}}
+    sheet = pd.DataFrame({"image": [str(folder)], "pixel_size_um": ["0.5"], "fluor_map": [""]},
+                         index=["s1"])
+    preflight.check_images(sheet, config, "sheet.tsv")
+
+    no_size = sheet.assign(pixel_size_um="")
+    with pytest.raises(FrontlineInputError, match="sample 's1'.*no pixel size"):
+        preflight.check_images(no_size, config, "sheet.tsv")
+    config["phenotyping"]["phenotypes"]["T"] = {"positive": ["CD3"]}
+    with pytest.raises(FrontlineInputError, match=r"asks for channel\(s\) \['CD3'\]"):
+        preflight.check_images(sheet, config, "sheet.tsv")
+    with pytest.raises(FrontlineInputError, match="RGB"):
+        preflight.check_images(sheet.assign(image=str(rgb)), config, "sheet.tsv")

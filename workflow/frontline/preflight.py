@@ -148,6 +148,48 @@ def check_sample_files(samples, config, sheet_path):
                 fix=f"correct the `{column}` column of the sample sheet, or copy the file there")
 
 
+def check_images(samples, config, sheet_path):
+    """Open every existing input image (metadata only) and check what the config asks of it.
+
+    Catches damaged or RGB files, a missing pixel size and channel names that the config uses
+    but the image lacks (nuclear channel, phenotype and gate markers) at startup. Images that a
+    rule of the workflow makes are checked by the rules that read them.
+    """
+    from .io import open_image
+    from .phenotype import gated_markers
+
+    maps = config.get("fluor_maps") or {}
+    nuclear = (config.get("segmentation") or {}).get("nuclear_channel")
+    markers = gated_markers(config.get("phenotyping") or {})
+    for sample, row in samples.iterrows():
+        path = str(row.get("image", "") or "").strip()
+        if not path or produced_by_workflow(path, config) or not Path(path).exists():
+            continue
+        size = str(row.get("pixel_size_um", "") or "").strip()
+        fluor_key = str(row.get("fluor_map", "") or "").strip()
+        if fluor_key and fluor_key not in maps:
+            raise FrontlineInputError(
+                f"fluor_map '{fluor_key}' is not a key of config `fluor_maps` {list(maps)}",
+                sample=sample, file=sheet_path, fix="add the map under `fluor_maps:` or fix the sheet")
+        with open_image(path, sample=sample, pixel_size_um=float(size) if size else None,
+                        default_pixel_size_um=config.get("pixel_size_um"),
+                        channel_names=config.get("channel_names"),
+                        fluor_map=maps.get(fluor_key) if fluor_key else None) as img:
+            channels = list(img.channels)
+            img.pixel_size_um  # raises when neither the file, the sheet nor the config has one
+        needed = ([("segmentation.nuclear_channel", nuclear)] if nuclear else []) + \
+                 [("phenotyping (phenotypes / gates)", m) for m in markers]
+        missing = [(where, m) for where, m in needed if m not in channels]
+        if missing:
+            where = sorted({w for w, _ in missing})
+            raise FrontlineInputError(
+                f"the config ({' and '.join(where)}) asks for channel(s) "
+                f"{sorted({m for _, m in missing})}, which the image does not have; its "
+                f"channels are {channels}", sample=sample, file=path,
+                fix="use the channel names exactly as the image has them (or rename the image's "
+                    "channels with a fluor map / `channel_names`)")
+
+
 def _near_misses(path):
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -183,7 +225,13 @@ def check_config(config, schema_path, config_files=None):
     check_phenotyping(config.get("phenotyping") or {}, config_files)
 
 
-def check_samples(samples, config, sheet_path, output="results"):
-    """Sample-sheet problems the sheet's own checks cannot see: files, and the output folder."""
+def check_samples(samples, config, sheet_path, output="results", images=True):
+    """Sample-sheet problems the sheet's own checks cannot see: files, images, output folder.
+
+    ``images=False`` skips opening the images (jobs re-read the Snakefile; the main process
+    has checked them already).
+    """
     check_sample_files(samples, config, sheet_path)
+    if images:
+        check_images(samples, config, sheet_path)
     check_writable(output)

@@ -16,7 +16,7 @@ preflight.check_config(config, Path(workflow.basedir) / "workflow" / "schemas" /
 validate(config, schema="../schemas/config.schema.yaml")
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
-preflight.check_samples(SAMPLES, config, config["samples"])
+preflight.check_samples(SAMPLES, config, config["samples"], images=workflow.is_main_process)
 
 
 wildcard_constraints:
