@@ -214,3 +214,11 @@ def test_squidpy_runs_on_the_exported_anndata(tmp_path):
     i, j = cats.index("tumor"), cats.index("CD8_T")
     assert zscore[i, i] > 5 and zscore[j, j] > 5  # each type neighbours its own kind
     assert zscore[i, j] < -5
+
+
+def test_measurements_are_rounded_to_six_significant_digits():
+    from frontline.export import round_significant
+
+    out = round_significant([629.4442138671875, 0.00123456789, -150.0, np.nan, 0.0])
+    assert out[:3].tolist() == [629.444, 0.00123457, -150.0]
+    assert np.isnan(out[3]) and out[4] == 0.0

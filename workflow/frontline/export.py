@@ -285,6 +285,21 @@ def _owned(traced, core, win, shape, margin):
 
 # --------------------------------------------------------------------------- QuPath
 
+def round_significant(values, digits=6):
+    """``values`` rounded to ``digits`` significant digits (short JSON, float32 precision).
+
+    Parameters
+    ----------
+    values : float array of any shape; NaN and inf stay as they are
+    """
+    values = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0)
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.where(np.isfinite(values), np.round(values * scale) / scale, values)
+
+
 def _rgb(colour):
     return [int(c) for c in colour]
 
@@ -330,7 +345,7 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
     if missing_outline:
         log.warning("%d cells have no outline in the label image and are left out",
                     missing_outline)
-    values = table.loc[common, measurement_columns].to_numpy(dtype=float)
+    values = round_significant(table.loc[common, measurement_columns].to_numpy(dtype=float))
     for row, cell_id in enumerate(common):
         geometry = {"type": "Polygon",
                     "coordinates": [ring.tolist() for ring in rings[position[cell_id]]]}
@@ -372,7 +387,7 @@ def qupath_annotations(features, pixel_size_um, coordinate_units="um", colours=N
     for i, feature in enumerate(features):
         if not feature.get("geometry"):
             continue
-        geom = shapely.transform(shape(feature["geometry"]), lambda xy: xy * scale)
+        geom = shapely.transform(shape(feature["geometry"]), lambda xy: np.round(xy * scale, 3))
         props = feature.get("properties") or {}
         classification = props.get("classification")
         name = (classification.get("name") if isinstance(classification, dict) else classification) \
@@ -480,7 +495,8 @@ def to_anndata(cells, pixel_size_um, sample, compartments=None, default_compartm
     for column in obs.columns:  # h5ad keeps text columns as categoricals
         if obs[column].dtype == object:
             obs[column] = obs[column].astype(str).astype("category")
-    var = pd.DataFrame({"compartment": [comps[m] for m in markers]}, index=markers)
+    var = pd.DataFrame({"compartment": pd.Categorical([comps[m] for m in markers])},
+                       index=markers)
     uns = {"sample": str(sample), "pixel_size_um": float(pixel_size_um), "spatial_unit": "um"}
     if "phenotype" in obs:
         palette = phenotype_colours(obs["phenotype"].cat.categories)

@@ -48,7 +48,7 @@ def write_feature_collection(fh, *feature_lists):
     for features in feature_lists:
         for feature in features:
             fh.write((",\n" if n else "") + json.dumps(feature, allow_nan=False,
-                                                       ensure_ascii=False))
+                                                       ensure_ascii=False, separators=(",", ":")))
             n += 1
     fh.write("\n]}\n")
     return n
