@@ -2,29 +2,40 @@
 
 Detected from cells (default)
 -----------------------------
-Both regions come from the same recipe, a smoothed cell density and an iso-line of it:
+Tissue, from all nuclei (a smoothed density and an iso-line of it):
 
-1. Count cells on a square grid of ``grid_um`` (default 10 µm).
-2. Smooth the counts with a Gaussian of standard deviation ``smoothing_um`` and divide by the
-   equally smoothed observation window (normalised convolution), so the density does not fall
-   off at the image border or, for the tumor, at the tissue edge. Densities are cells per mm².
-3. Threshold relative to a reference density measured on the sample itself:
+1. count cells on a square grid of ``grid_um`` (10 µm);
+2. smooth with a Gaussian of standard deviation ``tissue_smoothing_um`` (30 µm), divided by the
+   equally smoothed image window (normalised convolution: no fall-off at the image border);
+   densities in cells per mm²;
+3. tissue where the density reaches ``tissue_threshold`` (0.1) of a reference measured on the
+   sample, the 95th percentile of the smoothed density over the image;
+4. trace the iso-line with marching squares (:func:`skimage.measure.find_contours`, so the
+   outline falls between grid nodes), assemble the rings with the even-odd rule, drop parts
+   smaller than ``tissue_min_region_area_um2`` (10,000 µm²), fill holes smaller than
+   ``tissue_min_hole_area_um2`` (40,000 µm²), clip to the image.
 
-   - tissue: all nuclei, smoothing ``tissue_smoothing_um`` (30 µm); reference = the 95th
-     percentile of the smoothed density over the image; tissue where the density is at least
-     ``tissue_threshold`` (0.1) of it.
-   - tumor: cells of phenotype ``tumor_phenotype``, smoothing ``smoothing_um`` (20 µm),
-     window = the tissue; reference = the median smoothed tumor-cell density where tumor cells
-     are the majority of the smoothed cells; tumor where the density is at least ``threshold``
-     (0.5) of it. At a straight boundary between tumor and no tumor the smoothed density is
-     half its inside value exactly on the boundary, so 0.5 puts the line where the cells change.
+Tumor, from the cells of phenotype ``tumor_phenotype``, in two passes:
 
-4. The iso-line is traced with marching squares (:func:`skimage.measure.find_contours`, so the
-   outline is placed between grid nodes, not on them), closed rings are assembled with the
-   even-odd rule, and the region is cleaned: parts smaller than ``min_region_area_um2`` are
-   dropped and holes smaller than ``min_hole_area_um2`` filled (tissue: ``tissue_min_hole_area_um2``).
-   The Gaussian smoothing plays the role of a morphological opening/closing at the scale of
-   ``smoothing_um``. The tumor is clipped to the tissue, and the tissue to the image.
+1. coarse region (robust against scattered misclassified cells): the same recipe on tumor cells
+   only, smoothing ``smoothing_um`` (20 µm), window = the tissue (so the density does not fall
+   off at the tissue edge), threshold ``threshold`` (0.3) × the reference tumor-cell density
+   (the median smoothed tumor-cell density where tumor cells are the majority of cells);
+2. outline: the morphological closing of the tumor cells with a disc of ``closing_um`` (40 µm),
+   computed on a ``raster_um`` (2 µm) raster with two Euclidean distance transforms and traced
+   with marching squares, grown by ``edge_offset_um``. A ball rolled around the tumor cells
+   touches the outermost ones; the true edge lies on average a little beyond them: the default
+   (null) is 0.35 × the mean spacing of tumor cells, 1 / sqrt(reference density), i.e. 7 µm at
+   2,500 cells/mm². The closing also plays the role of a morphological closing of the region:
+   gaps narrower than 2 × ``closing_um`` between tumor cells are tumor.
+3. tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue; parts smaller than
+   ``min_region_area_um2`` (1,000 µm², about three tumor cells) are dropped and holes smaller
+   than ``min_hole_area_um2`` (2,500 µm²) filled.
+
+A smoothed-density iso-line alone is noisy: at 2,500 tumor cells/mm² its position scatters by
+about 1 / sqrt(2 × density) = 14 µm whatever the smoothing; the outline of the closing follows
+the outermost cells and, on simulated tissue, gives signed distances within 3.5-4.5 µm (median
+absolute error) of the truth.
 
 The invasive front is the tumor boundary inside the tissue: the parts of the tumor outline that
 run within ``edge_tolerance_um`` of the tissue outline (which includes the image border) are
@@ -62,7 +73,7 @@ import shapely
 from scipy import ndimage
 from shapely.geometry import (GeometryCollection, LineString, MultiLineString, MultiPolygon,
                               Polygon, box, mapping, shape)
-from skimage import draw, measure
+from skimage import measure
 
 from .errors import FrontlineInputError
 
@@ -73,7 +84,6 @@ TISSUE_CLASS = "Tissue"
 FRONT_CLASS = "Invasive front"
 COLORS = {TUMOR_CLASS: [200, 0, 0], TISSUE_CLASS: [150, 150, 150], FRONT_CLASS: [255, 200, 0]}
 _TUMOR_NAMES = {"tumor", "tumour"}
-OUTLINE_SMOOTHING_UM = 0.0
 EDGE_OFFSET_SPACING = 0.35  # edge beyond the outermost tumor cells, in mean cell spacings
 
 
@@ -162,6 +172,10 @@ def smoothed_density(counts, window, grid_um, smoothing_um):
 def rasterize(geom, shape, cell_um):
     """Boolean mask of the grid cells whose centres lie in ``geom`` (even-odd over its rings).
 
+    A vectorised scanline fill: every ring edge is crossed with the rows of cell centres it
+    spans, and a running parity along each row marks the cells inside. Time grows with the
+    outline length and the raster size, not with their product.
+
     Parameters
     ----------
     geom : Polygon or MultiPolygon, µm
@@ -172,13 +186,32 @@ def rasterize(geom, shape, cell_um):
     -------
     (rows, cols) bool array
     """
-    mask = np.zeros(shape, dtype=bool)
-    for poly in _polygons(geom):
-        for ring in [poly.exterior, *poly.interiors]:
-            xy = np.asarray(ring.coords)
-            rr, cc = draw.polygon(xy[:, 1] / cell_um - 0.5, xy[:, 0] / cell_um - 0.5, shape)
-            mask[rr, cc] ^= True
-    return mask
+    rows, cols = shape
+    rings = [np.asarray(ring.coords) / cell_um - 0.5 for poly in _polygons(geom)
+             for ring in [poly.exterior, *poly.interiors]]
+    if not rings:
+        return np.zeros(shape, dtype=bool)
+    starts = np.concatenate([r[:-1] for r in rings])
+    ends = np.concatenate([r[1:] for r in rings])
+    y0, y1 = starts[:, 1], ends[:, 1]
+    lo, hi = np.minimum(y0, y1), np.maximum(y0, y1)
+    # rows r whose centre line y = r satisfies lo <= r < hi (half-open: vertices count once)
+    first = np.clip(np.ceil(lo), 0, rows).astype(np.int64)
+    last = np.clip(np.ceil(hi), 0, rows).astype(np.int64)
+    n = last - first
+    keep = n > 0
+    if not keep.any():
+        return np.zeros(shape, dtype=bool)
+    edge = np.repeat(np.flatnonzero(keep), n[keep])
+    offset = np.arange(len(edge)) - np.repeat(np.cumsum(n[keep]) - n[keep], n[keep])
+    row = first[edge] + offset
+    t = (row - y0[edge]) / (y1[edge] - y0[edge])
+    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
+    col = np.clip(np.floor(x).astype(np.int64) + 1, 0, cols)  # first centre right of the crossing
+    toggle = np.zeros((rows, cols + 1), dtype=np.uint8)
+    np.add.at(toggle, (row, col), 1)
+    toggle &= 1
+    return np.bitwise_xor.accumulate(toggle, axis=1)[:, :cols].astype(bool)
 
 
 # --------------------------------------------------------------------------- polygons
@@ -388,8 +421,6 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
     if edge_offset_um is None:
         edge_offset_um = EDGE_OFFSET_SPACING / math.sqrt(reference / 1e6)
     depth = closing_field(xy_um[is_tumor], extent_um, raster_um, closing_um)
-    if OUTLINE_SMOOTHING_UM:
-        depth = ndimage.gaussian_filter(depth, OUTLINE_SMOOTHING_UM / raster_um)
     outline = iso_region(depth, closing_um - edge_offset_um, raster_um)
     region = outline.intersection(coarse.buffer(smoothing_um, quad_segs=8)).intersection(tissue)
     result = clean_region(region, min_region_area_um2, min_hole_area_um2)
@@ -460,6 +491,42 @@ def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.
         log.warning("no invasive front: %s", "no tumor region" if tumor.is_empty
                     else "the tumor fills the tissue")
     return Regions(tumor=tumor, tissue=tissue, front=front, extent_um=extent_um, source=source)
+
+
+def join_phenotypes(cells, phenotypes, *, sample=None, files=(None, None)):
+    """Cells with their phenotype: ``cells`` joined with ``phenotypes`` on ``cell_id``.
+
+    Parameters
+    ----------
+    cells : DataFrame with ``cell_id, x_um, y_um`` (µm) and any measurement columns
+    phenotypes : DataFrame with ``cell_id, phenotype`` (and ``{marker}_positive`` columns)
+    sample, files : for error messages (cells file, phenotypes file)
+
+    Returns
+    -------
+    DataFrame, one row per cell of ``cells`` in its order, with the phenotype columns added.
+
+    Raises
+    ------
+    FrontlineInputError
+        a column is missing, or the two tables do not describe the same cells.
+    """
+    for table, cols, file in ((cells, ("cell_id", "x_um", "y_um"), files[0]),
+                              (phenotypes, ("cell_id", "phenotype"), files[1])):
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise FrontlineInputError(f"the table lacks the column(s) {missing}", sample=sample,
+                                      file=file, fix="rerun the step that writes it")
+    extra = [c for c in phenotypes.columns if c == "cell_id" or c not in cells.columns]
+    joined = cells.merge(phenotypes[extra], on="cell_id", how="left", validate="one_to_one")
+    unmatched = int(joined["phenotype"].isna().sum())
+    if unmatched or len(phenotypes) != len(cells):
+        raise FrontlineInputError(
+            f"{unmatched} of {len(cells)} cells have no phenotype and the phenotype table has "
+            f"{len(phenotypes)} rows: the two tables describe different cells",
+            sample=sample, file=files[1], fix="rerun the phenotype step on the current cells.parquet")
+    joined["phenotype"] = joined["phenotype"].astype(str)
+    return joined
 
 
 # --------------------------------------------------------------------------- annotations

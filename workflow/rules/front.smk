@@ -1,0 +1,30 @@
+# front: tumor region, tissue and invasive front from the tumor cells, or a QuPath annotation.
+
+
+rule front:
+    input:
+        image=image_of,
+        cells="results/{sample}/cells.parquet",
+        phenotypes="results/{sample}/phenotypes.parquet",
+        annotation=annotation_of,
+    output:
+        regions="results/{sample}/tumor.geojson",  # pixels, for QuPath
+        regions_um="results/{sample}/tumor_um.geojson",  # µm, for the spatial step
+    params:
+        pixel_size_um=pixel_size_of,
+        default_pixel_size_um=config["pixel_size_um"],
+        channel_names=config["channel_names"],
+        fluor_map=fluor_map_of,
+        annotation_units=lambda wc: SAMPLES.loc[wc.sample, "annotation_units"],
+        front=config["front"],
+    threads: 1
+    resources:
+        # two distance transforms on a raster_um raster of the slide (~20 bytes per pixel)
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    log:
+        "logs/front/{sample}.log",
+    benchmark:
+        "benchmarks/front/{sample}.tsv"
+    script:
+        "../scripts/front.py"
