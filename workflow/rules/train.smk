@@ -6,8 +6,13 @@ rule train_model:
     output:
         model=directory("results/training/{model}/{model}"),
         metrics="results/training/{model}/metrics.json",
-        loss_plot="results/training/{model}/loss.png",
-        examples_plot="results/training/{model}/validation_examples.png",
+        loss_plot=report("results/training/{model}/loss.png", caption="../report/training_loss.rst",
+                         category="4. Nuclei model", subcategory="{model}",
+                         labels={"model": "{model}", "figure": "training loss"}),
+        examples_plot=report("results/training/{model}/validation_examples.png",
+                             caption="../report/training_examples.rst", category="4. Nuclei model",
+                             subcategory="{model}",
+                             labels={"model": "{model}", "figure": "validation examples"}),
     params:
         training=config["training"],
     threads: workflow.cores
