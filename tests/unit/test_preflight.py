@@ -38,7 +38,7 @@ def test_schema_message_names_key_value_and_fix(config, section, key, value, exp
 
 
 @pytest.mark.parametrize("seg, expected", [
-    ({"tile_px": 256, "overlap_px": 128}, "overlap_px (128) must be less than half"),
+    ({"tile_px": 256, "overlap_px": 256}, "overlap_px (256) must be smaller than segmentation.tile_px (256)"),
     ({"job_tile_px": 512, "job_halo_px": 512}, "job_halo_px (512) must be smaller"),
 ])
 def test_tile_settings(seg, expected):
@@ -100,3 +100,12 @@ def test_images_are_opened_at_startup(tmp_path):
         preflight.check_images(sheet, config, "sheet.tsv")
     with pytest.raises(FrontlineInputError, match="RGB"):
         preflight.check_images(sheet.assign(image=str(rgb)), config, "sheet.tsv")
+
+
+def test_published_model_names_match_stardist():
+    from csbdeep.models.pretrained import get_registered_models
+    from stardist.models import StarDist2D
+
+    names, aliases = get_registered_models(StarDist2D, return_aliases=True, verbose=False)
+    registered = set(names) | {a for key in names for a in aliases.get(key, ())}
+    assert registered == set(preflight.PUBLISHED_MODELS)

@@ -17,7 +17,10 @@ from .errors import FrontlineInputError
 log = logging.getLogger(__name__)
 
 # StarDist's registered pretrained 2-D models (stardist.models.pretrained), fetched once by name.
-PUBLISHED_MODELS = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018", "2D_demo")
+# (Listed here because importing stardist.models loads TensorFlow, too slow for a startup check.)
+PUBLISHED_MODELS = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018", "2D_demo",
+                    "Versatile (fluorescent nuclei)", "Versatile (H&E nuclei)",
+                    "DSB 2018 (from StarDist 2D paper)")
 
 
 def _files(config_files):
@@ -63,10 +66,10 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     """Tile settings that cannot work, and model names that do not exist."""
     files = _files(config_files)
     tile, overlap = seg.get("tile_px"), seg.get("overlap_px")
-    if tile is not None and overlap is not None and 2 * overlap >= tile:
+    if tile is not None and overlap is not None and overlap >= tile:
         raise FrontlineInputError(
-            f"segmentation.overlap_px ({overlap}) must be less than half of "
-            f"segmentation.tile_px ({tile}): tiles would be all overlap", file=files,
+            f"segmentation.overlap_px ({overlap}) must be smaller than segmentation.tile_px "
+            f"({tile}): each prediction would be mostly context", file=files,
             fix="use an overlap of about 64-128 px and a tile of 512-2048 px")
     job_tile, halo = seg.get("job_tile_px"), seg.get("job_halo_px")
     if job_tile is not None and halo is not None and halo >= job_tile:
@@ -94,7 +97,7 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     raise FrontlineInputError(
         f"segmentation.model '{model}' is neither a folder, nor a model in "
         f"segmentation.model_basedir ({basedir}: {shipped}), nor a published StarDist model "
-        f"{list(PUBLISHED_MODELS)}", file=files,
+        f"{list(PUBLISHED_MODELS[:4])}", file=files,
         fix="name a shipped model (e.g. frontline_nuclei), a published one, or the path of a "
             "StarDist model folder (the one holding config.json and weights)")
 
