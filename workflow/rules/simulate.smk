@@ -18,7 +18,7 @@ rule simulate:
         pixel_size_um=SIM["pixel_size_um"],
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 1000 + 60 * SIM["shape_px"][0] * SIM["shape_px"][1] // 2**20 * attempt,
+        mem_mb=lambda wc, attempt: (512 + 100 * SIM["shape_px"][0] * SIM["shape_px"][1] // 2**20) * attempt,
         runtime=lambda wc, attempt: 10 * attempt,
     log:
         "logs/simulate/{name}.log",
