@@ -43,20 +43,29 @@ stromal     120, 1100, 0    120, 1100, 0    120, 1100, 0
 tumor       2600 inside     2600 inside     2600 inside
 =========== =============== =============== ===============
 
-Cells are an inhomogeneous Poisson process thinned from these densities, then placed with
-rejection sampling so that nuclei do not overlap (tumor nuclei may overlap each other by up to
-12 % of their area: crowded, touching); truth labels are non-overlapping, an earlier painted
-nucleus keeping a shared pixel. Placement works in 32 µm blocks, each with its own seeded
-random stream, processed in four checkerboard phases so that a block depends only on its
-neighbours: any window of a slide can be generated on its own and tiles join seamlessly.
-The measured density therefore follows the model except in the densest tumor, where packing
-removes a few percent of the cells.
+Cells are an inhomogeneous Poisson process thinned from these densities (immune cells are
+placed first, then tumor, then stromal cells), then placed with rejection sampling so that
+nuclei do not overlap (tumor nuclei may overlap each other by up to 12 % of their area:
+crowded, touching); truth labels are non-overlapping, an earlier painted nucleus keeping a
+shared pixel. A rejected cell is retried at new positions drawn from the same density, so the
+measured immune densities follow the model within counting noise; tumor cells come out a few
+percent below 2600/mm² where packing is tight, and stromal cells fall short just inside the
+front (-10..0 µm), where tumor cells leave no room for elongated nuclei.
 
-Image formation per pixel: DAPI = nuclear level x (1 + chromatin texture); a marker =
-expression x (membrane ring + cytoplasm + a little nucleus) with per-cell log-normal
-expression, a small non-specific level in negative cells, 8 % lateral spill-over (Gaussian,
-2 µm) into neighbours, PSF blur (0.35 µm), extracellular autofluorescence and background,
-then Poisson shot noise, a camera offset of 100 and Gaussian read noise (4 counts), uint16.
+Placement works in 32 µm blocks, each with its own seeded random stream, processed in four
+checkerboard phases so that a block depends only on its neighbours: any window of a slide can
+be generated on its own and tiles join seamlessly (:func:`write_large_slide`). The tumor is the
+super-level set of a smooth random field (plane waves of 150-700 µm wavelength; one central
+mass in :func:`simulate_tissue`, mm-scale masses and nests on big slides), pushed to stroma
+near the image border so the whole front lies inside the image.
+
+Image formation per pixel: DAPI = nuclear level x (1 + chromatin texture, bright
+chromocentres); a marker = expression x (membrane ring + cytoplasm + a little nucleus, with
+granular texture for CD68 and MPO), per-cell log-normal expression (sigma 0.5), a small
+non-specific level in negative cells (~6 % of positive), 12 % lateral spill-over (Gaussian,
+2 µm) into neighbours, PSF blur (Gaussian, 0.35 µm), extracellular autofluorescence and a flat
+background, then Poisson shot noise, a camera offset of 100 and Gaussian read noise (4 counts),
+as uint16. A two-threshold PanCK/CD45 gate separates tumor from immune cells at ~97 %.
 """
 
 import logging
@@ -210,6 +219,16 @@ def make_world(preset, shape_px, pixel_size_um, seed, central_mass=True):
     amp = np.sqrt(wavelength)
     amp *= np.sqrt(2.0 / np.sum(amp ** 2))  # unit variance
     modes = np.stack([kx, ky, phase, amp], axis=1)
+    if not central_mass:  # add mm-scale waves: tumor masses and stroma-rich regions
+        k_big = 16
+        wavelength = rng.uniform(1500.0, 6000.0, k_big)
+        angle = rng.uniform(0, 2 * np.pi, k_big)
+        big = np.stack([2 * np.pi / wavelength * np.cos(angle),
+                        2 * np.pi / wavelength * np.sin(angle),
+                        rng.uniform(0, 2 * np.pi, k_big),
+                        np.full(k_big, np.sqrt(2.0 / k_big) * 0.8)], axis=1)
+        modes[:, 3] *= 0.6  # variances 0.36 + 0.64 = 1
+        modes = np.concatenate([modes, big])
     extent = min(height_um, width_um)
     taper = min(120.0, 0.15 * extent)
     if central_mass:
