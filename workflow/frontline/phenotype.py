@@ -20,12 +20,16 @@ compartment:
 - ``confidence`` is the depth of the dip between the two peaks of the fitted mixture:
   ``1 - density at the valley / density at the lower peak`` (0 when the mixture has a
   single peak, near 1 for two well separated populations);
-- when ``confidence >= min_confidence`` the gate is where the two weighted components are
-  equally likely (method ``gmm``); otherwise there is no second population to separate and
-  the gate is ``median + tail_mads * MAD`` of ``z`` over all cells (method ``negative_tail``:
-  the bulk is taken as negative and only clear outliers above it count as positive; for a
-  point mass at the minimum holding most cells the gate is that value). The reported
-  confidence stays the low mixture confidence, so such gates stand out in ``gates.tsv``.
+- the mixture's gate is at the bottom of that dip, the least dense point of the fitted
+  mixture between the two means (method ``gmm``). It is used when ``confidence >= min_confidence`` (default 0.1) and it leaves
+  the majority of cells negative; a gate that calls most cells positive needs a clear dip
+  (``confidence >= 0.5``), because a mixture fitted to one skewed or heterogeneous negative
+  population also splits it near its middle;
+- otherwise there is no second population to separate and the gate is
+  ``median + tail_mads * MAD`` of ``z`` over all cells (method ``negative_tail``: the bulk is
+  taken as negative and only clear outliers above it count as positive; for a point mass at
+  the minimum holding most cells the gate is that value). The reported confidence stays the
+  low mixture confidence, so such gates stand out in ``gates.tsv`` and in the log.
 - A marker with (nearly) constant intensity has no gate: method ``undefined``, every cell
   negative, and a warning in the log.
 """
@@ -47,6 +51,7 @@ COMPARTMENTS = ("nucleus", "cell", "ring")
 GATE_COLUMNS = ["marker", "compartment", "gate", "method", "confidence", "n_positive",
                 "fraction_positive", "cofactor"]
 _FLOOR_FRACTION = 0.1
+_MAJORITY_CONFIDENCE = 0.5  # least dip for a gate that calls most cells positive
 _MIN_FIT = 20
 
 
@@ -209,13 +214,14 @@ def arcsinh_cofactor(values):
     return cofactor if cofactor > 0 else 1.0
 
 
-def auto_gate(values, min_confidence=0.5, tail_mads=3.0, seed=0, max_cells=50_000):
+def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_000):
     """Find a positivity gate for one marker (see the module docstring for the method).
 
     Parameters
     ----------
     values : (N,) float array, per-cell mean intensity in the marker's compartment
     min_confidence : float in [0, 1], least mixture confidence to use the mixture's gate
+        (one that calls most cells positive needs at least 0.5)
     tail_mads : float, robust standard deviations above the median for the fallback gate
     seed : int, seeds the subsample and the mixture fit
     max_cells : int, the mixture is fitted to at most this many randomly chosen cells
@@ -240,7 +246,9 @@ def auto_gate(values, min_confidence=0.5, tail_mads=3.0, seed=0, max_cells=50_00
     confidence, gate_z = 0.0, math.nan
     if fit.size >= _MIN_FIT and np.ptp(fit) > 0:
         confidence, gate_z = _mixture_gate(fit, seed)
-    if confidence >= min_confidence and np.isfinite(gate_z):
+    majority = np.isfinite(gate_z) and np.mean(z > gate_z) >= 0.5
+    if (np.isfinite(gate_z) and confidence >= min_confidence
+            and (not majority or confidence >= max(_MAJORITY_CONFIDENCE, min_confidence))):
         method = "gmm"
     else:
         method = "negative_tail"
@@ -252,7 +260,7 @@ def auto_gate(values, min_confidence=0.5, tail_mads=3.0, seed=0, max_cells=50_00
 
 
 def _mixture_gate(z, seed):
-    """Fit two Gaussians to ``z``; return (valley-depth confidence, equal-posterior gate)."""
+    """Fit two Gaussians to ``z``; return (valley-depth confidence, gate at the valley)."""
     gmm = GaussianMixture(2, covariance_type="full", random_state=seed, n_init=2,
                           reg_covar=1e-6 * max(float(np.var(z)), 1e-12))
     gmm.fit(z.reshape(-1, 1))
@@ -268,8 +276,7 @@ def _mixture_gate(z, seed):
         return weights[k] / (sds[k] * np.sqrt(2 * np.pi)) * np.exp(
             -0.5 * ((grid - means[k]) / sds[k]) ** 2)
 
-    neg, pos = weighted(lo), weighted(hi)
-    mixture = neg + pos
+    mixture = weighted(lo) + weighted(hi)
     valley = int(np.argmin(mixture))
     left_peak = mixture[: valley + 1].max()
     right_peak = mixture[valley:].max()
@@ -277,15 +284,9 @@ def _mixture_gate(z, seed):
         confidence = 0.0  # no dip between the means: a single peak
     else:
         confidence = float(1 - mixture[valley] / min(left_peak, right_peak))
-    # Equal posterior: the first crossing of the weighted densities between the means.
-    diff = neg - pos
-    crossing = np.flatnonzero(np.sign(diff[:-1]) != np.sign(diff[1:]))
-    if crossing.size:
-        i = crossing[0]
-        t = diff[i] / (diff[i] - diff[i + 1])
-        gate = grid[i] + t * (grid[i + 1] - grid[i])
-    else:
-        gate = grid[valley]
+    # The gate sits in the valley, as a person gating by eye would put it: with a broad,
+    # skewed positive population the equal-posterior point lies too far into the negatives.
+    gate = grid[valley] if confidence > 0 else math.nan
     return confidence, float(gate)
 
 
@@ -310,7 +311,7 @@ def parse_gate(value, marker, sample=None, file=None):
 
 
 def gate_markers(cells, markers, compartments=None, default_compartment="cell", gates=None,
-                 min_confidence=0.5, tail_mads=3.0, seed=0, sample=None, file=None):
+                 min_confidence=0.1, tail_mads=3.0, seed=0, sample=None, file=None):
     """One gate per marker.
 
     Parameters
@@ -493,7 +494,7 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
     gates = gate_markers(cells, markers, phenotyping.get("compartments"),
                          phenotyping.get("default_compartment", "cell"),
                          phenotyping.get("gates"),
-                         min_confidence=phenotyping.get("min_confidence", 0.5),
+                         min_confidence=phenotyping.get("min_confidence", 0.1),
                          tail_mads=phenotyping.get("tail_mads", 3.0),
                          seed=phenotyping.get("seed", 0), sample=sample, file=file)
     positive = positivity(cells, gates)
