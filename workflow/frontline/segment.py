@@ -33,9 +33,11 @@ convention of StarDist and scikit-image). Windows are ``(y0, y1, x0, x1)``, end 
 
 import contextlib
 import io as _stdio
+import itertools
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -726,23 +728,48 @@ def segment_objects(model, read, shape, lo, hi, plan_, core=None, halo=0, backgr
         yield kept.take(inside), min(y1, core[1])
 
 
-def segment_labels(model, read, shape, lo, hi, plan_, background_max=None):
+def segment_labels(model, read, shape, lo, hi, plan_, background_max=None, stats=None):
     """Label strips of a whole image (single job).
+
+    Parameters
+    ----------
+    see :func:`segment_objects`; ``stats`` (dict or None) receives ``nuclei``, the count
 
     Yields
     ------
     (y0, (h, X) uint32 labels) strips from top to bottom (see :func:`render_strips`)
     """
     kept = segment_objects(model, read, shape, lo, hi, plan_, background_max=background_max)
-    yield from render_strips(_counting(kept), shape, plan_.reach)
+    yield from render_strips(_counting(kept, stats), shape, plan_.reach)
 
 
-def _counting(kept_bands):
+def _counting(kept_bands, stats):
     total = 0
     for kept, y in kept_bands:
         total += len(kept)
         yield kept, y
     log.info("%d nuclei", total)
+    if stats is not None:
+        stats["nuclei"] = total
+
+
+def log_plan(plan_, shape, pixel_size_um, model):
+    """One log line: image size, scale, tiles."""
+    if model.pixel_size_um is None:
+        log.info("the model has no expected pixel size (frontline.json or "
+                 "segmentation.model_pixel_size_um): the image is not rescaled")
+    log.info("image %d x %d px at %.4g µm/px; model %s µm/px (x%.3f); tiles of %d px with "
+             "%d px context", shape[0], shape[1], pixel_size_um,
+             "?" if model.pixel_size_um is None else f"{model.pixel_size_um:g}", plan_.scale,
+             plan_.tile, plan_.overlap)
+
+
+def report_count(stats, sample, path):
+    """Warn when no nucleus was found (the label image is then empty)."""
+    if stats.get("nuclei", 0) == 0:
+        log.warning("sample '%s': no nuclei found; %s is an empty label image. If the image "
+                    "does have nuclei, check segmentation.nuclear_channel, the normalisation "
+                    "percentiles and prob_thresh", sample, path)
 
 
 # ----------------------------------------------------------------------------- tile jobs
@@ -769,25 +796,122 @@ def job_grid(shape, job_tile_px):
     return grid
 
 
-def merge_jobs(job_rows, shape, nms_thresh, reach, n_rays):
-    """Merge job tiles' objects into label strips of the slide.
+def segment_job(model, read, shape, lo, hi, plan_, tile_id, job_tile_px, job_halo_px,
+                background_max=None):
+    """The final nuclei whose centre lies in one job tile's core.
 
     Parameters
     ----------
-    job_rows : iterable, top to bottom, of (y0, y1, [Objects of each job in that row])
-    shape : (Y, X) image size, px
-    nms_thresh : float, overlap threshold (objects of neighbouring jobs overlapping more are
-        the same nucleus found twice; the more probable one is kept)
-    reach : float, largest object radius, px
-    n_rays : int
+    tile_id : a key of :func:`job_grid` (``r000c001``)
+    job_tile_px, job_halo_px : job tile edge and context halo, image px; the halo should be at
+        least twice the largest object radius (``plan_.reach``)
+    other parameters : see :func:`segment_objects`
+
+    Returns
+    -------
+    JobTile (``pixel_size_um`` left for the caller to set)
+    """
+    grid = job_grid(shape, job_tile_px)
+    if tile_id not in grid:
+        raise FrontlineInputError(f"job tile '{tile_id}' is not in the {len(grid)} tiles of a "
+                                  f"{shape[0]} x {shape[1]} px image",
+                                  fix="rerun the workflow so the tile list is rebuilt")
+    core = grid[tile_id]
+    if job_halo_px < 2 * plan_.reach:
+        log.warning("job_halo_px (%d) is less than twice the object radius (%g px): nuclei near "
+                    "job borders may be found twice or missed", job_halo_px, plan_.reach)
+    log.info("job tile %s: y %d-%d x %d-%d with %d px halo", tile_id, *core, job_halo_px)
+    parts = [kept for kept, _ in segment_objects(model, read, shape, lo, hi, plan_, core,
+                                                  job_halo_px, background_max)]
+    objects = Objects.concat(parts, model.n_rays)
+    log.info("job tile %s: %d nuclei", tile_id, len(objects))
+    return JobTile(objects, core, tuple(shape), float("nan"), plan_.reach, model.nms_thresh)
+
+
+def job_rows(paths, sample=None):
+    """Group job tile files into rows and check that they tile the slide.
+
+    Parameters
+    ----------
+    paths : job tile ``.npz`` files (names ``r{row}c{col}.npz``)
+    sample : for messages
+
+    Returns
+    -------
+    shape : (Y, X) of the slide, px
+    pixel_size_um : float
+    rows : iterable of lists of JobTile, top to bottom, each row loaded when reached
+    """
+    by_row = {}
+    for path in paths:
+        match = re.fullmatch(r"r(\d+)c(\d+)", Path(path).name.split(".")[0])
+        if match is None:
+            raise FrontlineInputError("a job tile file is not named r<row>c<col>.npz",
+                                      sample=sample, file=path, fix="rerun the workflow")
+        by_row.setdefault(int(match[1]), []).append((int(match[2]), path))
+    if not by_row:
+        raise FrontlineInputError("no job tiles to merge", sample=sample,
+                                  fix="rerun the workflow")
+    first = load_job_tile(sorted(by_row[min(by_row)])[0][1])
+    ref = (first.shape, first.pixel_size_um, first.reach, first.nms_thresh)
+
+    def rows():
+        y = 0
+        for row in sorted(by_row):
+            jobs = [load_job_tile(path) for _, path in sorted(by_row[row])]
+            x = 0
+            for (col, path), job in zip(sorted(by_row[row]), jobs):
+                same = (job.shape, job.pixel_size_um, job.reach, job.nms_thresh) == ref
+                if not same or job.core[0] != y or job.core[2] != x:
+                    raise FrontlineInputError(
+                        f"job tile r{row}c{col} does not fit the others (core {job.core}, "
+                        f"slide {job.shape}; expected rows from {y}, columns from {x}, slide "
+                        f"{first.shape})", sample=sample, file=path,
+                        fix="delete results/<sample>/tiles/ and rerun (the tiles come from "
+                            "different settings or images)")
+                x = job.core[3]
+            if x != first.shape[1]:
+                raise FrontlineInputError(f"job tile row {row} ends at column {x}, not at the "
+                                          f"slide's width {first.shape[1]}", sample=sample,
+                                          fix="delete results/<sample>/tiles/ and rerun")
+            y = jobs[0].core[1]
+            yield jobs
+        if y != first.shape[0]:
+            raise FrontlineInputError(f"the job tiles end at row {y}, not at the slide's height "
+                                      f"{first.shape[0]}", sample=sample,
+                                      fix="delete results/<sample>/tiles/ and rerun")
+
+    return first.shape, first.pixel_size_um, rows()
+
+
+def merge_job_rows(rows, stats=None):
+    """Merge job tiles' objects into label strips of the slide.
+
+    Objects of neighbouring jobs that overlap by more than ``nms_thresh`` are one nucleus found
+    twice: the band NMS keeps the more probable one. Ids are consecutive in (row, column) order
+    of the centres, as in a single job.
+
+    Parameters
+    ----------
+    rows : iterable of lists of JobTile, top to bottom (see :func:`job_rows`)
+    stats : dict or None, receives ``nuclei``
 
     Yields
     ------
-    (y0, (h, X) uint32 labels) strips, ids consecutive in (row, column) order of centres
+    (y0, (h, X) uint32 labels) strips
     """
-    bands = ((Objects.concat(parts, n_rays), y0, y1) for y0, y1, parts in job_rows)
-    kept = suppress_bands(bands, nms_thresh, reach, n_rays)
-    yield from render_strips(_counting(kept), shape, reach)
+    rows = iter(rows)
+    first = next(rows)
+    ref = first[0]
+    n_rays = ref.objects.dist.shape[1]
+
+    def bands():
+        for jobs in itertools.chain([first], rows):
+            yield (Objects.concat([j.objects for j in jobs], n_rays), jobs[0].core[0],
+                   jobs[0].core[1])
+
+    kept = suppress_bands(bands(), ref.nms_thresh, ref.reach, n_rays)
+    yield from render_strips(_counting(kept, stats), ref.shape, ref.reach)
 
 
 # ----------------------------------------------------------------------------- files
@@ -849,6 +973,25 @@ def save_job_tile(path, job):
                      shape=np.asarray(job.shape, np.int64),
                      pixel_size_um=np.float64(job.pixel_size_um), reach=np.float64(job.reach),
                      nms_thresh=np.float64(job.nms_thresh))
+
+
+def save_normalisation(path, lo, hi, percentiles, channel):
+    """Write an image's normalisation range as JSON (read by every job tile)."""
+    from .step import atomic_output
+
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps({"channel": channel, "percentiles": list(percentiles),
+                                         "low": lo, "high": hi}, indent=1), encoding="utf-8")
+
+
+def load_normalisation(path, channel):
+    """(lo, hi) from :func:`save_normalisation`; the channel must match."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("channel") != channel:
+        raise FrontlineInputError(f"the normalisation was computed for channel "
+                                  f"'{data.get('channel')}', not '{channel}'", file=path,
+                                  fix="delete the file and rerun")
+    return float(data["low"]), float(data["high"])
 
 
 def load_job_tile(path):

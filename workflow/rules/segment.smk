@@ -1,0 +1,184 @@
+# segment: nuclei labels from the nuclear channel with StarDist -> results/{sample}/nuclei.ome.tif
+#
+# A sample is segmented by one job (rule `segment`), or, with `segmentation.tile_jobs: true` or
+# an image at least `tile_jobs_min_px` high or wide, by one job per job tile (`segment_tile`,
+# run in parallel on a cluster) and a merge (`merge_tiles`). The tile list comes from the image
+# header, read once when the DAG is built; an image that does not exist yet (made by an earlier
+# rule) is segmented by one job.
+
+import re
+from types import SimpleNamespace
+
+from snakemake.logging import logger
+
+from frontline import io as frontline_io
+from frontline import segment as frontline_segment
+
+SEG = config["segmentation"]
+_IMAGE_SHAPES = {}
+
+
+def image_shape(sample):
+    """(Y, X) of a sample's image from its header (read once), or None if it does not exist yet."""
+    if sample not in _IMAGE_SHAPES:
+        path = SAMPLES.loc[sample, "image"]
+        if not Path(path).exists():
+            _IMAGE_SHAPES[sample] = None
+        else:
+            wc = SimpleNamespace(sample=sample)
+            with frontline_io.open_image(path, sample=sample, pixel_size_um=pixel_size_of(wc),
+                                         default_pixel_size_um=config["pixel_size_um"],
+                                         channel_names=config["channel_names"],
+                                         fluor_map=fluor_map_of(wc)) as img:
+                _IMAGE_SHAPES[sample] = tuple(img.shape)
+    return _IMAGE_SHAPES[sample]
+
+
+def uses_tile_jobs(sample):
+    """Whether a sample is segmented as job tiles + merge (needs the image header)."""
+    shape = image_shape(sample)
+    if shape is None:
+        return False
+    return bool(SEG["tile_jobs"]) or max(shape) >= SEG["tile_jobs_min_px"]
+
+
+def job_tile_ids(sample):
+    return list(frontline_segment.job_grid(image_shape(sample), SEG["job_tile_px"]))
+
+
+def job_tiles_of(wildcards):
+    """The job tiles' object files of a tiled sample, row-major."""
+    return expand("results/{sample}/tiles/{tile}.npz", sample=wildcards.sample,
+                  tile=job_tile_ids(wildcards.sample))
+
+
+def sample_regex(samples):
+    """A wildcard pattern matching exactly these samples (nothing when there are none)."""
+    return "|".join(map(re.escape, samples)) or "(?!)"
+
+
+TILED_SAMPLES = [s for s in SAMPLES.index if uses_tile_jobs(s)]
+SINGLE_SAMPLES = [s for s in SAMPLES.index if s not in TILED_SAMPLES]
+for _s in SAMPLES.index:
+    if SEG["tile_jobs"] and image_shape(_s) is None:
+        logger.info(f"segment: the image of sample {_s} does not exist yet, so it is segmented "
+                    "by one job (run again once it exists to split it into tile jobs)")
+
+
+def megapixels(wildcards):
+    shape = image_shape(wildcards.sample)
+    return 16.0 if shape is None else shape[0] * shape[1] / 1e6
+
+
+IMAGE_PARAMS = dict(
+    pixel_size_um=pixel_size_of,
+    default_pixel_size_um=config["pixel_size_um"],
+    channel_names=config["channel_names"],
+    fluor_map=fluor_map_of,
+)
+MODEL_PARAMS = dict(
+    nuclear_channel=SEG["nuclear_channel"],
+    model=SEG["model"],
+    model_basedir=SEG["model_basedir"],
+    model_pixel_size_um=SEG.get("model_pixel_size_um"),
+    prob_thresh=SEG["prob_thresh"],
+    nms_thresh=SEG["nms_thresh"],
+    tile_px=SEG["tile_px"],
+    overlap_px=SEG["overlap_px"],
+    background_max=SEG.get("background_max", 0.1),
+)
+# TensorFlow, one tile's activations (grow with tile_px squared) and one label strip
+SEGMENT_MEM_MB = 1500 + (SEG["tile_px"] + 2 * SEG["overlap_px"]) ** 2 // 1500
+
+
+rule segment:
+    input:
+        image=image_of,
+    output:
+        labels="results/{sample}/nuclei.ome.tif",
+    params:
+        **IMAGE_PARAMS,
+        **MODEL_PARAMS,
+        norm_percentiles=SEG["norm_percentiles"],
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
+        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 30) * attempt,
+    log:
+        "logs/segment/{sample}.log",
+    benchmark:
+        "benchmarks/segment/{sample}.tsv"
+    wildcard_constraints:
+        sample=sample_regex(SINGLE_SAMPLES),
+    script:
+        "../scripts/segment.py"
+
+
+rule segment_normalisation:
+    input:
+        image=image_of,
+    output:
+        norm="results/{sample}/tiles/normalisation.json",
+    params:
+        **IMAGE_PARAMS,
+        nuclear_channel=SEG["nuclear_channel"],
+        norm_percentiles=SEG["norm_percentiles"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    log:
+        "logs/segment_normalisation/{sample}.log",
+    benchmark:
+        "benchmarks/segment_normalisation/{sample}.tsv"
+    wildcard_constraints:
+        sample=sample_regex(TILED_SAMPLES),
+    script:
+        "../scripts/segment_normalisation.py"
+
+
+rule segment_tile:
+    input:
+        image=image_of,
+        norm="results/{sample}/tiles/normalisation.json",
+    output:
+        objects="results/{sample}/tiles/{tile}.npz",
+    params:
+        **IMAGE_PARAMS,
+        **MODEL_PARAMS,
+        job_tile_px=SEG["job_tile_px"],
+        job_halo_px=SEG["job_halo_px"],
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
+        runtime=lambda wc, attempt: int(10 + (SEG["job_tile_px"] + 2 * SEG["job_halo_px"]) ** 2 / 30e6) * attempt,
+    log:
+        "logs/segment_tile/{sample}/{tile}.log",
+    benchmark:
+        "benchmarks/segment_tile/{sample}/{tile}.tsv"
+    wildcard_constraints:
+        sample=sample_regex(TILED_SAMPLES),
+        tile=r"r\d+c\d+",
+    script:
+        "../scripts/segment_tile.py"
+
+
+rule merge_tiles:
+    input:
+        tiles=job_tiles_of,
+    output:
+        labels="results/{sample}/nuclei.ome.tif",
+    params:
+        job_tile_px=SEG["job_tile_px"],
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 1500 * attempt,
+        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 200) * attempt,
+    log:
+        "logs/merge_tiles/{sample}.log",
+    benchmark:
+        "benchmarks/merge_tiles/{sample}.tsv"
+    wildcard_constraints:
+        sample=sample_regex(TILED_SAMPLES),
+    script:
+        "../scripts/merge_tiles.py"
