@@ -96,7 +96,7 @@ def test_images_are_opened_at_startup(tmp_path):
     with pytest.raises(FrontlineInputError, match="sample 's1'.*no pixel size"):
         preflight.check_images(no_size, config, "sheet.tsv")
     config["phenotyping"]["phenotypes"]["T"] = {"positive": ["CD3"]}
-    with pytest.raises(FrontlineInputError, match=r"asks for channel\(s\) \['CD3'\]"):
+    with pytest.raises(FrontlineInputError, match=r"ask\(s\) for channel\(s\) \['CD3'\]"):
         preflight.check_images(sheet, config, "sheet.tsv")
     with pytest.raises(FrontlineInputError, match="RGB"):
         preflight.check_images(sheet.assign(image=str(rgb)), config, "sheet.tsv")

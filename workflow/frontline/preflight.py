@@ -181,12 +181,12 @@ def check_images(samples, config, sheet_path):
             channels = list(img.channels)
             img.pixel_size_um  # raises when neither the file, the sheet nor the config has one
         needed = ([("segmentation.nuclear_channel", nuclear)] if nuclear else []) + \
-                 [("phenotyping (phenotypes / gates)", m) for m in markers]
+                 [("phenotyping.phenotypes/gates", m) for m in markers]
         missing = [(where, m) for where, m in needed if m not in channels]
         if missing:
             where = sorted({w for w, _ in missing})
             raise FrontlineInputError(
-                f"the config ({' and '.join(where)}) asks for channel(s) "
+                f"the config's {' and '.join(where)} ask(s) for channel(s) "
                 f"{sorted({m for _, m in missing})}, which the image does not have; its "
                 f"channels are {channels}", sample=sample, file=path,
                 fix="use the channel names exactly as the image has them (or rename the image's "
