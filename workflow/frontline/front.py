@@ -2,35 +2,38 @@
 
 Detected from cells (default)
 -----------------------------
-Tissue, from all nuclei (a smoothed density and an iso-line of it):
-
-1. count cells on a square grid of ``grid_um`` (10 µm);
-2. smooth with a Gaussian of standard deviation ``tissue_smoothing_um`` (30 µm), divided by the
-   equally smoothed image window (normalised convolution: no fall-off at the image border);
-   densities in cells per mm²;
-3. tissue where the density reaches ``tissue_threshold`` (0.1) of a reference measured on the
-   sample, the 95th percentile of the smoothed density over the image;
-4. trace the iso-line with marching squares (:func:`skimage.measure.find_contours`, so the
-   outline falls between grid nodes), assemble the rings with the even-odd rule, drop parts
-   smaller than ``tissue_min_region_area_um2`` (10,000 µm²), fill holes smaller than
-   ``tissue_min_hole_area_um2`` (40,000 µm²), clip to the image.
+Tissue, from all nuclei: the morphological closing of the nuclei with a disc of
+``tissue_closing_um`` (50 µm; empty space wider than 100 µm is not tissue), computed on a
+``raster_um`` (2 µm) raster with two Euclidean distance transforms, its outline smoothed
+(``outline_smoothing_um``, 6 µm) and traced with marching squares
+(:func:`skimage.measure.find_contours`, sub-pixel), grown by 0.35 × the mean cell spacing
+beyond the outermost nuclei (see the tumor), clipped to the image and extended to the image
+border where it stops within ``edge_tolerance_um`` of it; parts smaller than
+``tissue_min_region_area_um2`` (10,000 µm²) are dropped and holes smaller than
+``tissue_min_hole_area_um2`` (40,000 µm²) filled.
 
 Tumor, from the cells of phenotype ``tumor_phenotype``, in two passes:
 
-1. coarse region (robust against scattered misclassified cells): the same recipe on tumor cells
-   only, smoothing ``smoothing_um`` (20 µm), window = the tissue (so the density does not fall
-   off at the tissue edge), threshold ``threshold`` (0.3) × the reference tumor-cell density
-   (the median smoothed tumor-cell density where tumor cells are the majority of cells);
+1. coarse region (robust against scattered misclassified cells): tumor cells are counted on a
+   grid of ``grid_um`` (10 µm), smoothed with a Gaussian of ``smoothing_um`` (20 µm) and
+   divided by the equally smoothed tissue mask (normalised convolution: no fall-off at the
+   tissue edge; cells per mm²); the region is where this density reaches ``threshold`` (0.3) ×
+   the sample's reference tumor-cell density (the median where tumor cells are the majority of
+   the cells), traced with marching squares;
 2. outline: the morphological closing of the tumor cells with a disc of ``closing_um`` (40 µm),
-   computed on a ``raster_um`` (2 µm) raster with two Euclidean distance transforms and traced
-   with marching squares, grown by ``edge_offset_um``. A ball rolled around the tumor cells
-   touches the outermost ones; the true edge lies on average a little beyond them: the default
-   (null) is 0.35 × the mean spacing of tumor cells, 1 / sqrt(reference density), i.e. 7 µm at
-   2,500 cells/mm². The closing also plays the role of a morphological closing of the region:
-   gaps narrower than 2 × ``closing_um`` between tumor cells are tumor.
-3. tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue; parts smaller than
+   computed on a ``raster_um`` (2 µm) raster with two Euclidean distance transforms, smoothed
+   with a Gaussian of ``outline_smoothing_um`` (6 µm, it rounds off the scallops the rolling
+   ball leaves between the outermost cells), traced with marching squares, grown by
+   ``edge_offset_um``. A ball rolled around the tumor cells touches the outermost ones; the true
+   edge lies on average a little beyond them: the default (null) is 0.35 × the mean spacing of
+   tumor cells, 1 / sqrt(reference density), i.e. 7 µm at 2,500 cells/mm². Gaps narrower than
+   2 × ``closing_um`` between tumor cells are tumor (the closing of the region).
+3. tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue, extended to the
+   tissue outline where it stops within ``edge_tolerance_um`` of it; parts smaller than
    ``min_region_area_um2`` (1,000 µm², about three tumor cells) are dropped and holes smaller
-   than ``min_hole_area_um2`` (2,500 µm²) filled.
+   than ``min_hole_area_um2`` (2,500 µm²) filled; parts of the tissue outside the tumor that
+   hold fewer than three non-tumor cells (a hole in the tumor, a notch at the tissue edge) are
+   added to it: a lumen or a gap in the cells is not stroma.
 
 A smoothed-density iso-line alone is noisy: at 2,500 tumor cells/mm² its position scatters by
 about 1 / sqrt(2 × density) = 14 µm whatever the smoothing; the outline of the closing follows
@@ -267,15 +270,44 @@ def iso_region(field, level, grid_um):
             continue
         xy = np.column_stack([(contour[:, 1] - 0.5) * grid_um, (contour[:, 0] - 0.5) * grid_um])
         ring = Polygon(xy)
-        if not ring.is_valid:
-            ring = shapely.make_valid(ring)
-        if ring.area > 0:
-            rings.append(ring)
+        parts = [ring] if ring.is_valid else [Polygon(p.exterior) for p in _polygons(shapely.make_valid(ring))]
+        rings.extend(p for p in parts if p.area > 0)
     if not rings:
         return MultiPolygon()
-    # marching-squares rings never cross, so the even-odd rule (XOR) rebuilds the holes
-    region = shapely.symmetric_difference_all(rings)
-    return as_multipolygon(region)
+    return even_odd(rings)
+
+
+def even_odd(rings):
+    """The region enclosed by non-crossing rings under the even-odd rule (holes, islands in holes).
+
+    Parameters
+    ----------
+    rings : list of Polygons without holes, whose outlines do not cross (marching-squares
+        contours of one level)
+
+    Returns
+    -------
+    MultiPolygon
+    """
+    tree = shapely.STRtree(rings)
+    # a vertex of ring i lies on ring i and inside exactly the rings that enclose ring i
+    probes = shapely.points([r.exterior.coords[0] for r in rings])
+    probe_idx, ring_idx = tree.query(probes, predicate="intersects")
+    depth = np.bincount(probe_idx, minlength=len(rings)) - 1
+    parent = np.full(len(rings), -1)
+    for i, j in zip(probe_idx, ring_idx):
+        if i != j and depth[j] == depth[i] - 1:
+            parent[i] = j
+    children = {}
+    for i, j in enumerate(parent):
+        if j >= 0:
+            children.setdefault(j, []).append(i)
+    faces = []
+    for i, ring in enumerate(rings):
+        if depth[i] % 2 == 0:
+            holes = [rings[k] for k in children.get(i, [])]
+            faces.append(ring.difference(shapely.union_all(holes)) if holes else ring)
+    return as_multipolygon(shapely.union_all(faces))
 
 
 def clean_region(geom, min_region_area_um2, min_hole_area_um2):
@@ -302,39 +334,6 @@ def clean_region(geom, min_region_area_um2, min_hole_area_um2):
 
 
 # --------------------------------------------------------------------------- detection
-
-def tissue_region(xy_um, extent_um, *, grid_um=10.0, smoothing_um=30.0, threshold=0.1,
-                  min_region_area_um2=10000.0, min_hole_area_um2=40000.0):
-    """Tissue from all nuclei: where the smoothed cell density reaches ``threshold`` × reference.
-
-    Parameters
-    ----------
-    xy_um : (N, 2) float array, cell positions in µm
-    extent_um : (width_um, height_um) of the image
-    grid_um, smoothing_um : µm (see the module docstring)
-    threshold : float, fraction of the reference density (95th percentile over the image)
-    min_region_area_um2, min_hole_area_um2 : µm²
-
-    Returns
-    -------
-    MultiPolygon in µm, inside the image (empty when there are no cells).
-    """
-    image = box(0, 0, *extent_um)
-    if len(xy_um) == 0:
-        return MultiPolygon()
-    counts = count_grid(xy_um, extent_um, grid_um)
-    window = window_grid(extent_um, grid_um)
-    density = smoothed_density(counts, window, grid_um, smoothing_um)
-    reference = float(np.percentile(density[window > 0.5], 95)) if (window > 0.5).any() else 0.0
-    if reference <= 0:
-        return MultiPolygon()
-    region = iso_region(density, threshold * reference, grid_um)
-    region = region.intersection(image)
-    tissue = clean_region(region, min_region_area_um2, min_hole_area_um2)
-    log.info("tissue: reference density %.0f cells/mm², threshold %.0f, area %.3f mm²",
-             reference, threshold * reference, tissue.area / 1e6)
-    return tissue
-
 
 def closing_field(xy_um, extent_um, raster_um, closing_um):
     """Depth inside the morphological closing of the points, on a raster.
@@ -369,19 +368,124 @@ def closing_field(xy_um, extent_um, raster_um, closing_um):
     return depth[pad:-pad, pad:-pad]
 
 
+def spacing_offset_um(density_per_mm2):
+    """How far the edge lies beyond the outermost cells: 0.35 × the mean spacing, µm."""
+    return EDGE_OFFSET_SPACING / math.sqrt(max(density_per_mm2, 1.0) / 1e6)
+
+
+def closed_outline(xy_um, extent_um, *, closing_um, offset_um, raster_um=2.0, smoothing_um=6.0):
+    """The closing of the points (disc of ``closing_um``) grown by ``offset_um``, µm.
+
+    ``smoothing_um`` (Gaussian standard deviation on the depth field, µm) rounds off the
+    scallops the rolling ball leaves between the outermost cells.
+
+    Returns
+    -------
+    MultiPolygon in µm (may reach a little beyond the image).
+    """
+    depth = closing_field(xy_um, extent_um, raster_um, closing_um)
+    if smoothing_um > 0:
+        depth = ndimage.gaussian_filter(depth, smoothing_um / raster_um)
+    return iso_region(depth, closing_um - offset_um, raster_um)
+
+
+def snap_to_frame(region, frame, tolerance_um):
+    """Extend ``region`` to the outline of ``frame`` where it stops within ``tolerance_um`` of it.
+
+    The outermost cells of a tumor (or tissue) cut by the image border lie a few µm inside it;
+    the region should still reach the border, so that no sliver of "stroma" separates it from
+    the border.
+    """
+    if region.is_empty or frame.is_empty or tolerance_um <= 0:
+        return region
+    band = frame.boundary.buffer(tolerance_um, quad_segs=4).intersection(frame)
+    grown = region.buffer(tolerance_um, quad_segs=4).intersection(band)
+    return as_multipolygon(region.union(grown))
+
+
+def absorb_empty_gaps(tumor, tissue, xy_other_um, min_cells=3):
+    """Add to the tumor the parts of the tissue outside it that hold fewer than ``min_cells``
+    non-tumor cells.
+
+    Such a part (a hole in the tumor, or a notch between tumor and tissue edge) is a gap in the
+    cells (a lumen, a tear, a patch the segmentation missed), not stroma, so it borders no
+    invasive front.
+
+    Parameters
+    ----------
+    tumor, tissue : MultiPolygon, µm
+    xy_other_um : (M, 2) float, µm, positions of the non-tumor cells
+
+    Returns
+    -------
+    MultiPolygon
+    """
+    if tumor.is_empty:
+        return tumor
+    gaps = _polygons(tissue.difference(tumor))
+    if not gaps:
+        return tumor
+    xy = np.asarray(xy_other_um, dtype=float).reshape(-1, 2)
+    tree = shapely.STRtree(gaps)
+    pt_idx, gap_idx = tree.query(shapely.points(xy), predicate="intersects")
+    counts = np.bincount(gap_idx, minlength=len(gaps))
+    empty = [g for g, n in zip(gaps, counts) if n < min_cells]
+    if not empty:
+        return tumor
+    return as_multipolygon(shapely.union_all([tumor, *empty]))
+
+
+def tissue_region(xy_um, extent_um, *, closing_um=50.0, edge_offset_um=None, raster_um=2.0,
+                  outline_smoothing_um=6.0, min_region_area_um2=10000.0,
+                  min_hole_area_um2=40000.0, edge_tolerance_um=20.0):
+    """Tissue from all nuclei: their closing, grown to the edge beyond the outermost cells.
+
+    Parameters
+    ----------
+    xy_um : (N, 2) float array, cell positions in µm
+    extent_um : (width_um, height_um) of the image
+    closing_um, raster_um, outline_smoothing_um : µm (see the module docstring)
+    edge_offset_um : µm, or None for 0.35 × the mean cell spacing
+    min_region_area_um2, min_hole_area_um2 : µm²
+    edge_tolerance_um : µm; tissue stopping this close to the image border is extended to it
+
+    Returns
+    -------
+    MultiPolygon in µm, inside the image (empty when there are no cells).
+    """
+    image = box(0, 0, *extent_um)
+    xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
+    if len(xy_um) == 0:
+        return MultiPolygon()
+    depth = closing_field(xy_um, extent_um, raster_um, closing_um)
+    if outline_smoothing_um > 0:
+        depth = ndimage.gaussian_filter(depth, outline_smoothing_um / raster_um)
+    if edge_offset_um is None:
+        hull = iso_region(depth, closing_um, raster_um).intersection(image)
+        density = len(xy_um) / max(hull.area, 1.0) * 1e6
+        edge_offset_um = spacing_offset_um(density)
+    region = iso_region(depth, closing_um - edge_offset_um, raster_um).intersection(image)
+    region = snap_to_frame(as_multipolygon(region), image, edge_tolerance_um)
+    tissue = clean_region(region, min_region_area_um2, min_hole_area_um2)
+    log.info("tissue: edge offset %.1f µm, area %.3f mm² in %d part(s)", edge_offset_um,
+             tissue.area / 1e6, len(tissue.geoms))
+    return tissue
+
+
 def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_um=20.0,
-                 threshold=0.5, closing_um=40.0, edge_offset_um=None, raster_um=2.0,
-                 min_region_area_um2=2500.0, min_hole_area_um2=2500.0):
+                 threshold=0.3, closing_um=40.0, edge_offset_um=None, raster_um=2.0,
+                 outline_smoothing_um=6.0, min_region_area_um2=1000.0, min_hole_area_um2=2500.0,
+                 edge_tolerance_um=20.0):
     """Tumor from tumor cells: a density-based region refined by the closing of the cells.
 
     1. Coarse region: where the smoothed tumor-cell density reaches ``threshold`` × reference
        (the median where tumor cells are the majority). Robust against scattered
        misclassified cells; its outline is noisy (a cell or two per 20 µm decides it).
     2. Outline: the morphological closing (radius ``closing_um``) of the tumor cells, grown by
-       ``edge_offset_um``: a ball rolled around the tumor cells touches the outermost ones, and
-       the true edge lies, on average, a little beyond them (auto: 0.35 × the mean spacing of
-       tumor cells, 1 / sqrt(density); 7 µm at 2,600 cells/mm²).
-    3. Tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue, cleaned.
+       ``edge_offset_um`` (auto: 0.35 × the mean spacing of tumor cells at the reference
+       density).
+    3. Tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue, extended to the
+       tissue outline where it stops within ``edge_tolerance_um`` of it, cleaned.
 
     Parameters
     ----------
@@ -389,7 +493,7 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
     is_tumor : (N,) bool, which cells are tumor cells
     tissue : MultiPolygon, µm (from :func:`tissue_region`); the density's window
     extent_um : (width_um, height_um)
-    grid_um, smoothing_um, closing_um, raster_um : µm
+    grid_um, smoothing_um, closing_um, raster_um, outline_smoothing_um, edge_tolerance_um : µm
     threshold : fraction of the reference tumor-cell density
     edge_offset_um : µm or None (auto)
     min_region_area_um2, min_hole_area_um2 : µm²
@@ -419,11 +523,14 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
     if coarse.is_empty:
         return MultiPolygon()
     if edge_offset_um is None:
-        edge_offset_um = EDGE_OFFSET_SPACING / math.sqrt(reference / 1e6)
-    depth = closing_field(xy_um[is_tumor], extent_um, raster_um, closing_um)
-    outline = iso_region(depth, closing_um - edge_offset_um, raster_um)
+        edge_offset_um = spacing_offset_um(reference)
+    outline = closed_outline(xy_um[is_tumor], extent_um, closing_um=closing_um,
+                             offset_um=edge_offset_um, raster_um=raster_um,
+                             smoothing_um=outline_smoothing_um)
     region = outline.intersection(coarse.buffer(smoothing_um, quad_segs=8)).intersection(tissue)
-    result = clean_region(region, min_region_area_um2, min_hole_area_um2)
+    region = snap_to_frame(as_multipolygon(region), tissue, edge_tolerance_um)
+    region = clean_region(region, min_region_area_um2, min_hole_area_um2)
+    result = absorb_empty_gaps(region, tissue, xy_um[~is_tumor])
     log.info("tumor: reference density %.0f cells/mm², edge offset %.1f µm, area %.3f mm² in "
              "%d part(s)", reference, edge_offset_um, result.area / 1e6, len(result.geoms))
     return result
@@ -452,10 +559,10 @@ def invasive_front(tumor, tissue, edge_tolerance_um=20.0):
 
 
 def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.0, threshold=0.3,
-                   closing_um=40.0, edge_offset_um=None, raster_um=2.0,
-                   min_region_area_um2=1000.0, min_hole_area_um2=2500.0, tissue_smoothing_um=30.0,
-                   tissue_threshold=0.1, tissue_min_region_area_um2=10000.0,
-                   tissue_min_hole_area_um2=40000.0, edge_tolerance_um=20.0, annotation=None):
+                   closing_um=40.0, edge_offset_um=None, raster_um=2.0, outline_smoothing_um=6.0,
+                   min_region_area_um2=1000.0, min_hole_area_um2=2500.0, tissue_closing_um=50.0,
+                   tissue_min_region_area_um2=10000.0, tissue_min_hole_area_um2=40000.0,
+                   edge_tolerance_um=20.0, annotation=None):
     """Tissue, tumor and invasive front of one sample, from cells or from an annotation.
 
     Parameters
@@ -472,10 +579,11 @@ def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.
     :class:`Regions`
     """
     extent_um = (float(extent_um[0]), float(extent_um[1]))
-    tissue = tissue_region(xy_um, extent_um, grid_um=grid_um, smoothing_um=tissue_smoothing_um,
-                           threshold=tissue_threshold,
+    tissue = tissue_region(xy_um, extent_um, closing_um=tissue_closing_um, raster_um=raster_um,
+                           outline_smoothing_um=outline_smoothing_um,
                            min_region_area_um2=tissue_min_region_area_um2,
-                           min_hole_area_um2=tissue_min_hole_area_um2)
+                           min_hole_area_um2=tissue_min_hole_area_um2,
+                           edge_tolerance_um=edge_tolerance_um)
     if annotation is not None:
         tumor = as_multipolygon(annotation.intersection(tissue))
         source = "annotation"
@@ -483,8 +591,10 @@ def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.
         tumor = tumor_region(xy_um, is_tumor, tissue, extent_um, grid_um=grid_um,
                              smoothing_um=smoothing_um, threshold=threshold,
                              closing_um=closing_um, edge_offset_um=edge_offset_um,
-                             raster_um=raster_um, min_region_area_um2=min_region_area_um2,
-                             min_hole_area_um2=min_hole_area_um2)
+                             raster_um=raster_um, outline_smoothing_um=outline_smoothing_um,
+                             min_region_area_um2=min_region_area_um2,
+                             min_hole_area_um2=min_hole_area_um2,
+                             edge_tolerance_um=edge_tolerance_um)
         source = "cells"
     front = invasive_front(tumor, tissue, edge_tolerance_um)
     if front.is_empty:
