@@ -2,7 +2,16 @@
 
 import pytest
 
-from runs import DEMO_PRESET, DEMO_SAMPLE, DEMO_SEED, make_workdir, snakemake, write_sheet
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runs import (DEMO_OVERRIDES, DEMO_PRESET, DEMO_SAMPLE, DEMO_SEED, ODD_SAMPLE, SNAKEFILE,
+                  demo_rows, make_workdir, odd_rows, readable, run_demo, snakemake,
+                  tree_hashes, write_sheet)
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +35,66 @@ def demo_input(tmp_path_factory):
 def workdir(tmp_path):
     """An empty working folder for one test."""
     return tmp_path / "work"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, demo_input):
+    """The demo, run whole with ``--cores 2``: {'dir', 'seconds'} (do not modify its folder)."""
+    work = tmp_path_factory.mktemp("demo_run_cores2")
+    seconds = run_demo(work, demo_rows(demo_input), cores=2)
+    print(f"\ndemo run (--cores 2): {seconds:.0f} s")
+    return {"dir": work, "seconds": seconds}
+
+
+@pytest.fixture(scope="session")
+def resumed_run(tmp_path_factory, demo_input):
+    """The demo's odd twin run with ``--cores 1``, SIGKILLed during segmentation, resumed.
+
+    One run serves three tests (it is the slowest thing in the suite): the interruption test,
+    the determinism test (a --cores 1 run against the --cores 2 ``demo_run``) and the odd-input
+    test (non-ASCII name, spaces, upper-case extension). Returns what those tests check:
+    {'dir', 'inputs_before', 'inputs_after', 'killed_files', 'broken_at_kill',
+    'segmented_at_kill', 'returncode_at_kill', 'first_log', 'seconds'}.
+    """
+    work = tmp_path_factory.mktemp("resumed_run_cores1")
+    make_workdir(work, rows=odd_rows(demo_input, work), overrides=DEMO_OVERRIDES)
+    inputs = [demo_input["dir"] / "simulated", work / "images with spaces", work / "config"]
+    inputs_before = {str(p): tree_hashes(p) for p in inputs}
+    nuclei = work / "results" / ODD_SAMPLE / "nuclei.ome.tif"
+    tiles = work / "results" / ODD_SAMPLE / "tiles"
+
+    cmd = ["timeout", "-s", "KILL", "600", sys.executable, "-m", "snakemake", "--snakefile",
+           str(SNAKEFILE), "--directory", str(work), "--cores", "1"]
+    first_log = work.parent / f"{work.name}.first_run.log"
+    t0 = time.monotonic()
+    with open(first_log, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        try:
+            deadline = time.monotonic() + 500
+            # Wait for the first finished job tile: the next tile job is then running.
+            while not (tiles.is_dir() and any(tiles.glob("r*c*.npz"))):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            time.sleep(2.0)  # well into the next tile job
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running job
+            proc.wait(timeout=60)
+    killed_files = sorted(str(p.relative_to(work)) for p in (work / "results").rglob("*")
+                          if p.is_file())
+    segmented_at_kill = nuclei.exists()
+    broken_at_kill = [f for f in killed_files
+                      if not Path(f).name.startswith(".") and not readable(work / f)]
+
+    snakemake(work, "--unlock", timeout_s=120, check=True)
+    snakemake(work, "--rerun-incomplete", cores=1, timeout_s=900, check=True)
+    seconds = time.monotonic() - t0
+    print(f"\ninterrupted and resumed run (--cores 1): {seconds:.0f} s")
+    return {"dir": work, "inputs_before": inputs_before,
+            "inputs_after": {str(p): tree_hashes(p) for p in inputs},
+            "killed_files": killed_files, "segmented_at_kill": segmented_at_kill,
+            "broken_at_kill": broken_at_kill,
+            "returncode_at_kill": proc.returncode, "first_log": first_log, "seconds": seconds}

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -154,12 +155,23 @@ def table_hash(path):
     return h.hexdigest()
 
 
-def json_hash(path):
-    """Hash of a JSON file's parsed content (key order and whitespace ignored)."""
+def json_hash(path, sample=None):
+    """Hash of a JSON file's parsed content (key order and whitespace ignored).
+
+    String values equal to ``sample`` count as the same value, so a sample's results can be
+    compared with another sample's made from the same image.
+    """
     import json
 
-    return hashlib.sha256(json.dumps(json.loads(Path(path).read_text()), sort_keys=True)
-                          .encode()).hexdigest()
+    def norm(value):
+        if isinstance(value, dict):
+            return {k: norm(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [norm(v) for v in value]
+        return "<sample>" if sample is not None and value == sample else value
+
+    content = norm(json.loads(Path(path).read_text(encoding="utf-8")))
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def labels_hash(path):
@@ -171,17 +183,125 @@ def labels_hash(path):
 
 
 def result_fingerprint(workdir, sample=DEMO_SAMPLE):
-    """Content hashes of a run's key outputs: labels, cells, phenotypes, summary."""
+    """Content hashes of a run's key outputs: labels, cells, phenotypes, spatial tables, summary."""
     res = Path(workdir) / "results" / sample
     return {
         "nuclei.ome.tif": labels_hash(res / "nuclei.ome.tif"),
         "cells.parquet": table_hash(res / "cells.parquet"),
         "phenotypes.parquet": table_hash(res / "phenotypes.parquet"),
-        "summary.json": json_hash(res / "summary.json"),
+        "cells_spatial.parquet": table_hash(res / "cells_spatial.parquet"),
+        "summary.json": json_hash(res / "summary.json", sample=sample),
     }
+
+
+def readable(path):
+    """Whether a result file opens and parses completely (a half-written one does not)."""
+    import json
+
+    name = Path(path).name.lower()
+    try:
+        if name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            tifffile.imread(path)
+        elif name.endswith(".parquet"):
+            import pandas as pd
+
+            pd.read_parquet(path)
+        elif name.endswith(".json") or name.endswith(".geojson"):
+            json.loads(Path(path).read_text(encoding="utf-8"))
+        elif name.endswith(".npz"):
+            import numpy as np
+
+            with np.load(path) as data:
+                [data[k] for k in data.files]
+        else:
+            Path(path).read_bytes()
+    except Exception:
+        return False
+    return True
 
 
 def demo_rows(demo_input, sample=DEMO_SAMPLE, image=None):
     """Sample sheet rows for the demo sample (absolute paths)."""
     return [{"sample": sample, "image": str(image or demo_input["image"]),
              "truth": str(demo_input["truth"])}]
+
+
+def planned_jobs(output):
+    """{rule: job count} from the first 'Job stats' table of a (dry-)run's output; {} if none."""
+    lines = output.splitlines()
+    try:
+        start = lines.index("Job stats:")
+    except ValueError:
+        return {}
+    jobs = {}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] != "total":
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def triggered_by(output, reason="params have changed since last execution"):
+    """Rules that Snakemake's 'Reasons' summary lists under ``reason`` (e.g. changed params)."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == reason + ":" and i + 1 < len(lines):
+            return {r.strip() for r in lines[i + 1].split(",") if r.strip()}
+    return set()
+
+
+def rule_graph(workdir, *args, timeout_s=120):
+    """{rule: set of rules it takes input from}, from ``snakemake --rulegraph``."""
+    import re
+
+    proc = snakemake(workdir, "--rulegraph", *args, timeout_s=timeout_s, check=True)
+    names, edges = {}, {}
+    for m in re.finditer(r'^\s*(\d+)\[label = "([^"]+)"', proc.stdout, re.M):
+        names[m.group(1)] = m.group(2)
+    for name in names.values():
+        edges.setdefault(name, set())
+    for m in re.finditer(r"^\s*(\d+) -> (\d+)", proc.stdout, re.M):
+        edges[names[m.group(2)]].add(names[m.group(1)])
+    return edges
+
+
+def downstream(graph, rules):
+    """The rules that (transitively) consume the outputs of ``rules``, and ``rules`` themselves."""
+    found = set(rules)
+    changed = True
+    while changed:
+        changed = False
+        for rule, sources in graph.items():
+            if rule not in found and sources & found:
+                found.add(rule)
+                changed = True
+    return found
+
+
+# The demo runs shared by the determinism, rerun, interruption, odd-input and SLURM tests.
+# Segmentation is split into 512 px job tiles, as a cluster runs a big slide.
+DEMO_OVERRIDES = {"segmentation": {"tile_jobs": True, "job_tile_px": 512, "job_halo_px": 64}}
+# The demo image again under an odd but valid name, path and extension: non-ASCII sample name,
+# spaces in the path, upper-case .OME.TIF. It must give the demo's results.
+ODD_SAMPLE = "échantillon_1"
+ODD_IMAGE = Path("images with spaces") / "Échantillon 1.OME.TIF"
+
+
+def odd_rows(demo_input, workdir):
+    """Sheet rows for the odd twin; copies the demo image to ``workdir/ODD_IMAGE``."""
+    odd = Path(workdir) / ODD_IMAGE
+    odd.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_input["image"], odd)
+    return demo_rows(demo_input, sample=ODD_SAMPLE, image=ODD_IMAGE)
+
+
+def run_demo(workdir, rows, cores, timeout_s=900):
+    """Set up ``workdir`` with the demo config and run the whole workflow; returns seconds."""
+    make_workdir(workdir, rows=rows, overrides=DEMO_OVERRIDES)
+    t0 = time.monotonic()
+    snakemake(workdir, cores=cores, timeout_s=timeout_s, check=True)
+    return time.monotonic() - t0
