@@ -212,7 +212,8 @@ def test_nuclei_have_realistic_sizes_and_shapes(samples):
 
 
 def test_markers_are_gateable_but_not_trivially(samples):
-    """A two-threshold gate on PanCK / CD45 separates tumor from immune at 95-99.5 %."""
+    """A two-threshold gate on PanCK / CD45 separates tumor from immune at >= 97 %, yet the
+    single-marker intensity distributions of the two lineages overlap."""
     sim = samples["inflamed"]
     cell = expand_labels(sim.labels, int(3.0 / PS))
     ring = np.where(sim.labels > 0, 0, cell)
@@ -228,7 +229,10 @@ def test_markers_are_gateable_but_not_trivially(samples):
             called_tumor = (panck > tp) & (cd45 <= tc)
             called_immune = cd45 > tc
             best = max(best, np.mean(np.where(is_tumor, called_tumor, called_immune)))
-    assert 0.95 < best < 0.995
+    assert best >= 0.97
+    immune = ~is_tumor
+    assert panck[is_tumor].min() < panck[immune].max()
+    assert cd45[immune].min() < cd45[is_tumor].max()
 
 
 # --- large slides ------------------------------------------------------------------------

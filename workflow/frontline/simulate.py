@@ -61,11 +61,13 @@ near the image border so the whole front lies inside the image.
 
 Image formation per pixel: DAPI = nuclear level x (1 + chromatin texture, bright
 chromocentres); a marker = expression x (membrane ring + cytoplasm + a little nucleus, with
-granular texture for CD68 and MPO), per-cell log-normal expression (sigma 0.5), a small
-non-specific level in negative cells (~6 % of positive), 12 % lateral spill-over (Gaussian,
-2 µm) into neighbours, PSF blur (Gaussian, 0.35 µm), extracellular autofluorescence and a flat
-background, then Poisson shot noise, a camera offset of 100 and Gaussian read noise (4 counts),
-as uint16. A two-threshold PanCK/CD45 gate separates tumor from immune cells at ~97 %.
+granular texture for CD68 and MPO), per-cell log-normal expression (sigma 0.45), a small
+non-specific level in negative cells (~5 % of positive), 2 % keratin-low tumor cells, 12 %
+lateral spill-over (Gaussian, 2 µm) into neighbours, PSF blur (Gaussian, 0.35 µm),
+extracellular autofluorescence and a flat background, then Poisson shot noise, a camera offset
+of 100 and Gaussian read noise (4 counts), as uint16. Automatic gating of cell means (3 µm
+around the nucleus) separates tumor from immune cells at ~97-99 %: markers are gateable, not
+trivially separable.
 """
 
 import logging
@@ -110,6 +112,7 @@ OCC_UM = 1.0            # grid of the overlap test
 MAX_PER_BLOCK = 1024    # cell ids: block index * MAX_PER_BLOCK + k + 1
 HALO_UM = 40.0          # context around a rendered tile (nucleus + cytoplasm + blur)
 REACH_UM = 12.0         # the farthest a nucleus reaches from its centre
+CYTO_MAX_UM = 5.5       # the widest cytoplasm
 
 _PLACE_ORDER = ("CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil", "tumor", "stromal")
 _CODE = {p: i for i, p in enumerate(PHENOTYPES)}
@@ -136,14 +139,15 @@ _COMPARTMENTS = {
 }
 # channel -> photons at expression 1, flat background photons, autofluorescence photons
 _OPTICS = {
-    "DAPI": (1800.0, 20.0, 15.0), "PanCK": (650.0, 40.0, 45.0), "CD45": (550.0, 35.0, 30.0),
-    "CD3": (420.0, 30.0, 25.0), "CD8": (380.0, 30.0, 25.0), "CD68": (350.0, 35.0, 40.0),
-    "CD20": (380.0, 30.0, 25.0), "MPO": (350.0, 30.0, 30.0),
+    "DAPI": (1800.0, 20.0, 15.0), "PanCK": (780.0, 40.0, 45.0), "CD45": (660.0, 35.0, 30.0),
+    "CD3": (500.0, 30.0, 25.0), "CD8": (460.0, 30.0, 25.0), "CD68": (420.0, 35.0, 40.0),
+    "CD20": (460.0, 30.0, 25.0), "MPO": (420.0, 30.0, 30.0),
 }
-NEGATIVE_LEVEL = 0.06   # non-specific expression of marker-negative cells (median)
+NEGATIVE_LEVEL = 0.05   # non-specific expression of marker-negative cells (median)
 SPILL_FRACTION = 0.12
 SPILL_SIGMA_UM = 2.0
-POSITIVE_SIGMA = 0.5     # log-normal spread of positive expression between cells
+KERATIN_LOW_FRACTION = 0.02  # tumor cells with a quarter of the PanCK
+POSITIVE_SIGMA = 0.45    # log-normal spread of positive expression between cells
 PSF_SIGMA_UM = 0.35
 CAMERA_OFFSET = 100.0
 READ_NOISE = 4.0
@@ -409,6 +413,9 @@ def _draw_cells(rng, phenotype, n):
             expr[:, c] = rng.lognormal(np.log(NEGATIVE_LEVEL), 0.7, n)
         else:
             expr[:, c] = mean * rng.lognormal(0.0, POSITIVE_SIGMA, n)
+    if phenotype == "tumor":  # a few keratin-low tumor cells: PanCK overlaps the negatives
+        low = rng.random(n) < KERATIN_LOW_FRACTION
+        expr[low, CHANNELS.index("PanCK")] *= 0.25
     cells["expr"] = expr
     return cells
 
@@ -691,21 +698,23 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
         sub = lab[r0:r1, c0:c1]
         sub[mask & (sub == 0)] = i + 1
 
-    # cells: each nucleus grows by its cytoplasm width; a pixel goes to the nearest nucleus
-    cellmap = lab.copy()
+    # cells: a pixel belongs to its nearest nucleus when within that cell's cytoplasm width
+    owner = lab.copy()
     nearest = np.where(lab > 0, f32(0), f32(np.inf))
     for i in range(n):
-        r0, r1, c0, c1 = _patch(cells, i, cells["reach"][i] + cells["cyto"][i] + ps,
+        r0, r1, c0, c1 = _patch(cells, i, cells["reach"][i] + CYTO_MAX_UM + ps,
                                 y_um0, x_um0, ps, (H, W))
         own = lab[r0:r1, c0:c1] == i + 1
         if r0 >= r1 or c0 >= c1 or not own.any():
             continue
         dist = ndimage.distance_transform_edt(~own, sampling=ps).astype(f32)
         best = nearest[r0:r1, c0:c1]
-        closer = (dist <= cells["cyto"][i]) & (dist < best)
+        closer = dist < best
         best[closer] = dist[closer]
-        cellmap[r0:r1, c0:c1][closer] = i + 1
-    del nearest
+        owner[r0:r1, c0:c1][closer] = i + 1
+    cyto_w = np.concatenate([[np.inf], cells["cyto"]]).astype(f32)
+    cellmap = np.where(nearest <= cyto_w[owner], owner, 0)
+    del nearest, owner
 
     nucleus = lab > 0
     ring = segmentation.find_boundaries(cellmap, mode="inner")
