@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from frontline import front, spatial
 from frontline.errors import FrontlineInputError

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import MultiPolygon, Point, box
 
 from frontline import front, spatial
 
@@ -244,3 +244,31 @@ def test_analyze_without_front_reports_no_front(case):
     expected = "stroma" if case == "no tumor" else "tumor_core"
     assert (res.cells["region"] == expected).all()
     json.dumps(res.summary, allow_nan=False)
+
+
+# --------------------------------------------------------------------------- accuracy on truth
+
+@pytest.mark.parametrize("preset,seed", [("inflamed", 1), ("excluded", 2), ("desert", 3)])
+def test_accuracy_on_simulator_truth(preset, seed):
+    """Front inferred from the truth tumor cells, against the simulator's true distances and
+    the band densities of the same cells with the true front (1 x 1 mm, the demo seeds)."""
+    from spatial_truth import simulated_truth, spatial_accuracy
+
+    from frontline import simulate
+
+    cells, tumor, extent = simulated_truth(preset, seed, shape_px=(2048, 2048))
+    regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(),
+                                   (cells["phenotype"] == "tumor").to_numpy(), extent)
+    params = spatial.Params(permutations=0)
+    res = spatial.analyze(cells.drop(columns="dist_front_um"), regions, params,
+                          immune_lineage=simulate.IMMUNE, sample=preset)
+    acc = spatial_accuracy(cells, tumor, res.cells, regions, res.densities,
+                           res.summary["phenotype_call"], params, simulate.IMMUNE)
+    assert acc["dist_n_cells"] > 1500
+    assert acc["dist_median_abs_error_um"] <= 5.0
+    # every band where the truth has >= 50 cells/mm² and >= 100 cells, within 15 %
+    assert acc["density_bands_compared"] >= 4
+    assert acc["density_bands_within_tolerance"] == acc["density_bands_compared"], acc["density_worst_bands"]
+    assert acc["density_max_rel_error"] <= 0.15
+    assert acc["truth_call"] == preset
+    assert res.summary["phenotype_call"] == preset

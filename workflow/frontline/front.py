@@ -6,7 +6,7 @@ Tissue, from all nuclei: the morphological closing of the nuclei with a disc of
 ``tissue_closing_um`` (50 µm; empty space wider than 100 µm is not tissue), computed on a
 ``raster_um`` (2 µm) raster with two Euclidean distance transforms, its outline smoothed
 (``outline_smoothing_um``, 6 µm) and traced with marching squares
-(:func:`skimage.measure.find_contours`, sub-pixel), grown by 0.35 × the mean cell spacing
+(:func:`skimage.measure.find_contours`, sub-pixel), grown by 0.4 × the mean cell spacing
 beyond the outermost nuclei (see the tumor), clipped to the image and extended to the image
 border where it stops within ``edge_tolerance_um`` of it; parts smaller than
 ``tissue_min_region_area_um2`` (10,000 µm²) are dropped and holes smaller than
@@ -25,8 +25,8 @@ Tumor, from the cells of phenotype ``tumor_phenotype``, in two passes:
    with a Gaussian of ``outline_smoothing_um`` (6 µm, it rounds off the scallops the rolling
    ball leaves between the outermost cells), traced with marching squares, grown by
    ``edge_offset_um``. A ball rolled around the tumor cells touches the outermost ones; the true
-   edge lies on average a little beyond them: the default (null) is 0.35 × the mean spacing of
-   tumor cells, 1 / sqrt(reference density), i.e. 7 µm at 2,500 cells/mm². Gaps narrower than
+   edge lies on average a little beyond them: the default (null) is 0.4 × the mean spacing of
+   tumor cells, 1 / sqrt(reference density), i.e. 8 µm at 2,500 cells/mm². Gaps narrower than
    2 × ``closing_um`` between tumor cells are tumor (the closing of the region).
 3. tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue, extended to the
    tissue outline where it stops within ``edge_tolerance_um`` of it; parts smaller than
@@ -87,7 +87,7 @@ TISSUE_CLASS = "Tissue"
 FRONT_CLASS = "Invasive front"
 COLORS = {TUMOR_CLASS: [200, 0, 0], TISSUE_CLASS: [150, 150, 150], FRONT_CLASS: [255, 200, 0]}
 _TUMOR_NAMES = {"tumor", "tumour"}
-EDGE_OFFSET_SPACING = 0.35  # edge beyond the outermost tumor cells, in mean cell spacings
+EDGE_OFFSET_SPACING = 0.4  # edge beyond the outermost cells, in mean cell spacings
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,7 @@ def closing_field(xy_um, extent_um, raster_um, closing_um):
 
 
 def spacing_offset_um(density_per_mm2):
-    """How far the edge lies beyond the outermost cells: 0.35 × the mean spacing, µm."""
+    """How far the edge lies beyond the outermost cells: 0.4 × the mean spacing, µm."""
     return EDGE_OFFSET_SPACING / math.sqrt(max(density_per_mm2, 1.0) / 1e6)
 
 
@@ -445,7 +445,7 @@ def tissue_region(xy_um, extent_um, *, closing_um=50.0, edge_offset_um=None, ras
     xy_um : (N, 2) float array, cell positions in µm
     extent_um : (width_um, height_um) of the image
     closing_um, raster_um, outline_smoothing_um : µm (see the module docstring)
-    edge_offset_um : µm, or None for 0.35 × the mean cell spacing
+    edge_offset_um : µm, or None for 0.4 × the mean cell spacing
     min_region_area_um2, min_hole_area_um2 : µm²
     edge_tolerance_um : µm; tissue stopping this close to the image border is extended to it
 
@@ -482,7 +482,7 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
        (the median where tumor cells are the majority). Robust against scattered
        misclassified cells; its outline is noisy (a cell or two per 20 µm decides it).
     2. Outline: the morphological closing (radius ``closing_um``) of the tumor cells, grown by
-       ``edge_offset_um`` (auto: 0.35 × the mean spacing of tumor cells at the reference
+       ``edge_offset_um`` (auto: 0.4 × the mean spacing of tumor cells at the reference
        density).
     3. Tumor = outline ∩ (coarse region grown by ``smoothing_um``) ∩ tissue, extended to the
        tissue outline where it stops within ``edge_tolerance_um`` of it, cleaned.
