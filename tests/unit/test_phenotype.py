@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from frontline.errors import FrontlineInputError
-from frontline.phenotype import (assign_phenotypes, auto_gate, gate_markers, gated_markers,
-                                 parse_phenotypes, phenotype_cells)
+from frontline.phenotype import (assign_phenotypes, auto_gate, gate_margins, gate_markers,
+                                 gated_markers, parse_phenotypes, phenotype_cells)
 
 CHANNELS = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"]
 TREE = {
@@ -184,3 +184,28 @@ def test_phenotype_cells_end_to_end_on_synthetic_table():
     assert phenotypes["CD8_positive"].dtype == bool
     assert set(gates["marker"]) == {"PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"}
     assert gates.set_index("marker").loc["CD45", "compartment"] == "ring"
+
+
+def test_exclusive_conflict_goes_to_the_clearly_stronger_lineage():
+    tree = parse_phenotypes(TREE, CHANNELS, EXCLUSIVE)
+    rows = [{"PanCK", "CD45"}, {"PanCK", "CD45", "CD3", "CD8"}, {"PanCK", "CD45"}, {"PanCK"}]
+    margins = pd.DataFrame({m: [0.0] * 4 for m in CHANNELS})
+    margins["PanCK"] = [2.0, 0.2, 0.50, 1.0]  # arcsinh units above the gate
+    margins["CD45"] = [0.3, 1.5, 0.55, -1.0]
+    margins["CD3"] = [-1.0, 1.2, -1.0, -1.0]
+    margins["CD8"] = [-1.0, 0.9, -1.0, -1.0]
+    names = assign_phenotypes(positives(rows), tree, EXCLUSIVE, margins, exclusive_margin=0.1)
+    # tumor wins; immune wins and the cell keeps its most specific type; a near tie stays
+    assert list(names) == ["tumor", "CD8_T", "ambiguous", "tumor"]
+    strict = assign_phenotypes(positives(rows), tree, EXCLUSIVE, margins, exclusive_margin=None)
+    assert list(strict) == ["ambiguous", "ambiguous", "ambiguous", "tumor"]
+
+
+def test_gate_margins_are_log_fold_above_the_gate():
+    cells = pd.DataFrame({"cell_id": [1, 2, 3], "CD8_cell_mean": [1000.0, 100.0, 10.0]})
+    gates = gate_markers(cells, ["CD8"], gates={"CD8": 100.0})
+    margins = gate_margins(cells, gates)
+    cof = gates.iloc[0]["cofactor"]
+    assert margins["CD8"].iloc[1] == pytest.approx(0.0)
+    assert margins["CD8"].iloc[0] == pytest.approx(np.arcsinh(1000 / cof) - np.arcsinh(100 / cof))
+    assert margins["CD8"].iloc[2] < 0

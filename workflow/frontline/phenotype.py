@@ -402,22 +402,56 @@ def positivity(cells, gates):
 
 # --------------------------------------------------------------------------- phenotypes
 
-def assign_phenotypes(positive, tree, exclusive=()):
+def gate_margins(cells, gates):
+    """How far each cell is above each gate, on the marker's arcsinh scale.
+
+    ``arcsinh(x / cofactor) - arcsinh(gate / cofactor)``: positive above the gate, about the
+    natural log of the fold change for intensities well above the cofactor, so margins of
+    different markers can be compared.
+
+    Parameters
+    ----------
+    cells : DataFrame with the intensity columns
+    gates : DataFrame from :func:`gate_markers`
+
+    Returns
+    -------
+    DataFrame with one float column per marker (-inf where the gate is undefined or the
+    intensity missing)
+    """
+    out = {}
+    for row in gates.itertuples():
+        values = compartment_values(cells, row.marker, row.compartment)
+        scale = row.cofactor if np.isfinite(row.cofactor) and row.cofactor > 0 else 1.0
+        with np.errstate(invalid="ignore"):
+            margin = np.arcsinh(values / scale) - np.arcsinh(row.gate / scale)
+        out[row.marker] = np.where(np.isfinite(margin), margin, -np.inf)
+    return pd.DataFrame(out, index=cells.index)
+
+
+def assign_phenotypes(positive, tree, exclusive=(), margins=None, exclusive_margin=None):
     """The most specific matching phenotype of every cell.
 
     A cell matches a phenotype when it matches its parent (if any), is positive for all of
     its ``positive`` and negative for all of its ``negative`` markers. Among its matches the
     cell gets the deepest one. When several matches are not on one chain of parents (e.g.
     CD20+ CD68+ matches B_cell and macrophage) the cell gets their most specific common
-    ancestor (here ``immune``); when they share none, or two of them lie in lineages listed
-    together in ``exclusive`` (e.g. tumor and immune), the cell is ``ambiguous``. A cell
+    ancestor (here ``immune``); when they share none, the cell is ``ambiguous``. A cell
     matching nothing is ``other``.
+
+    A cell matching two phenotypes listed together in ``exclusive`` (e.g. tumor and immune:
+    a T cell among tumor cells picks up their keratin) is ``ambiguous``, unless
+    ``exclusive_margin`` is set: then it keeps the one whose positive markers (its own and
+    its ancestors', the weakest of them counts) clear their gates by at least that much more
+    (``margins``, arcsinh units), and drops the other's branch.
 
     Parameters
     ----------
     positive : DataFrame with a bool ``{marker}_positive`` column per marker of the tree
     tree : from :func:`parse_phenotypes`
     exclusive : list of lists of phenotype names
+    margins : DataFrame from :func:`gate_margins`, needed with ``exclusive_margin``
+    exclusive_margin : float or None, least lead of the winning lineage; None: ambiguous
 
     Returns
     -------
@@ -434,6 +468,9 @@ def assign_phenotypes(positive, tree, exclusive=()):
         for marker in node["negative"]:
             ok = ok & ~positive[f"{marker}_positive"].to_numpy(bool)
         matches[:, j] = ok
+    if exclusive_margin is not None and margins is not None:
+        for group in exclusive or ():
+            _settle_conflicts(matches, names, tree, group, margins, float(exclusive_margin))
     result = np.full(n, OTHER, dtype=object)
     if n == 0:
         return result
@@ -442,6 +479,31 @@ def assign_phenotypes(positive, tree, exclusive=()):
         matched = [names[j] for j in np.flatnonzero(pattern)]
         result[inverse.ravel() == k] = _resolve(matched, tree, exclusive)
     return result
+
+
+def _settle_conflicts(matches, names, tree, group, margins, lead):
+    """In place: drop the weaker branches of cells matching several of ``group``."""
+    members = [g for g in group if g in names]
+    if len(members) < 2:
+        return
+    strength = np.full((matches.shape[0], len(members)), -np.inf)
+    for k, member in enumerate(members):
+        markers = [m for a in _ancestors(tree, member) for m in tree[a]["positive"]]
+        if not markers:
+            continue  # no marker to weigh: such a conflict stays ambiguous
+        weakest = np.min(np.stack([margins[m].to_numpy(float) for m in markers]), axis=0)
+        hit = matches[:, names.index(member)]
+        strength[hit, k] = weakest[hit]
+    n_hit = np.sum(np.isfinite(strength), axis=1)
+    ordered = np.sort(strength, axis=1)
+    with np.errstate(invalid="ignore"):
+        decisive = (n_hit >= 2) & (ordered[:, -1] - ordered[:, -2] >= lead)
+    winner = np.argmax(strength, axis=1)
+    for k, member in enumerate(members):
+        lose = decisive & (winner != k)
+        for j, name in enumerate(names):
+            if member in _ancestors(tree, name):
+                matches[lose, j] = False
 
 
 def _ancestors(tree, name):
@@ -477,7 +539,8 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
     ----------
     cells : DataFrame from :func:`frontline.measure.measure_cells`
     phenotyping : the config's ``phenotyping`` dict (keys ``phenotypes``, ``gates``,
-        ``compartments``, ``default_compartment``, ``exclusive``, ``min_confidence``,
+        ``compartments``, ``default_compartment``, ``exclusive``, ``exclusive_margin``,
+        ``min_confidence``,
         ``tail_mads``, ``seed``)
     sample, file : for error messages
 
@@ -498,7 +561,8 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
                          tail_mads=phenotyping.get("tail_mads", 3.0),
                          seed=phenotyping.get("seed", 0), sample=sample, file=file)
     positive = positivity(cells, gates)
-    names = assign_phenotypes(positive, tree, exclusive)
+    names = assign_phenotypes(positive, tree, exclusive, gate_margins(cells, gates),
+                              phenotyping.get("exclusive_margin"))
     phenotypes = pd.concat([positive[["cell_id"]],
                             pd.DataFrame({"phenotype": names}, index=positive.index),
                             positive.drop(columns="cell_id")], axis=1)

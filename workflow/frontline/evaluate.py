@@ -1,0 +1,277 @@
+"""Accuracy against simulator truth: segmentation and phenotype metrics.
+
+- Segmentation (:func:`segmentation_metrics`): a predicted nucleus matches a true one when
+  their intersection over union is at least 0.5 (one-to-one: above 0.5 a match is unique),
+  as in the StarDist and Data Science Bowl papers; precision, recall and F1 count matches.
+- Phenotypes (:func:`phenotype_metrics`): predicted cells are paired one-to-one with true
+  cells whose centroids lie within ``match_radius_um`` (:func:`match_points`, the pairing
+  that matches most cells, then the shortest total distance). On the pairs:
+
+  * tumor-vs-immune accuracy: over pairs whose true phenotype is in the tumor or the immune
+    lineage, the fraction whose predicted phenotype is in the same lineage (lineage = the
+    root of the phenotype tree; ``ambiguous`` and ``other`` are wrong);
+  * macro-F1 over the true phenotypes (tumor, CD8_T, T_helper, B_cell, macrophage,
+    neutrophil, stromal in the simulator) with at least ``min_class_cells`` matched cells
+    (the F1 of a class of two cells is 0, 0.67 or 1: noise, not accuracy; ``macro_f1_all``
+    averages every class present, and ``per_class`` lists them all). Predicted names equal
+    to a true name count as that name, names in ``phenotype_map`` are renamed (default
+    ``other`` -> ``stromal``), everything else (``immune``, ``T_cell``, ``ambiguous``) is
+    ``unassigned`` and always wrong;
+  * the confusion matrix, true phenotype x predicted phenotype as the workflow named it.
+"""
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from .phenotype import AMBIGUOUS, OTHER, lineage_of
+
+log = logging.getLogger(__name__)
+
+TRUTH_PHENOTYPES = ["tumor", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil",
+                    "stromal"]
+DEFAULT_PHENOTYPE_MAP = {OTHER: "stromal"}
+UNASSIGNED = "unassigned"
+
+
+# --------------------------------------------------------------------------- segmentation
+
+def segmentation_metrics(truth, pred, iou_threshold=0.5):
+    """Object-level precision, recall and F1 of a label image against the truth.
+
+    Parameters
+    ----------
+    truth, pred : (Y, X) int label arrays, 0 = background
+    iou_threshold : float, least intersection over union of a match (>= 0.5 keeps matches
+        one-to-one)
+
+    Returns
+    -------
+    dict: ``iou_threshold, n_truth, n_pred, tp, fp, fn, precision, recall, f1,
+    mean_matched_iou``
+    """
+    truth = np.asarray(truth).ravel()
+    pred = np.asarray(pred).ravel()
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth and prediction differ in size: {truth.shape} vs {pred.shape}")
+    t_ids, t_area = np.unique(truth[truth > 0], return_counts=True)
+    p_ids, p_area = np.unique(pred[pred > 0], return_counts=True)
+    both = (truth > 0) & (pred > 0)
+    t_idx = np.searchsorted(t_ids, truth[both])
+    p_idx = np.searchsorted(p_ids, pred[both])
+    key, inter = np.unique(t_idx.astype(np.int64) * max(p_ids.size, 1) + p_idx,
+                           return_counts=True)
+    pt, pp = key // max(p_ids.size, 1), key % max(p_ids.size, 1)
+    iou = inter / (t_area[pt] + p_area[pp] - inter)
+    ok = iou >= iou_threshold
+    pt, pp, iou = pt[ok], pp[ok], iou[ok]
+    # Greedy by IoU: the same as optimal matching at thresholds >= 0.5, where a true nucleus
+    # can overlap two predictions by half only in exact ties.
+    order = np.argsort(-iou, kind="stable")
+    used_t, used_p, matched = set(), set(), []
+    for k in order:
+        if pt[k] not in used_t and pp[k] not in used_p:
+            used_t.add(pt[k])
+            used_p.add(pp[k])
+            matched.append(iou[k])
+    tp = len(matched)
+    n_truth, n_pred = int(t_ids.size), int(p_ids.size)
+    return {
+        "iou_threshold": float(iou_threshold),
+        "n_truth": n_truth,
+        "n_pred": n_pred,
+        "tp": tp,
+        "fp": n_pred - tp,
+        "fn": n_truth - tp,
+        "precision": tp / n_pred if n_pred else 0.0,
+        "recall": tp / n_truth if n_truth else 0.0,
+        "f1": 2 * tp / (n_truth + n_pred) if n_truth + n_pred else 0.0,
+        "mean_matched_iou": float(np.mean(matched)) if matched else 0.0,
+    }
+
+
+# --------------------------------------------------------------------------- cell matching
+
+def match_points(truth_xy, pred_xy, radius):
+    """Pair points one-to-one within ``radius``.
+
+    The pairing matches as many points as possible, then has the smallest total distance
+    (an assignment per connected group of points within reach of each other).
+
+    Parameters
+    ----------
+    truth_xy : (N, 2) float array, µm
+    pred_xy : (M, 2) float array, µm
+    radius : float, µm
+
+    Returns
+    -------
+    (i_truth, i_pred) : two (K,) int arrays of row indices, sorted by ``i_truth``
+    """
+    truth_xy = np.asarray(truth_xy, float).reshape(-1, 2)
+    pred_xy = np.asarray(pred_xy, float).reshape(-1, 2)
+    n, m = len(truth_xy), len(pred_xy)
+    if n == 0 or m == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    dist = cKDTree(truth_xy).sparse_distance_matrix(cKDTree(pred_xy), radius,
+                                                    output_type="coo_matrix")
+    rows, cols, d = dist.row, dist.col, dist.data  # coincident points kept (d = 0)
+    if rows.size == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    graph = coo_matrix((np.ones(rows.size), (rows, n + cols)), shape=(n + m, n + m))
+    _, component = connected_components(graph, directed=False)
+    comp = component[rows]
+    sizes = np.bincount(comp)
+    # Most groups are one true and one predicted point: pair them without an assignment.
+    simple = sizes[comp] == 1
+    out_t, out_p = [rows[simple]], [cols[simple]]
+    hard = ~simple
+    big = 1.0 + radius * (n + m)
+    order = np.argsort(comp[hard], kind="stable")
+    r, c, dd, cc = rows[hard][order], cols[hard][order], d[hard][order], comp[hard][order]
+    bounds = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        ti, ti_inv = np.unique(r[a:b], return_inverse=True)
+        pj, pj_inv = np.unique(c[a:b], return_inverse=True)
+        cost = np.full((ti.size, pj.size), big)
+        cost[ti_inv, pj_inv] = dd[a:b]
+        ri, ci = linear_sum_assignment(cost)
+        real = cost[ri, ci] < big
+        out_t.append(ti[ri[real]])
+        out_p.append(pj[ci[real]])
+    i_truth = np.concatenate(out_t).astype(int)
+    i_pred = np.concatenate(out_p).astype(int)
+    order = np.argsort(i_truth, kind="stable")
+    return i_truth[order], i_pred[order]
+
+
+# --------------------------------------------------------------------------- phenotypes
+
+def map_predictions(names, truth_classes, phenotype_map=None):
+    """Predicted phenotype names in the truth's vocabulary (see the module docstring)."""
+    mapping = DEFAULT_PHENOTYPE_MAP if phenotype_map is None else phenotype_map
+    names = pd.Series(np.asarray(names, dtype=object))
+    mapped = names.map(lambda v: v if v in truth_classes else mapping.get(v, UNASSIGNED))
+    return mapped.to_numpy(dtype=object)
+
+
+def classification_scores(truth, pred, classes, min_class_cells=1):
+    """Accuracy, per-class precision/recall/F1 and macro-F1.
+
+    Parameters
+    ----------
+    truth, pred : (K,) arrays of names (``pred`` may hold names outside ``classes``)
+    classes : list of str, the classes to score
+    min_class_cells : int, ``macro_f1`` averages classes with at least this many true cells
+
+    Returns
+    -------
+    dict: ``accuracy``, ``macro_f1`` (classes with >= ``min_class_cells`` true cells),
+    ``macro_f1_classes`` (their names), ``macro_f1_all`` (every class present in truth or
+    prediction), ``per_class`` {name: {precision, recall, f1, n_truth, n_pred}}
+    """
+    truth = np.asarray(truth, dtype=object)
+    pred = np.asarray(pred, dtype=object)
+    per_class, f1s, counted = {}, [], []
+    for name in classes:
+        is_t, is_p = truth == name, pred == name
+        tp = int(np.sum(is_t & is_p))
+        n_t, n_p = int(is_t.sum()), int(is_p.sum())
+        if n_t + n_p == 0:
+            continue
+        f1 = 2 * tp / (n_t + n_p)
+        per_class[name] = {"precision": tp / n_p if n_p else 0.0,
+                           "recall": tp / n_t if n_t else 0.0,
+                           "f1": f1, "n_truth": n_t, "n_pred": n_p}
+        f1s.append(f1)
+        if n_t >= min_class_cells:
+            counted.append(name)
+    return {"accuracy": float(np.mean(truth == pred)) if truth.size else 0.0,
+            "macro_f1": (float(np.mean([per_class[c]["f1"] for c in counted]))
+                         if counted else None),
+            "macro_f1_classes": counted,
+            "macro_f1_all": float(np.mean(f1s)) if f1s else None,
+            "per_class": per_class}
+
+
+def confusion(truth, pred, truth_labels, pred_labels):
+    """Counts of (true, predicted) name pairs.
+
+    Returns
+    -------
+    dict: ``truth_labels`` (rows), ``predicted_labels`` (columns), ``counts`` (list of lists)
+    """
+    table = pd.crosstab(pd.Categorical(truth, categories=truth_labels),
+                        pd.Categorical(pred, categories=pred_labels), dropna=False)
+    return {"truth_labels": list(truth_labels), "predicted_labels": list(pred_labels),
+            "counts": table.to_numpy().astype(int).tolist()}
+
+
+def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
+                      phenotype_map=None, min_class_cells=10, lineages=("tumor", "immune")):
+    """Phenotype accuracy of one sample against the simulator's truth.
+
+    Parameters
+    ----------
+    truth_cells : DataFrame ``cell_id, x_um, y_um, phenotype`` (simulator truth)
+    cells : DataFrame ``cell_id, x_um, y_um`` (measure)
+    phenotypes : DataFrame ``cell_id, phenotype`` (phenotype)
+    tree : phenotype tree from :func:`frontline.phenotype.parse_phenotypes`
+    match_radius_um : float, µm, largest centroid distance of a matched pair
+    phenotype_map : dict predicted name -> truth name (default ``{other: stromal}``)
+    min_class_cells : int, macro-F1 averages classes with at least this many matched cells
+    lineages : the lineages compared by the tumor-vs-immune accuracy
+
+    Returns
+    -------
+    dict, see the module docstring; JSON-ready.
+    """
+    pred = cells[["cell_id", "x_um", "y_um"]].merge(phenotypes[["cell_id", "phenotype"]],
+                                                    on="cell_id", how="inner")
+    i_t, i_p = match_points(truth_cells[["x_um", "y_um"]].to_numpy(),
+                            pred[["x_um", "y_um"]].to_numpy(), match_radius_um)
+    true_names = truth_cells["phenotype"].to_numpy(dtype=object)[i_t]
+    pred_names = pred["phenotype"].to_numpy(dtype=object)[i_p]
+    classes = [c for c in TRUTH_PHENOTYPES if c in set(truth_cells["phenotype"])] + sorted(
+        set(truth_cells["phenotype"]) - set(TRUTH_PHENOTYPES))
+    mapping = dict(DEFAULT_PHENOTYPE_MAP if phenotype_map is None else phenotype_map)
+    mapped = map_predictions(pred_names, classes, mapping)
+    scores = classification_scores(true_names, mapped, classes, min_class_cells)
+
+    true_lineage = np.array([lineage_of(tree, n) for n in true_names], dtype=object)
+    pred_lineage = np.array([lineage_of(tree, n) for n in pred_names], dtype=object)
+    considered = np.isin(true_lineage, list(lineages))
+    tumor_immune = (float(np.mean(pred_lineage[considered] == true_lineage[considered]))
+                    if considered.any() else None)
+
+    pred_labels = [n for n in list(tree) + [AMBIGUOUS, OTHER] if n in set(pred["phenotype"])]
+    pred_labels += sorted(set(pred["phenotype"]) - set(pred_labels))
+    n_truth, n_pred, n_matched = len(truth_cells), len(pred), int(i_t.size)
+    result = {
+        "match_radius_um": float(match_radius_um),
+        "n_truth_cells": n_truth,
+        "n_predicted_cells": n_pred,
+        "n_matched": n_matched,
+        "matched_fraction_of_truth": n_matched / n_truth if n_truth else 0.0,
+        "mapping": {"same name": "same class", **mapping, "anything else": UNASSIGNED},
+        "tumor_vs_immune_accuracy": tumor_immune,
+        "n_tumor_or_immune": int(considered.sum()),
+        "accuracy": scores["accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "macro_f1_classes": scores["macro_f1_classes"],
+        "min_class_cells": int(min_class_cells),
+        "macro_f1_all": scores["macro_f1_all"],
+        "per_class": scores["per_class"],
+        "confusion": confusion(true_names, pred_names, classes, pred_labels),
+    }
+    log.info("phenotypes: %d/%d true cells matched; tumor-vs-immune accuracy %s; macro-F1 %s "
+             "over %s", n_matched, n_truth,
+             "n/a" if tumor_immune is None else f"{tumor_immune:.3f}",
+             "n/a" if scores["macro_f1"] is None else f"{scores['macro_f1']:.3f}",
+             scores["macro_f1_classes"])
+    return result

@@ -1,0 +1,27 @@
+# measure: one row per cell (nucleus grown by cell_expansion_um), shape and marker means.
+
+
+rule measure:
+    input:
+        image=image_of,
+        labels="results/{sample}/nuclei.ome.tif",
+    output:
+        cells="results/{sample}/cells.parquet",
+    params:
+        pixel_size_um=pixel_size_of,
+        default_pixel_size_um=config["pixel_size_um"],
+        channel_names=config["channel_names"],
+        fluor_map=fluor_map_of,
+        cell_expansion_um=config["measure"]["cell_expansion_um"],
+        tile_px=config["measure"]["tile_px"],
+    threads: 1
+    resources:
+        # one tile (+ halo) at a time; the table grows with the number of cells
+        mem_mb=lambda wc, attempt: (1500 + config["measure"]["tile_px"] ** 2 // 8000) * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    log:
+        "logs/measure/{sample}.log",
+    benchmark:
+        "benchmarks/measure/{sample}.tsv"
+    script:
+        "../scripts/measure.py"

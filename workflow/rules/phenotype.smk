@@ -1,0 +1,33 @@
+# phenotype: a gate per marker (auto or from the config), then the most specific phenotype.
+
+from frontline.phenotype import gated_markers
+
+
+rule phenotype:
+    input:
+        cells="results/{sample}/cells.parquet",
+        image=image_of,
+        labels="results/{sample}/nuclei.ome.tif",
+    output:
+        phenotypes="results/{sample}/phenotypes.parquet",
+        gates="results/{sample}/gates.tsv",
+        plots=expand("results/{{sample}}/plots/gating/{marker}.png",
+                     marker=gated_markers(config["phenotyping"])),
+    params:
+        phenotyping=config["phenotyping"],
+        cell_expansion_um=config["measure"]["cell_expansion_um"],
+        pixel_size_um=pixel_size_of,
+        default_pixel_size_um=config["pixel_size_um"],
+        channel_names=config["channel_names"],
+        fluor_map=fluor_map_of,
+    threads: 1
+    resources:
+        # the cell table plus one plot crop per marker
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    log:
+        "logs/phenotype/{sample}.log",
+    benchmark:
+        "benchmarks/phenotype/{sample}.tsv"
+    script:
+        "../scripts/phenotype.py"
