@@ -10,9 +10,13 @@ rule phenotype:
         labels="results/{sample}/nuclei.ome.tif",
     output:
         phenotypes="results/{sample}/phenotypes.parquet",
-        gates="results/{sample}/gates.tsv",
-        plots=expand("results/{{sample}}/plots/gating/{marker}.png",
-                     marker=gated_markers(config["phenotyping"])),
+        gates=report("results/{sample}/gates.tsv", caption="../report/gates.rst",
+                     category="3. Gating", subcategory="{sample}",
+                     labels={"sample": "{sample}", "marker": "all (gates.tsv)"}),
+        plots=[report(f"results/{{sample}}/plots/gating/{marker}.png", caption="../report/gating.rst",
+                      category="3. Gating", subcategory="{sample}",
+                      labels={"sample": "{sample}", "marker": marker})
+               for marker in gated_markers(config["phenotyping"])],
     params:
         phenotyping=config["phenotyping"],
         cell_expansion_um=config["measure"]["cell_expansion_um"],
