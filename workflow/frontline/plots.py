@@ -385,7 +385,7 @@ def distance_profile_figure(densities, types, margin_um, title=None):
         ax.set_xlabel("signed distance to the invasive front (µm), negative inside the tumor")
         ax.set_ylabel("cells per mm² of tissue")
         ax.grid(alpha=0.3)
-        ax.legend(loc="outside right upper", fontsize=8, frameon=False)
+        fig.legend(loc="outside right upper", fontsize=8, frameon=False)  # outside: figure legends only
     if title:
         ax.set_title(title)
     return fig
