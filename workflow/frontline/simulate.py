@@ -48,9 +48,10 @@ placed first, then tumor, then stromal cells), then placed with rejection sampli
 nuclei do not overlap (tumor nuclei may overlap each other by up to 12 % of their area:
 crowded, touching); truth labels are non-overlapping, an earlier painted nucleus keeping a
 shared pixel. A rejected cell is retried at new positions drawn from the same density, so the
-measured immune densities follow the model within counting noise; tumor cells come out a few
-percent below 2600/mm² where packing is tight, and stromal cells fall short just inside the
-front (-10..0 µm), where tumor cells leave no room for elongated nuclei.
+measured immune densities follow the model within counting noise; tumor cells come out 0-10 %
+below 2600/mm² (most in `inflamed`, whose immune cells inside the tumor take room), and
+stromal cells fall short just inside the front (-10..0 µm), where tumor cells leave no room
+for elongated nuclei.
 
 Placement works in 32 µm blocks, each with its own seeded random stream, processed in four
 checkerboard phases so that a block depends only on its neighbours: any window of a slide can
