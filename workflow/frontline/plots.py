@@ -449,8 +449,8 @@ def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None
     left.set_xlabel("x (µm)")
     left.set_ylabel("y (µm)")
     left.set_title("cells by cellular neighbourhood")
-    left.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)),
-                fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower left", ncol=min(4, len(handles)),
+               fontsize=8, frameon=False)
     table = composition.pivot(index="neighbourhood", columns="phenotype", values="mean_fraction")
     im = right.imshow(table.to_numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     right.set_xticks(range(table.shape[1]))
