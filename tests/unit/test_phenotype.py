@@ -80,6 +80,18 @@ def test_zero_inflated_marker_gates_between_nonzero_populations():
     assert np.mean((x > result["gate"]) == truth) > 0.99
 
 
+def test_point_mass_at_zero_is_negative_and_one_population_above_it_positive():
+    # ion counts: cells without the marker have no counts; the stained cells form one group
+    rng = np.random.default_rng(6)
+    x = np.zeros(5000)
+    stained = rng.random(5000) < 0.7
+    x[stained] = rng.lognormal(-0.5, 0.8, stained.sum())
+    result = auto_gate(x)
+    assert result["method"] == "floor"
+    assert result["gate"] == 0.0
+    assert np.array_equal(x > result["gate"], stained)
+
+
 def test_constant_marker_is_undefined_all_negative_and_warned(caplog):
     cells = pd.DataFrame({"cell_id": np.arange(50), "CD3_cell_mean": np.full(50, 7.0),
                           "CD3_ring_mean": np.full(50, 7.0)})

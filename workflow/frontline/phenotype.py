@@ -15,8 +15,8 @@ compartment:
   are zero), so the gate does not depend on the intensity units;
 - a two-component Gaussian mixture is fitted to ``z`` (values sitting exactly at the
   minimum, e.g. the zeros of a background-subtracted or ion-count image, are a point mass a
-  Gaussian cannot model: when they are at least 10 % of the cells they count as negative
-  and the mixture is fitted to the rest);
+  Gaussian cannot model: when they are at least 10 % of the cells they are the negative
+  population and the mixture is fitted to the rest, to find a dim and a bright group in it);
 - ``confidence`` is the depth of the dip between the two peaks of the fitted mixture:
   ``1 - density at the valley / density at the lower peak`` (0 when the mixture has a
   single peak, near 1 for two well separated populations);
@@ -25,6 +25,9 @@ compartment:
   the majority of cells negative; a gate that calls most cells positive needs a clear dip
   (``confidence >= 0.5``), because a mixture fitted to one skewed or heterogeneous negative
   population also splits it near its middle;
+- otherwise, with a point mass at the minimum, the rest is one population above it and every
+  cell above the minimum is positive (method ``floor``: ion-count images such as MIBI, where a
+  cell without the marker has no counts at all);
 - otherwise there is no second population to separate and the gate is
   ``median + tail_mads * MAD`` of ``z`` over all cells (method ``negative_tail``: the bulk is
   taken as negative and only clear outliers above it count as positive; for a point mass at
@@ -229,7 +232,7 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     Returns
     -------
     dict with ``gate`` (same units as ``values``; NaN when undefined), ``method`` (``gmm``,
-    ``negative_tail`` or ``undefined``), ``confidence`` (0..1) and ``cofactor``.
+    ``floor``, ``negative_tail`` or ``undefined``), ``confidence`` (0..1) and ``cofactor``.
     """
     x = np.asarray(values, np.float64)
     x = x[np.isfinite(x)]
@@ -239,17 +242,21 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     cofactor = arcsinh_cofactor(x)
     z = np.arcsinh(x / cofactor)
     floor = z.min()
-    fit = z[z > floor] if np.mean(z == floor) >= _FLOOR_FRACTION else z
+    point_mass = np.mean(z == floor) >= _FLOOR_FRACTION
+    fit = z[z > floor] if point_mass else z
     rng = np.random.default_rng(seed)
     if fit.size > max_cells:
         fit = rng.choice(fit, max_cells, replace=False)
     confidence, gate_z = 0.0, math.nan
     if fit.size >= _MIN_FIT and np.ptp(fit) > 0:
         confidence, gate_z = _mixture_gate(fit, seed)
-    majority = np.isfinite(gate_z) and np.mean(z > gate_z) >= 0.5
+    majority = np.isfinite(gate_z) and np.mean(fit > gate_z) >= 0.5
     if (np.isfinite(gate_z) and confidence >= min_confidence
             and (not majority or confidence >= max(_MAJORITY_CONFIDENCE, min_confidence))):
         method = "gmm"
+    elif point_mass:
+        method = "floor"  # the point mass is the negative population, the rest one positive one
+        gate_z = floor
     else:
         method = "negative_tail"
         median = float(np.median(z))
@@ -328,7 +335,7 @@ def gate_markers(cells, markers, compartments=None, default_compartment="cell", 
     -------
     DataFrame with columns ``marker, compartment, gate, method, confidence, n_positive,
     fraction_positive, cofactor`` (gate in the compartment's mean intensity units;
-    method ``manual``, ``gmm``, ``negative_tail`` or ``undefined``).
+    method ``manual``, ``gmm``, ``floor``, ``negative_tail`` or ``undefined``).
     """
     compartments = compartments or {}
     gates = gates or {}
@@ -358,6 +365,10 @@ def gate_markers(cells, markers, compartments=None, default_compartment="cell", 
                         "can be found: every cell counts as %s-negative. Check the channel, or "
                         "set a number in `phenotyping: gates: %s:`", marker, compartment,
                         marker, marker)
+        elif result["method"] == "floor":
+            log.info("marker %s: the cells at the lowest intensity (%.4g) are negative and, with "
+                     "no second population above them, all others positive", marker,
+                     result["gate"])
         elif result["method"] == "negative_tail":
             log.warning("marker %s: no second population (confidence %.2f); gate %.4g from the "
                         "upper tail of the bulk. Check plots/gating/%s.png and set a number in "
