@@ -33,31 +33,27 @@ def crop_window(x_um, y_um, positive, pixel_size_um, shape, size_px=400):
     Returns
     -------
     (y0, y1, x0, x1) in pixels: the window, on a grid of half-windows, with the most
-    positive cells (the most cells when none is positive).
+    positive cells (the most cells when none is positive). Linear in the number of cells.
     """
     height, width = (int(s) for s in shape)
-    size_y, size_x = min(size_px, height), min(size_px, width)
+    size_y, size_x = min(int(size_px), height), min(int(size_px), width)
+    step_y, step_x = max(size_y // 2, 1), max(size_x // 2, 1)
     col = np.asarray(x_um, float) / pixel_size_um
     row = np.asarray(y_um, float) / pixel_size_um
     weight = np.asarray(positive, bool)
     if not weight.any():
         weight = np.ones(col.shape, bool)
-    best, window = -1, (0, size_y, 0, size_x)
-    for y0 in _starts(height, size_y):
-        for x0 in _starts(width, size_x):
-            inside = (row >= y0) & (row < y0 + size_y) & (col >= x0) & (col < x0 + size_x)
-            count = int((inside & weight).sum())
-            if count > best:
-                best, window = count, (y0, y0 + size_y, x0, x0 + size_x)
-    return window
-
-
-def _starts(length, size):
-    step = max(size // 2, 1)
-    starts = list(range(0, max(length - size, 0) + 1, step))
-    if starts[-1] != length - size:
-        starts.append(max(length - size, 0))
-    return starts
+    n_y, n_x = -(-height // step_y), -(-width // step_x)
+    counts = np.zeros((n_y + 1, n_x + 1))
+    by = np.clip((row[weight] // step_y).astype(int), 0, n_y - 1)
+    bx = np.clip((col[weight] // step_x).astype(int), 0, n_x - 1)
+    np.add.at(counts, (by, bx), 1)
+    # a window starting at bin (i, j) covers bins i..i+1, j..j+1
+    windows = counts[:-1, :-1] + counts[1:, :-1] + counts[:-1, 1:] + counts[1:, 1:]
+    i, j = np.unravel_index(int(np.argmax(windows)), windows.shape)
+    y0 = min(i * step_y, height - size_y)
+    x0 = min(j * step_x, width - size_x)
+    return (int(y0), int(y0 + size_y), int(x0), int(x0 + size_x))
 
 
 def gating_figure(values, gate, *, marker, compartment, method, confidence, cofactor,
