@@ -118,7 +118,7 @@ def test_report_shows_every_figure_of_every_stage(demo_run, tmp_path):
     assert sorted(shown) == pngs
     for path, size in shown.items():
         with Image.open(work / path) as img:
-            assert size == [img.width, img.height], path
+            assert size == img.size, path
     # the tables people read are in it too
     assert "results/cohort/summary.tsv" in results
     for shot in shots.values():

@@ -87,9 +87,9 @@ rule cohort:
         evaluations=expand("results/{sample}/evaluation.json", sample=samples_with_truth()),
     output:
         table=report("results/cohort/summary.tsv", caption="../report/cohort_table.rst",
-                     category="0. Cohort", labels={"table": "cohort summary"}),
+                     category="0. Cohort", labels={"figure": "table: one row per sample (summary.tsv)"}),
         png=report("results/cohort/summary.png", caption="../report/cohort.rst",
-                   category="0. Cohort", labels={"figure": "densities by region"}),
+                   category="0. Cohort", labels={"figure": "immune densities by region"}),
     params:
         samples=list(SAMPLES.index),
         evaluated=samples_with_truth(),
