@@ -18,17 +18,26 @@ from PIL import Image
 from browser import Browser, find_chromium
 from runs import DEMO_SAMPLE, demo_rows, make_workdir, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 # Where a copy of the screenshots goes when set (CI artifacts; the README figure).
 ARTIFACTS = os.environ.get("FRONTLINE_TEST_ARTIFACTS")
 
 
 @pytest.fixture(scope="module")
+def chromium():
+    """(chromium, chromedriver) paths; installs them with apt-get when absent, else skips."""
+    browser, driver, reason = find_chromium()
+    if reason:
+        pytest.skip(reason)
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
 def demo_run(demo_input, tmp_path_factory):
     """The whole workflow on the 1024² demo sample, then its HTML report."""
     work = make_workdir(tmp_path_factory.mktemp("report") / "work", rows=demo_rows(demo_input))
-    snakemake(work, timeout_s=1500, check=True)
+    snakemake(work, timeout_s=1800, check=True)
     snakemake(work, "--report", "report.html", timeout_s=300, check=True)
     return work
 
@@ -86,10 +95,7 @@ def show_every_image(browser, url, screenshots=None):
     return shown
 
 
-def test_report_shows_every_figure_of_every_stage(demo_run, tmp_path):
-    chromium, driver, reason = find_chromium()
-    if reason:
-        pytest.skip(reason)
+def test_report_shows_every_figure_of_every_stage(chromium, demo_run, tmp_path):
     work = demo_run
     report = work / "report.html"
     pngs = sorted(str(p.relative_to(work)) for p in (work / "results").rglob("*.png"))
@@ -102,7 +108,7 @@ def test_report_shows_every_figure_of_every_stage(demo_run, tmp_path):
     overview = f"results/{DEMO_SAMPLE}/plots/overview.png"
     shots = {overview: tmp_path / "report_overview.png",
              "results/cohort/summary.png": tmp_path / "report_cohort.png"}
-    with Browser(chromium, driver, width=1600, height=1000) as browser:
+    with Browser(*chromium, width=1600, height=1000) as browser:
         url = report.as_uri()
         open_report(browser, url)
         results = browser.execute(
