@@ -83,6 +83,10 @@ def all_outputs():
     )
 
 
+HEADLINE_METRICS = ("precision", "recall", "f1", "tumor_vs_immune_accuracy", "macro_f1",
+                    "median_abs_error_um", "band_density_within_15pct", "call", "call_matches")
+
+
 def print_where_results_are():
     """After a successful run: where the results and the accuracy figures are."""
     import json
@@ -95,6 +99,7 @@ def print_where_results_are():
             lines.append(f"    accuracy vs truth: {evaluation}")
             for section, values in json.loads(evaluation.read_text()).items():
                 if isinstance(values, dict):
-                    headline = {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool))}
-                    lines.append(f"      {section}: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(headline.items())[:6]))
+                    shown = [f"{k}={values[k]:.3g}" if isinstance(values[k], float) else f"{k}={values[k]}"
+                             for k in HEADLINE_METRICS if k in values]
+                    lines.append(f"      {section}: " + ", ".join(shown))
     print("\n".join(lines))
