@@ -15,7 +15,7 @@ def summary(name, call, cd8_core):
             "not_computable": {"ratio_intratumoral_stromal_CD8_T": "no front"}}
 
 
-EVALUATION = {"segmentation": {"f1": 0.91, "precision": 0.93, "per_class": {"a": 1}},
+EVALUATION = {"sample": "the file's own name", "version": 2, "segmentation": {"f1": 0.91, "precision": 0.93, "per_class": {"a": 1}},
               "phenotype": {"accuracy": 0.95, "confusion": [[1, 0], [0, 1]]},
               "spatial": {"call_correct": True}}
 
@@ -29,6 +29,7 @@ def test_a_row_flattens_scalars_and_evaluation_sections():
     assert row["segmentation_f1"] == 0.91
     assert row["phenotype_accuracy"] == 0.95
     assert row["spatial_call_correct"] is True
+    assert row["evaluation_version"] == 2
     assert "segmentation_per_class" not in row and "phenotype_confusion" not in row
     assert "not_computable" not in row
 

@@ -50,15 +50,16 @@ def summary_row(summary, evaluation=None, sample=None):
 
 
 def evaluation_columns(evaluation):
-    """The top-level scalars of each evaluation section as ``{section}_{key}`` columns."""
+    """The top-level scalars of each evaluation section as ``{section}_{key}`` columns (other
+    top-level scalars as ``evaluation_{key}``; the sample name is the row's own)."""
     out = {}
     for section, values in (evaluation or {}).items():
         if isinstance(values, dict):
             for key, value in values.items():
                 if _scalar(value):
                     out[f"{section}_{key}"] = value
-        elif _scalar(values):
-            out[section] = values
+        elif _scalar(values) and section != "sample":
+            out[f"evaluation_{section}"] = values
     return out
 
 
