@@ -91,9 +91,11 @@ def print_where_results_are():
     """After a successful run: where the results and the accuracy figures are."""
     import json
 
-    lines = ["", "frontline finished.", "  cohort table:  results/cohort/summary.tsv"]
+    lines = ["", "frontline finished.", "  cohort table:  results/cohort/summary.tsv",
+             "  cohort figure: results/cohort/summary.png",
+             "  HTML report:   snakemake --report report.html  (every figure and table, with captions)"]
     for s in SAMPLES.index:
-        lines.append(f"  {s}: results/{s}/ (summary.json, plots/)")
+        lines.append(f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)")
         evaluation = Path(f"results/{s}/evaluation.json")
         if evaluation.exists():
             lines.append(f"    accuracy vs truth: {evaluation}")
