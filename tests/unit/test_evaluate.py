@@ -1,4 +1,4 @@
-"""Truth matching and metrics; measure + phenotype reach the accuracy targets on simulated tissue."""
+"""Truth matching and metrics; measure + phenotype reach the accuracy targets on simulated data."""
 
 import numpy as np
 import pandas as pd

@@ -184,7 +184,8 @@ def test_phenotype_cells_end_to_end_on_synthetic_table():
     cells = {"cell_id": np.arange(1, n + 1)}
     for m in CHANNELS:
         on = np.array([m in expected[k] for k in kind])
-        level = np.where(on, rng.lognormal(np.log(1500), 0.3, n), rng.lognormal(np.log(150), 0.4, n))
+        level = np.where(on, rng.lognormal(np.log(1500), 0.3, n),
+                         rng.lognormal(np.log(150), 0.4, n))
         for comp in ("nucleus", "cell", "ring"):
             cells[f"{m}_{comp}_mean"] = level
     cfg = {"phenotypes": TREE, "exclusive": EXCLUSIVE, "default_compartment": "cell",

@@ -232,7 +232,8 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow):
             cell_sum = np.bincount(cell_flat, plane, n)
             ring = np.where(ring_area > 0, (cell_sum - nuc_sum) / ring_area, np.nan)
             table[f"{marker}_nucleus_mean"] = (nuc_sum / safe)[keep].astype(np.float32)
-            table[f"{marker}_cell_mean"] = (cell_sum / np.maximum(cell_area, 1))[keep].astype(np.float32)
+            cell_mean = cell_sum / np.maximum(cell_area, 1)
+            table[f"{marker}_cell_mean"] = cell_mean[keep].astype(np.float32)
             table[f"{marker}_ring_mean"] = ring[keep].astype(np.float32)
     return pd.DataFrame(table), halo
 

@@ -21,8 +21,9 @@ compartment:
   ``1 - density at the valley / density at the lower peak`` (0 when the mixture has a
   single peak, near 1 for two well separated populations);
 - the mixture's gate is at the bottom of that dip, the least dense point of the fitted
-  mixture between the two means (method ``gmm``). It is used when ``confidence >= min_confidence`` (default 0.1) and it leaves
-  the majority of cells negative; a gate that calls most cells positive needs a clear dip
+  mixture between the two means (method ``gmm``). It is used when
+  ``confidence >= min_confidence`` (default 0.1) and it leaves most of the fitted cells
+  negative; a gate that calls most of them positive needs a clear dip
   (``confidence >= 0.5``), because a mixture fitted to one skewed or heterogeneous negative
   population also splits it near its middle;
 - otherwise, with a point mass at the minimum, the rest is one population above it and every
@@ -30,11 +31,14 @@ compartment:
   cell without the marker has no counts at all);
 - otherwise there is no second population to separate and the gate is
   ``median + tail_mads * MAD`` of ``z`` over all cells (method ``negative_tail``: the bulk is
-  taken as negative and only clear outliers above it count as positive; for a point mass at
-  the minimum holding most cells the gate is that value). The reported confidence stays the
-  low mixture confidence, so such gates stand out in ``gates.tsv`` and in the log.
-- A marker with (nearly) constant intensity has no gate: method ``undefined``, every cell
+  taken as negative and only clear outliers above it count as positive);
+- the reported confidence of ``floor`` and ``negative_tail`` gates is the low mixture
+  confidence, so they stand out in ``gates.tsv`` and in the log;
+- a marker with (nearly) constant intensity has no gate: method ``undefined``, every cell
   negative, and a warning in the log.
+
+A cell positive for two lineages listed together in ``exclusive`` is settled by
+:func:`gate_margins` (see :func:`assign_phenotypes`).
 """
 
 import logging

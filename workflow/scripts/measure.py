@@ -23,7 +23,8 @@ def check_same_grid(img, labels, sample, labels_path):
     """The label image must cover the image pixel for pixel."""
     if tuple(labels.shape) != tuple(img.shape):
         raise FrontlineInputError(
-            f"the nuclei labels are {tuple(labels.shape)} px but the image is {tuple(img.shape)} px",
+            f"the nuclei labels are {tuple(labels.shape)} px but the image is "
+            f"{tuple(img.shape)} px",
             sample=sample, file=labels_path, fix="delete the labels and rerun segmentation")
     if labels.pixel_size_um and abs(labels.pixel_size_um / img.pixel_size_um - 1) > 0.01:
         raise FrontlineInputError(
