@@ -1,5 +1,6 @@
-"""The HTML report people read: the demo run end to end, `snakemake --report`, then a real
-headless Chromium clicks through every category and result and checks each figure loads.
+"""The HTML report people read: the shared demo run (conftest ``demo_run``), `snakemake
+--report`, then a real headless Chromium clicks through every category and result and checks
+each figure loads.
 
 Also checks the exports of the same run: the AnnData file opens in anndata and squidpy, and
 the QuPath GeoJSON holds one detection per cell with the documented properties.
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 from browser import Browser, find_chromium
-from runs import DEMO_SAMPLE, demo_rows, make_workdir, snakemake
+from runs import DEMO_SAMPLE, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -34,10 +35,10 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo_input, tmp_path_factory):
-    """The whole workflow on the 1024² demo sample, then its HTML report."""
-    work = make_workdir(tmp_path_factory.mktemp("report") / "work", rows=demo_rows(demo_input))
-    snakemake(work, timeout_s=1800, check=True)
+def report_run(demo_run, tmp_path_factory):
+    """A copy of the shared demo run (whose folder stays untouched) and its HTML report."""
+    work = tmp_path_factory.mktemp("report") / "work"
+    shutil.copytree(demo_run["dir"], work, symlinks=True)
     snakemake(work, "--report", "report.html", timeout_s=300, check=True)
     return work
 
@@ -95,8 +96,8 @@ def show_every_image(browser, url, screenshots=None):
     return shown
 
 
-def test_report_shows_every_figure_of_every_stage(chromium, demo_run, tmp_path):
-    work = demo_run
+def test_report_shows_every_figure_of_every_stage(chromium, report_run, tmp_path):
+    work = report_run
     report = work / "report.html"
     pngs = sorted(str(p.relative_to(work)) for p in (work / "results").rglob("*.png"))
     expected_figures = {f"results/{DEMO_SAMPLE}/plots/overview.png",
@@ -139,9 +140,9 @@ def test_report_shows_every_figure_of_every_stage(chromium, demo_run, tmp_path):
         shutil.copy(work / overview, Path(ARTIFACTS) / "overview.png")
 
 
-def test_cohort_table_has_a_row_with_call_densities_and_accuracy(demo_run):
-    table = pd.read_csv(demo_run / "results" / "cohort" / "summary.tsv", sep="\t")
-    summary = json.loads((demo_run / "results" / DEMO_SAMPLE / "summary.json").read_text())
+def test_cohort_table_has_a_row_with_call_densities_and_accuracy(report_run):
+    table = pd.read_csv(report_run / "results" / "cohort" / "summary.tsv", sep="\t")
+    summary = json.loads((report_run / "results" / DEMO_SAMPLE / "summary.json").read_text())
     assert table["sample"].tolist() == [DEMO_SAMPLE]
     row = table.iloc[0]
     assert row["phenotype_call"] == summary["phenotype_call"]
@@ -152,11 +153,11 @@ def test_cohort_table_has_a_row_with_call_densities_and_accuracy(demo_run):
     assert any(c.startswith("phenotype_") and c != "phenotype_call" for c in table.columns)
 
 
-def test_anndata_export_opens_in_squidpy(demo_run):
+def test_anndata_export_opens_in_squidpy(report_run):
     import anndata as ad
     sq = pytest.importorskip("squidpy", reason="squidpy is a test extra")
 
-    res = demo_run / "results" / DEMO_SAMPLE
+    res = report_run / "results" / DEMO_SAMPLE
     adata = ad.read_h5ad(res / "cells.h5ad")
     cells = pd.read_parquet(res / "cells_spatial.parquet")
     assert adata.n_obs == len(cells)
@@ -173,8 +174,8 @@ def test_anndata_export_opens_in_squidpy(demo_run):
     assert zscore[tumor, tumor] > 3  # tumor cells cluster in nests
 
 
-def test_qupath_export_has_one_detection_per_cell_in_pixels(demo_run):
-    res = demo_run / "results" / DEMO_SAMPLE
+def test_qupath_export_has_one_detection_per_cell_in_pixels(report_run):
+    res = report_run / "results" / DEMO_SAMPLE
     data = json.loads((res / "qupath_cells.geojson").read_text())
     cells = pd.read_parquet(res / "cells_spatial.parquet").set_index("cell_id")
     detections = [f for f in data["features"] if f["properties"]["objectType"] == "detection"]
