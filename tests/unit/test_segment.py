@@ -35,12 +35,12 @@ def model():
     seg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["segmentation"]
     override = os.environ.get("FRONTLINE_TEST_NUCLEI_MODEL")
     if override:
-        return sg.load_model(override)
+        return sg.load_model(override, precision="float32")
     folder = ROOT / seg["model_basedir"] / seg["model"]
     if not folder.is_dir():
         pytest.fail(f"the shipped nuclei model {folder} is missing: train it (`snakemake train`) "
                     "and copy it to resources/models/", pytrace=False)
-    return sg.load_model(seg["model"], ROOT / seg["model_basedir"])
+    return sg.load_model(seg["model"], ROOT / seg["model_basedir"], precision="float32")
 
 
 def dapi_of(sim):
@@ -70,16 +70,16 @@ def whole(strips):
 def segment_array(model, image, pixel_size_um=0.5, tile_px=1024, overlap_px=64, stats=None,
                   background_max=0.1):
     read = reader(image)
-    lo, hi = sg.normalisation_range(read, image.shape)
+    norm = sg.normalisation_range(read, image.shape)
     plan = sg.plan(model, pixel_size_um, tile_px, overlap_px)
-    return whole(sg.segment_labels(model, read, image.shape, lo, hi, plan,
+    return whole(sg.segment_labels(model, read, image.shape, norm, plan,
                                    background_max=background_max, stats=stats))
 
 
 def stardist_whole(model, image):
     """StarDist's own predict_instances on the whole image (same normalisation)."""
-    lo, hi = sg.normalisation_range(reader(image), image.shape)
-    x = (image.astype(np.float32) - lo) / (hi - lo)
+    norm = sg.normalisation_range(reader(image), image.shape)
+    x = (image.astype(np.float32) - norm.lo) / (norm.hi - norm.lo)
     labels, _ = model.stardist.predict_instances(x, prob_thresh=model.prob_thresh,
                                                  nms_thresh=model.nms_thresh,
                                                  show_tile_progress=False)
@@ -104,7 +104,9 @@ def test_sampled_percentiles_match_whole_image():
     """64 windows of 64 px (6 % of a 2048 px image) give the whole image's percentiles."""
     for preset, seed in (("inflamed", 12), ("desert", 3)):
         dapi = dapi_of(simulate_tissue(preset, (2048, 2048), 0.5, seed=seed))
-        lo, hi = sg.normalisation_range(reader(dapi), dapi.shape, (1.0, 99.8), size=64, count=64)
+        lo, hi, contrast, signal = sg.normalisation_range(reader(dapi), dapi.shape, (1.0, 99.8),
+                                                          size=64, count=64)
+        assert signal and contrast > 50
         full_lo, full_hi = np.percentile(dapi, (1.0, 99.8))
         span = full_hi - full_lo
         assert abs(lo - full_lo) < 0.01 * span
@@ -178,6 +180,30 @@ def test_rescales_to_the_models_pixel_size(model):
     assert f1_fine > f1_unscaled + 0.05, (f1_fine, f1_unscaled)
 
 
+def test_bfloat16_network_finds_the_same_nuclei(model, tissue):
+    """bfloat16 arithmetic (the default on CPUs with AVX512-BF16) barely changes the result."""
+    fast = sg.SegmentationModel(model.stardist, model.name, model.source, model.pixel_size_um,
+                                model.prob_thresh, model.nms_thresh, precision="bfloat16")
+    dapi = dapi_of(tissue)
+    exact = segment_array(model, dapi)
+    approx = segment_array(fast, dapi)
+    assert matching(exact, approx, thresh=0.5).f1 >= 0.97
+    f1_exact = matching(tissue.labels, exact, thresh=0.5).f1
+    f1_approx = matching(tissue.labels, approx, thresh=0.5).f1
+    assert f1_approx >= f1_exact - 0.01, (f1_approx, f1_exact)
+
+
+def test_auto_precision_follows_the_cpu():
+    assert sg.resolve_precision("float32") == "float32"
+    expected = "bfloat16" if sg.cpu_has_bfloat16() else "float32"
+    import tensorflow as tf
+    if tf.config.list_physical_devices("GPU"):
+        expected = "float32"
+    assert sg.resolve_precision("auto") == expected
+    with pytest.raises(FrontlineInputError, match="precision"):
+        sg.resolve_precision("fp8")
+
+
 def test_background_tiles_are_skipped_without_changing_the_result(model, tissue):
     dapi = dapi_of(tissue).copy()
     dapi[:, 512:] = np.percentile(dapi, 5)  # right half: flat background
@@ -238,14 +264,14 @@ def seam_truth_ids(truth, seams_y, seams_x):
 def test_tile_jobs_merge_like_one_job_without_seams(model, slide, tmp_path):
     dapi = dapi_of(slide)
     read = reader(dapi)
-    lo, hi = sg.normalisation_range(read, dapi.shape)
+    norm = sg.normalisation_range(read, dapi.shape)
     plan = sg.plan(model, 0.5, 512, 64)
-    single = whole(sg.segment_labels(model, read, dapi.shape, lo, hi, plan))
+    single = whole(sg.segment_labels(model, read, dapi.shape, norm, plan))
 
     job_px, halo = 384, 128
     paths = []
     for tile_id in sg.job_grid(dapi.shape, job_px):
-        job = sg.segment_job(model, read, dapi.shape, lo, hi, plan, tile_id, job_px, halo)
+        job = sg.segment_job(model, read, dapi.shape, norm, plan, tile_id, job_px, halo)
         job.pixel_size_um = 0.5
         paths.append(tmp_path / f"{tile_id}.npz")
         sg.save_job_tile(paths[-1], job)
@@ -277,8 +303,16 @@ def test_tile_jobs_merge_like_one_job_without_seams(model, slide, tmp_path):
                          thresh=0.5)
     assert f1_merged.tp >= f1_single.tp - 1
     assert f1_merged.mean_matched_score >= f1_single.mean_matched_score - 0.01
-    # and none ends on a seam with a straight edge
-    assert cut_labels(merged, seams, seams) == set()
+    # and none ends on a seam with a straight edge made by the job border: a label that does
+    # (a model's own straight edge, e.g. where a more probable neighbour overlaps it) must be
+    # there with the same shape in the single job, which has no seams
+    flagged = cut_labels(merged, seams, seams)
+    assert len(flagged) <= 3
+    for label in flagged:
+        mask = merged == label
+        other = np.bincount(single[mask]).argmax()
+        iou = (mask & (single == other)).sum() / (mask | (single == other)).sum()
+        assert other > 0 and iou >= 0.9, (label, iou)
     # (the check does find cuts: labels split along the seams are caught)
     chopped = merged.copy()
     for s in seams:
@@ -323,14 +357,18 @@ def test_no_nuclei_gives_empty_labels_and_a_warning(model, tmp_path, caplog):
     rng = np.random.default_rng(1)
     background = rng.poisson(120, (700, 600)).astype(np.uint16)  # camera noise, no nuclei
     stats = {}
-    labels = segment_array(model, background, stats=stats)
-    assert labels.shape == (700, 600) and labels.max() == 0
     with caplog.at_level(logging.WARNING, logger="frontline.segment"):
+        labels = segment_array(model, background, stats=stats)
         sg.report_count(stats, "blank", tmp_path / "nuclei.ome.tif")
+    assert labels.shape == (700, 600) and labels.dtype == np.uint32 and labels.max() == 0
+    assert stats["nuclei"] == 0
+    assert "no signal" in caplog.text and "min_contrast" in caplog.text
     assert "no nuclei found" in caplog.text and "blank" in caplog.text
+    norm = sg.normalisation_range(reader(background), background.shape)
+    assert not norm.signal and norm.contrast < 10
     # a constant image too (no contrast at all)
     flat = segment_array(model, np.full((300, 300), 7, np.uint16))
-    assert flat.max() == 0
+    assert flat.shape == (300, 300) and flat.max() == 0
 
 
 def test_missing_nuclear_channel_lists_the_channels(tmp_path):

@@ -78,6 +78,7 @@ class SegmentationModel:
     pixel_size_um: float | None
     prob_thresh: float
     nms_thresh: float
+    precision: str = "float32"
     _network: object = field(default=None, repr=False)
 
     @property
@@ -91,13 +92,21 @@ class SegmentationModel:
 
     @property
     def network(self):
-        """The network as one traced function of a (1, h, w, 1) float32 batch -> (prob, dist)."""
+        """The network as one traced function of a (1, h, w, 1) float32 batch -> (prob, dist).
+
+        With ``precision == "bfloat16"`` the layers compute in bfloat16 (float32 weights and
+        outputs): about twice as fast on CPUs with AVX512-BF16 or AMX, probabilities within
+        ~0.03 of float32.
+        """
         if self._network is None:
             import tensorflow as tf
 
             keras_model = self.stardist.keras_model
+            if self.precision == "bfloat16":
+                keras_model = _bfloat16_clone(keras_model)
             self._network = tf.function(
-                lambda x: tuple(keras_model([x], training=False)[:2]),
+                lambda x: tuple(tf.cast(t, tf.float32)
+                                for t in keras_model([x], training=False)[:2]),
                 input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)])
         return self._network
 
@@ -106,6 +115,48 @@ class SegmentationModel:
         """Tile edges the network accepts without padding are multiples of this."""
         config = self.stardist.config
         return int(config.unet_pool[0] ** config.unet_n_depth * config.grid[0])
+
+
+def _bfloat16_clone(keras_model):
+    """A copy of a Keras model whose layers compute in bfloat16 (weights stay float32)."""
+    import keras
+
+    def clone(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(keras_model, clone_function=clone)
+    copy.set_weights(keras_model.get_weights())
+    return copy
+
+
+def cpu_has_bfloat16():
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision):
+    """``auto`` -> ``bfloat16`` on a CPU that computes it natively (and no GPU), else float32."""
+    if precision in ("float32", "bfloat16"):
+        return precision
+    if precision != "auto":
+        raise FrontlineInputError(f"segmentation.precision is '{precision}'",
+                                  fix="use auto, float32 or bfloat16")
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    return "bfloat16" if cpu_has_bfloat16() else "float32"
 
 
 def published_models():
@@ -118,7 +169,7 @@ def published_models():
 
 
 def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh=None,
-               pixel_size_um=None, sample=None):
+               pixel_size_um=None, precision="float32", sample=None):
     """Load a StarDist 2D nuclei model from the config's ``segmentation.model``.
 
     Parameters
@@ -131,6 +182,8 @@ def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh
     prob_thresh, nms_thresh : float or None; None takes the model's thresholds.json
     pixel_size_um : float or None, µm per pixel the model expects; overrides the model's
         ``frontline.json``. None for a model without one: images are not rescaled.
+    precision : "float32" (StarDist's numbers), "bfloat16" (faster on CPUs with AVX512-BF16
+        or AMX) or "auto" (bfloat16 where the CPU computes it natively)
     sample : sample name, for error messages
 
     Returns
@@ -146,13 +199,16 @@ def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh
     looks_like_path = ("/" in spec or "\\" in spec or spec.startswith(".")
                        or as_path.is_absolute())
     if as_path.is_dir() and looks_like_path:
-        folder, source = as_path, "path"
+        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um,
+                             sample)
     elif shipped is not None and shipped.is_dir():
-        folder, source = shipped, "shipped"
+        model = _load_folder(shipped, spec, "shipped", prob_thresh, nms_thresh, pixel_size_um,
+                             sample)
     elif as_path.is_dir():
-        folder, source = as_path, "path"
+        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um,
+                             sample)
     elif not looks_like_path and spec in published_models():
-        return _load_published(spec, prob_thresh, nms_thresh, pixel_size_um, sample)
+        model = _load_published(spec, prob_thresh, nms_thresh, pixel_size_um, sample)
     elif looks_like_path:
         raise FrontlineInputError(f"the model folder '{spec}' does not exist", sample=sample,
                                   file=spec, fix="set `segmentation.model` to an existing StarDist "
@@ -165,7 +221,9 @@ def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh
             file=shipped if shipped is not None else spec,
             fix="check `segmentation.model` and `segmentation.model_basedir`, or "
                 + PUBLISHED_HINT)
-    return _load_folder(folder, spec, source, prob_thresh, nms_thresh, pixel_size_um, sample)
+    model.precision = resolve_precision(precision)
+    log.info("network precision: %s", model.precision)
+    return model
 
 
 def _load_folder(folder, spec, source, prob_thresh, nms_thresh, pixel_size_um, sample):
@@ -294,7 +352,30 @@ def sample_windows(shape, size=256, count=64):
     return windows
 
 
-def normalisation_range(read, shape, percentiles=(1.0, 99.8), size=256, count=64):
+class Normalisation(NamedTuple):
+    """How the nuclear channel is scaled: ``(x - lo) / (hi - lo)``.
+
+    lo, hi : floats, intensity at the low and high percentile of the whole image
+    contrast : (hi - lo) in units of the pixel noise (inf when the noise measures 0)
+    signal : bool, whether the image has nuclear signal (contrast >= min_contrast)
+    """
+
+    lo: float
+    hi: float
+    contrast: float = math.inf
+    signal: bool = True
+
+
+def pixel_noise(image):
+    """Robust pixel noise sigma of an image from neighbour differences (MAD), intensity units."""
+    diff = np.diff(np.asarray(image, np.float64), axis=-1).ravel()
+    if diff.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / math.sqrt(2))
+
+
+def normalisation_range(read, shape, percentiles=(1.0, 99.8), size=256, count=64,
+                        min_contrast=10.0):
     """Low and high intensity of the whole image from a grid of sample windows.
 
     Parameters
@@ -303,17 +384,30 @@ def normalisation_range(read, shape, percentiles=(1.0, 99.8), size=256, count=64
     shape : (Y, X) image size, px
     percentiles : (low, high) in percent
     size, count : sample window edge (px) and number (see :func:`sample_windows`)
+    min_contrast : an image whose percentile range is less than this many times its pixel
+        noise has no nuclear signal (percentile scaling would blow camera noise up into
+        "nuclei"); None or 0 disables the check. Images with nuclei measure 20-300.
 
     Returns
     -------
-    (lo, hi) : floats in image intensity units; ``hi > lo`` unless the image is constant
+    Normalisation
     """
     windows = sample_windows(shape, size, count)
-    values = np.concatenate([np.asarray(read(w)).ravel() for w in windows])
-    lo, hi = np.percentile(values, percentiles)
-    log.info("normalisation from %d sample window(s), %d px: %.4g (p%g) .. %.4g (p%g)",
-             len(windows), values.size, lo, percentiles[0], hi, percentiles[1])
-    return float(lo), float(hi)
+    samples = [np.asarray(read(w)) for w in windows]
+    values = np.concatenate([x.ravel() for x in samples])
+    lo, hi = (float(v) for v in np.percentile(values, percentiles))
+    noise = float(np.median([pixel_noise(x) for x in samples]))
+    contrast = (hi - lo) / noise if noise > 0 else (math.inf if hi > lo else 0.0)
+    signal = not min_contrast or contrast >= min_contrast
+    log.info("normalisation from %d sample window(s), %d px: %.4g (p%g) .. %.4g (p%g); "
+             "range %.1f x the pixel noise", len(windows), values.size, lo, percentiles[0], hi,
+             percentiles[1], contrast)
+    if not signal:
+        log.warning("the nuclear channel has no signal: its intensity range (p%g-p%g) is only "
+                    "%.1f x the pixel noise (images with nuclei: 20 or more); no nuclei will be "
+                    "searched. If the image does have nuclei, set segmentation.min_contrast "
+                    "lower (0 disables the check)", percentiles[0], percentiles[1], contrast)
+    return Normalisation(lo, hi, contrast, signal)
 
 
 # ----------------------------------------------------------------------------- objects
@@ -435,7 +529,7 @@ def _rescale(image, factor):
     return ndi.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
 
 
-def tile_candidates(model, read, shape, core, lo, hi, *, scale=1.0, overlap=64,
+def tile_candidates(model, read, shape, core, norm, *, scale=1.0, overlap=64,
                     background_max=None, max_radius=None):
     """Candidates whose centre lies in one tile's core.
 
@@ -445,7 +539,7 @@ def tile_candidates(model, read, shape, core, lo, hi, *, scale=1.0, overlap=64,
     read : callable ``read((y0, y1, x0, x1)) -> (h, w)`` raw nuclear channel, image px
     shape : (Y, X) image size, px
     core : (y0, y1, x0, x1) the tile's core, image px
-    lo, hi : normalisation range (intensity units)
+    norm : Normalisation
     scale : model px per image px (image µm/px over the model's µm/px)
     overlap : context read around the core, image px
     background_max : float or None; a tile whose normalised intensity never exceeds it is
@@ -461,7 +555,7 @@ def tile_candidates(model, read, shape, core, lo, hi, *, scale=1.0, overlap=64,
     win = (max(0, y0 - overlap), min(height, y1 + overlap),
            max(0, x0 - overlap), min(width, x1 + overlap))
     raw = np.asarray(read(win))
-    span = hi - lo
+    lo, span = norm.lo, norm.hi - norm.lo
     if background_max is not None and (span <= 0 or raw.max() <= lo + background_max * span):
         return Objects.empty(model.n_rays), "background"
     image = (raw.astype(np.float32) - np.float32(lo)) / np.float32(span if span > 0 else 1.0)
@@ -670,7 +764,7 @@ def plan(model, image_pixel_size_um, tile_px=1024, overlap_px=64):
     return Plan(scale, tile, overlap, reach)
 
 
-def predict_bands(model, read, shape, lo, hi, plan_, region=None, background_max=None):
+def predict_bands(model, read, shape, norm, plan_, region=None, background_max=None):
     """Candidates of every prediction tile in ``region``, band by band (see :func:`tiles`).
 
     Yields
@@ -684,7 +778,7 @@ def predict_bands(model, read, shape, lo, hi, plan_, region=None, background_max
     for band in bands:
         parts = []
         for core in band:
-            cand, status = tile_candidates(model, read, shape, core, lo, hi, scale=plan_.scale,
+            cand, status = tile_candidates(model, read, shape, core, norm, scale=plan_.scale,
                                            overlap=plan_.overlap, background_max=background_max,
                                            max_radius=plan_.reach)
             done += 1
@@ -698,7 +792,7 @@ def predict_bands(model, read, shape, lo, hi, plan_, region=None, background_max
         log.info("%d of %d tiles were background and skipped", skipped, total)
 
 
-def segment_objects(model, read, shape, lo, hi, plan_, core=None, halo=0, background_max=None):
+def segment_objects(model, read, shape, norm, plan_, core=None, halo=0, background_max=None):
     """Final nuclei (after NMS) of an image, or of one job tile's core.
 
     Parameters
@@ -706,7 +800,7 @@ def segment_objects(model, read, shape, lo, hi, plan_, core=None, halo=0, backgr
     model : SegmentationModel
     read : callable ``read((y0, y1, x0, x1)) -> (h, w)`` raw nuclear channel
     shape : (Y, X) image size, px
-    lo, hi : normalisation range
+    norm : Normalisation (without signal, no tile is predicted and no object returned)
     plan_ : Plan
     core : (y0, y1, x0, x1) or None (the whole image); only objects whose centre lies in it
         are returned
@@ -721,14 +815,18 @@ def segment_objects(model, read, shape, lo, hi, plan_, core=None, halo=0, backgr
     core = core or (0, height, 0, width)
     region = (max(0, core[0] - halo), min(height, core[1] + halo),
               max(0, core[2] - halo), min(width, core[3] + halo))
-    bands = predict_bands(model, read, shape, lo, hi, plan_, region, background_max)
+    if norm.signal:
+        bands = predict_bands(model, read, shape, norm, plan_, region, background_max)
+    else:
+        bands = ((Objects.empty(model.n_rays), band[0][0], band[0][1])
+                 for band in tiles(region, plan_.tile, shape))
     for kept, y1 in suppress_bands(bands, model.nms_thresh, plan_.reach, model.n_rays):
         inside = ((kept.points[:, 0] >= core[0]) & (kept.points[:, 0] < core[1])
                   & (kept.points[:, 1] >= core[2]) & (kept.points[:, 1] < core[3]))
         yield kept.take(inside), min(y1, core[1])
 
 
-def segment_labels(model, read, shape, lo, hi, plan_, background_max=None, stats=None):
+def segment_labels(model, read, shape, norm, plan_, background_max=None, stats=None):
     """Label strips of a whole image (single job).
 
     Parameters
@@ -739,7 +837,7 @@ def segment_labels(model, read, shape, lo, hi, plan_, background_max=None, stats
     ------
     (y0, (h, X) uint32 labels) strips from top to bottom (see :func:`render_strips`)
     """
-    kept = segment_objects(model, read, shape, lo, hi, plan_, background_max=background_max)
+    kept = segment_objects(model, read, shape, norm, plan_, background_max=background_max)
     yield from render_strips(_counting(kept, stats), shape, plan_.reach)
 
 
@@ -796,7 +894,7 @@ def job_grid(shape, job_tile_px):
     return grid
 
 
-def segment_job(model, read, shape, lo, hi, plan_, tile_id, job_tile_px, job_halo_px,
+def segment_job(model, read, shape, norm, plan_, tile_id, job_tile_px, job_halo_px,
                 background_max=None):
     """The final nuclei whose centre lies in one job tile's core.
 
@@ -821,7 +919,7 @@ def segment_job(model, read, shape, lo, hi, plan_, tile_id, job_tile_px, job_hal
         log.warning("job_halo_px (%d) is less than twice the object radius (%g px): nuclei near "
                     "job borders may be found twice or missed", job_halo_px, plan_.reach)
     log.info("job tile %s: y %d-%d x %d-%d with %d px halo", tile_id, *core, job_halo_px)
-    parts = [kept for kept, _ in segment_objects(model, read, shape, lo, hi, plan_, core,
+    parts = [kept for kept, _ in segment_objects(model, read, shape, norm, plan_, core,
                                                   job_halo_px, background_max)]
     objects = Objects.concat(parts, model.n_rays)
     log.info("job tile %s: %d nuclei", tile_id, len(objects))
@@ -975,23 +1073,25 @@ def save_job_tile(path, job):
                      nms_thresh=np.float64(job.nms_thresh))
 
 
-def save_normalisation(path, lo, hi, percentiles, channel):
-    """Write an image's normalisation range as JSON (read by every job tile)."""
+def save_normalisation(path, norm, percentiles, channel):
+    """Write an image's Normalisation as JSON (read by every job tile)."""
     from .step import atomic_output
 
+    data = {"channel": channel, "percentiles": list(percentiles), "low": norm.lo,
+            "high": norm.hi, "contrast": min(norm.contrast, 1e300), "signal": bool(norm.signal)}
     with atomic_output(path) as tmp:
-        Path(tmp).write_text(json.dumps({"channel": channel, "percentiles": list(percentiles),
-                                         "low": lo, "high": hi}, indent=1), encoding="utf-8")
+        Path(tmp).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
 def load_normalisation(path, channel):
-    """(lo, hi) from :func:`save_normalisation`; the channel must match."""
+    """The Normalisation written by :func:`save_normalisation`; the channel must match."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("channel") != channel:
         raise FrontlineInputError(f"the normalisation was computed for channel "
                                   f"'{data.get('channel')}', not '{channel}'", file=path,
                                   fix="delete the file and rerun")
-    return float(data["low"]), float(data["high"])
+    return Normalisation(float(data["low"]), float(data["high"]), float(data["contrast"]),
+                         bool(data["signal"]))
 
 
 def load_job_tile(path):

@@ -86,6 +86,7 @@ MODEL_PARAMS = dict(
     tile_px=SEG["tile_px"],
     overlap_px=SEG["overlap_px"],
     background_max=SEG.get("background_max", 0.1),
+    precision=SEG.get("precision", "auto"),
 )
 # TensorFlow, one tile's activations (grow with tile_px squared) and one label strip
 SEGMENT_MEM_MB = 1500 + (SEG["tile_px"] + 2 * SEG["overlap_px"]) ** 2 // 1500
@@ -100,6 +101,7 @@ rule segment:
         **IMAGE_PARAMS,
         **MODEL_PARAMS,
         norm_percentiles=SEG["norm_percentiles"],
+        min_contrast=SEG.get("min_contrast", 10.0),
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
@@ -123,6 +125,7 @@ rule segment_normalisation:
         **IMAGE_PARAMS,
         nuclear_channel=SEG["nuclear_channel"],
         norm_percentiles=SEG["norm_percentiles"],
+        min_contrast=SEG.get("min_contrast", 10.0),
     threads: 1
     resources:
         mem_mb=1000,

@@ -9,7 +9,7 @@ def main(smk):
     sample, p = smk.wildcards.sample, smk.params
     model = sg.load_model(p.model, p.model_basedir, prob_thresh=p.prob_thresh,
                           nms_thresh=p.nms_thresh, pixel_size_um=p.model_pixel_size_um,
-                          sample=sample)
+                          precision=p.precision, sample=sample)
     with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
                        default_pixel_size_um=p.default_pixel_size_um,
                        channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
@@ -19,11 +19,12 @@ def main(smk):
         def read(window):
             return img.read(p.nuclear_channel, window)
 
-        lo, hi = sg.normalisation_range(read, img.shape, p.norm_percentiles)
+        norm = sg.normalisation_range(read, img.shape, p.norm_percentiles,
+                                      min_contrast=p.min_contrast)
         plan = sg.plan(model, img.pixel_size_um, p.tile_px, p.overlap_px)
         sg.log_plan(plan, img.shape, img.pixel_size_um, model)
         stats = {}
-        strips = sg.segment_labels(model, read, img.shape, lo, hi, plan,
+        strips = sg.segment_labels(model, read, img.shape, norm, plan,
                                    background_max=p.background_max, stats=stats)
         sg.write_label_strips(smk.output.labels, strips, img.shape, img.pixel_size_um)
     sg.report_count(stats, sample, smk.output.labels)

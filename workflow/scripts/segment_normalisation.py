@@ -12,9 +12,9 @@ def main(smk):
                        channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
         io.require_channels(img, [p.nuclear_channel], sample=sample,
                             what="segmentation (segmentation.nuclear_channel)")
-        lo, hi = sg.normalisation_range(lambda w: img.read(p.nuclear_channel, w), img.shape,
-                                        p.norm_percentiles)
-    sg.save_normalisation(smk.output.norm, lo, hi, p.norm_percentiles, p.nuclear_channel)
+        norm = sg.normalisation_range(lambda w: img.read(p.nuclear_channel, w), img.shape,
+                                      p.norm_percentiles, min_contrast=p.min_contrast)
+    sg.save_normalisation(smk.output.norm, norm, p.norm_percentiles, p.nuclear_channel)
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -9,8 +9,8 @@ def main(smk):
     sample, tile, p = smk.wildcards.sample, smk.wildcards.tile, smk.params
     model = sg.load_model(p.model, p.model_basedir, prob_thresh=p.prob_thresh,
                           nms_thresh=p.nms_thresh, pixel_size_um=p.model_pixel_size_um,
-                          sample=sample)
-    lo, hi = sg.load_normalisation(smk.input.norm, p.nuclear_channel)
+                          precision=p.precision, sample=sample)
+    norm = sg.load_normalisation(smk.input.norm, p.nuclear_channel)
     with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
                        default_pixel_size_um=p.default_pixel_size_um,
                        channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
@@ -18,7 +18,7 @@ def main(smk):
                             what="segmentation (segmentation.nuclear_channel)")
         plan = sg.plan(model, img.pixel_size_um, p.tile_px, p.overlap_px)
         sg.log_plan(plan, img.shape, img.pixel_size_um, model)
-        job = sg.segment_job(model, lambda w: img.read(p.nuclear_channel, w), img.shape, lo, hi,
+        job = sg.segment_job(model, lambda w: img.read(p.nuclear_channel, w), img.shape, norm,
                              plan, tile, p.job_tile_px, p.job_halo_px,
                              background_max=p.background_max)
         job.pixel_size_um = img.pixel_size_um
