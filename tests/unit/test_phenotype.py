@@ -52,6 +52,18 @@ def test_bimodal_gate_recovers_known_threshold(fraction):
     assert np.mean((x > result["gate"]) == truth) > min(best - 0.01, 0.99)
 
 
+def test_rare_positives_above_two_negative_populations():
+    # e.g. a dim stroma and a brighter tumor background, and 1 % positive cells
+    rng = np.random.default_rng(7)
+    n = 20000
+    kind = rng.choice(3, n, p=[0.55, 0.44, 0.01])
+    x = np.where(kind == 0, rng.lognormal(np.log(150), 0.08, n),
+                 np.where(kind == 1, rng.lognormal(np.log(180), 0.1, n),
+                          rng.lognormal(np.log(400), 0.2, n)))
+    result = auto_gate(x)
+    assert np.mean((x > result["gate"]) == (kind == 2)) > 0.998
+
+
 def test_gate_does_not_depend_on_intensity_units():
     x, _ = bimodal(5000, 0.2, seed=2)
     assert auto_gate(x * 1e-3)["gate"] == pytest.approx(auto_gate(x)["gate"] * 1e-3, rel=1e-6)

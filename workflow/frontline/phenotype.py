@@ -22,10 +22,11 @@ compartment:
   single peak, near 1 for two well separated populations);
 - the mixture's gate is at the bottom of that dip, the least dense point of the fitted
   mixture between the two means (method ``gmm``). It is used when
-  ``confidence >= min_confidence`` (default 0.1) and it leaves most of the fitted cells
-  negative; a gate that calls most of them positive needs a clear dip
+  ``confidence >= min_confidence`` (default 0.1) and the gate lies in the upper tail of the
+  fitted cells (at least half a robust SD, 0.5 x 1.4826 x MAD, above their median); a gate
+  lower than that, e.g. one calling most cells positive, needs a clear dip
   (``confidence >= 0.5``), because a mixture fitted to one skewed or heterogeneous negative
-  population also splits it near its middle;
+  population splits it near its middle with a shallow dip;
 - otherwise, with a point mass at the minimum, the rest is one population above it and every
   cell above the minimum is positive (method ``floor``: ion-count images such as MIBI, where a
   cell without the marker has no counts at all);
@@ -58,7 +59,8 @@ COMPARTMENTS = ("nucleus", "cell", "ring")
 GATE_COLUMNS = ["marker", "compartment", "gate", "method", "confidence", "n_positive",
                 "fraction_positive", "cofactor"]
 _FLOOR_FRACTION = 0.1
-_MAJORITY_CONFIDENCE = 0.5  # least dip for a gate that calls most cells positive
+_CLEAR_CONFIDENCE = 0.5  # a dip this deep is trusted wherever the gate falls
+_TAIL_SPREADS = 0.5  # else the gate must be this many robust SDs above the median
 _MIN_FIT = 20
 
 
@@ -228,7 +230,7 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     ----------
     values : (N,) float array, per-cell mean intensity in the marker's compartment
     min_confidence : float in [0, 1], least mixture confidence to use the mixture's gate
-        (one that calls most cells positive needs at least 0.5)
+        (one below the upper tail of the bulk needs at least 0.5)
     tail_mads : float, robust standard deviations above the median for the fallback gate
     seed : int, seeds the subsample and the mixture fit
     max_cells : int, the mixture is fitted to at most this many randomly chosen cells
@@ -254,9 +256,13 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     confidence, gate_z = 0.0, math.nan
     if fit.size >= _MIN_FIT and np.ptp(fit) > 0:
         confidence, gate_z = _mixture_gate(fit, seed)
-    majority = np.isfinite(gate_z) and np.mean(fit > gate_z) >= 0.5
+    # A weak dip counts only with the gate in the upper tail of the bulk: a mixture fitted to
+    # one skewed or heterogeneous population splits it near its middle.
+    centre = float(np.median(fit)) if fit.size else math.nan
+    spread = 1.4826 * float(np.median(np.abs(fit - centre))) if fit.size else math.nan
+    in_tail = np.isfinite(gate_z) and gate_z >= centre + _TAIL_SPREADS * spread
     if (np.isfinite(gate_z) and confidence >= min_confidence
-            and (not majority or confidence >= max(_MAJORITY_CONFIDENCE, min_confidence))):
+            and (in_tail or confidence >= max(_CLEAR_CONFIDENCE, min_confidence))):
         method = "gmm"
     elif point_mass:
         method = "floor"  # the point mass is the negative population, the rest one positive one
