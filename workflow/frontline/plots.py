@@ -122,7 +122,8 @@ def _crop_panel(ax, crop, cell_labels, positive_ids, pixel_size_um, marker):
         bar_px = bar_um / pixel_size_um
         y, x = crop.shape[0] * 0.95, crop.shape[1] * 0.05
         ax.plot([x, x + bar_px], [y, y], color="white", lw=3)
-        ax.text(x, y - crop.shape[0] * 0.02, f"{bar_um:g} µm", color="white", fontsize=8)
+        ax.text(x, y - crop.shape[0] * 0.03, f"{bar_um:g} µm", color="white", fontsize=8,
+                va="bottom")
 
 
 def _nice_length(length):
