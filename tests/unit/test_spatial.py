@@ -34,6 +34,11 @@ def test_signed_distance_is_exact_to_a_quarter_micron_and_negative_inside():
     inside = shapely.contains_xy(tumor, xy[:, 0], xy[:, 1])
     assert np.abs(np.abs(dist) - exact).max() <= 0.25
     assert (np.sign(dist[inside]) < 0).all() and (dist[~inside] >= 0).all()
+    # the fast path: KD-tree near the front, the distance raster's nearest front point beyond
+    dmap = spatial.distance_map(regions, step_um=0.5)
+    fast = spatial.signed_distance(xy, regions, dmap=dmap)
+    assert np.abs(fast - dist).max() <= 0.25
+    assert (spatial.inside(xy, tumor, dmap.tumor, dmap.raster_um) == inside).all()
 
 
 def test_without_front_distances_are_nan():

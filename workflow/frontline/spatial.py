@@ -70,7 +70,7 @@ import shapely
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .front import Regions, rasterize
+from .front import rasterize
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ REGIONS = ("tumor_core", "inner_margin", "outer_margin", "stroma")
 ALL_IMMUNE = "all_immune"
 ALL_CELLS = "all_cells"
 KMEANS_FIT_CELLS = 50_000
+FRONT_WINDOW = 64  # front points searched on either side of the distance transform's pick
 
 
 @dataclass
@@ -142,7 +143,7 @@ def densify(lines, step_um=0.5):
     return shapely.get_coordinates(dense)
 
 
-def distance_to_lines(xy_um, lines, step_um=0.5, workers=1):
+def distance_to_lines(xy_um, lines, step_um=0.5, workers=1, upper_bound_um=np.inf):
     """Unsigned distance from points to lines, exact to ``step_um / 2``.
 
     Parameters
@@ -150,6 +151,8 @@ def distance_to_lines(xy_um, lines, step_um=0.5, workers=1):
     xy_um : (N, 2) float array, µm
     lines : (Multi)LineString, µm
     step_um : float, spacing of the densified line vertices, µm
+    upper_bound_um : points farther than this get ``inf`` (a KD-tree search far from a
+        curve visits much of the tree; bounding it keeps the query fast)
 
     Returns
     -------
@@ -159,27 +162,49 @@ def distance_to_lines(xy_um, lines, step_um=0.5, workers=1):
     pts = densify(lines, step_um)
     if len(pts) == 0:
         return np.full(len(xy_um), np.inf)
-    dist, _ = cKDTree(pts).query(xy_um, k=1, workers=workers)
+    dist, _ = cKDTree(pts).query(xy_um, k=1, workers=workers, distance_upper_bound=upper_bound_um)
     return dist
 
 
-def inside(xy_um, geom):
-    """Whether each point lies in ``geom`` (Multi)Polygon, (N,) bool."""
+def inside(xy_um, geom, mask=None, raster_um=None):
+    """Whether each point lies in ``geom`` (Multi)Polygon, (N,) bool.
+
+    With ``mask`` (``geom`` rasterised at ``raster_um``, e.g. :attr:`DistanceMap.tumor`), points
+    whose pixel and its 8 neighbours agree take the mask's answer and only the others, near
+    the outline, are tested exactly: the same result, much faster for big tables.
+    """
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     if geom is None or geom.is_empty:
         return np.zeros(len(xy_um), dtype=bool)
     shapely.prepare(geom)
-    return shapely.contains_xy(geom, xy_um[:, 0], xy_um[:, 1])
+    if mask is None:
+        return shapely.contains_xy(geom, xy_um[:, 0], xy_um[:, 1])
+    sure_in = ndimage.binary_erosion(mask, np.ones((3, 3), bool), border_value=0)
+    sure_out = ~ndimage.binary_dilation(mask, np.ones((3, 3), bool))
+    r = np.clip((xy_um[:, 1] // raster_um).astype(np.int64), 0, mask.shape[0] - 1)
+    c = np.clip((xy_um[:, 0] // raster_um).astype(np.int64), 0, mask.shape[1] - 1)
+    out = sure_in[r, c]
+    test = ~out & ~sure_out[r, c]
+    out[test] = shapely.contains_xy(geom, xy_um[test, 0], xy_um[test, 1])
+    return out
 
 
-def signed_distance(xy_um, regions, step_um=0.5, workers=1):
+def signed_distance(xy_um, regions, step_um=0.5, workers=1, dmap=None, in_tumor=None):
     """Signed distance of points to the invasive front, negative inside the tumor.
+
+    Distances are to the front densified every ``step_um`` (exact to ``step_um / 2``). Without
+    a :class:`DistanceMap`: a KD-tree query per point (slow for points far from the front,
+    where the search visits much of the tree). With one: the front point its distance
+    transform assigns to the point's pixel, refined by a search along the front around it
+    (:func:`refine_front_distance`): same result, time independent of the distance.
 
     Parameters
     ----------
     xy_um : (N, 2) float array, µm
     regions : :class:`frontline.front.Regions`
-    step_um : float, front densification in µm (error <= step_um / 2)
+    step_um : float, front densification in µm (the map's own when ``dmap`` is given)
+    dmap : :class:`DistanceMap` with its ``front_index``, or None
+    in_tumor : (N,) bool, precomputed :func:`inside` of the tumor, or None
 
     Returns
     -------
@@ -188,8 +213,14 @@ def signed_distance(xy_um, regions, step_um=0.5, workers=1):
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     if not regions.has_front:
         return np.full(len(xy_um), np.nan)
-    dist = distance_to_lines(xy_um, regions.front, step_um, workers)
-    return np.where(inside(xy_um, regions.tumor), -dist, dist)
+    if dmap is None or dmap.front_index is None:
+        dist = distance_to_lines(xy_um, regions.front, step_um, workers)
+    else:
+        r, c = dmap.pixel_of(xy_um)
+        dist = refine_front_distance(xy_um, dmap.front_points, dmap.front_index[r, c])
+    if in_tumor is None:
+        in_tumor = inside(xy_um, regions.tumor)
+    return np.where(in_tumor, -dist, dist)
 
 
 def assign_regions(dist_um, in_tumor, margin_um):
@@ -222,12 +253,62 @@ class DistanceMap:
     dist_um : (rows, cols) float32, µm, NaN outside the tissue (and everywhere without a front)
     tissue, tumor : (rows, cols) bool masks
     raster_um : pixel edge, µm; pixel (r, c) covers x in [c, c + 1) * raster_um
+    front_points : (M, 2) float, µm, the front densified every ``step_um`` (None without a front)
+    front_index : (rows, cols) int32, for each pixel the index into ``front_points`` of the
+        front point nearest to its nearest front pixel (None without a front, or once dropped
+        with :meth:`drop_front_index`)
     """
 
     dist_um: np.ndarray
     tissue: np.ndarray
     tumor: np.ndarray
     raster_um: float
+    front_points: np.ndarray = None
+    front_index: np.ndarray = None
+
+    _histogram: tuple = None
+
+    def pixels_below(self, thresholds_um):
+        """Tissue pixels with a distance below each threshold (fractional counts).
+
+        Each pixel is spread evenly over [d - raster/2, d + raster/2], so that a band's area
+        does not alias with the pixel grid (a band of 25 µm would otherwise hold 12 or 13 pixel
+        columns of a straight front). One pass over the pixels builds a histogram at
+        raster/16, kept for later calls.
+
+        Parameters
+        ----------
+        thresholds_um : (T,) float, µm
+
+        Returns
+        -------
+        (T,) float
+        """
+        r = self.raster_um
+        if self._histogram is None:
+            d = self.dist_um[self.tissue]
+            d = d[~np.isnan(d)]
+            if d.size == 0:
+                self._histogram = (0.0, 1.0, np.zeros(1))
+            else:
+                fine = r / 16.0
+                lo = float(np.floor(d.min())) - r
+                nb = int(math.ceil((float(d.max()) + r - lo) / fine)) + 1
+                self._histogram = (lo, fine, np.bincount(((d - lo) / fine).astype(np.int64),
+                                                         minlength=nb).astype(float))
+        lo, fine, h = self._histogram
+        centres = lo + (np.arange(len(h)) + 0.5) * fine
+        t = np.asarray(thresholds_um, dtype=float)
+        weight = np.clip((t[:, None] - centres[None, :]) / r + 0.5, 0.0, 1.0)
+        return weight @ h
+
+    def drop_front_index(self):
+        """Free the nearest-front-point map (4 bytes per pixel) once cells have their distances."""
+        self.front_index = None
+
+    @property
+    def has_front(self):
+        return self.front_points is not None
 
     @property
     def pixel_area_mm2(self):
@@ -243,7 +324,7 @@ class DistanceMap:
     def region_map(self, margin_um):
         """(rows, cols) int8 region codes (index into :data:`REGIONS`), -1 outside tissue."""
         codes = np.full(self.tissue.shape, -1, dtype=np.int8)
-        if np.isnan(self.dist_um[self.tissue]).all():
+        if not self.has_front:
             codes[self.tissue & self.tumor] = 0
             codes[self.tissue & ~self.tumor] = 3
             return codes
@@ -256,7 +337,7 @@ class DistanceMap:
         return codes
 
 
-def distance_map(regions, raster_um=2.0, step_um=0.5, chunk_rows=512):
+def distance_map(regions, raster_um=2.0, step_um=0.5, chunk_rows=256):
     """Rasterise tissue and tumor and compute every tissue pixel's signed distance to the front.
 
     The front is drawn into the raster and a Euclidean distance transform finds, for every
@@ -281,57 +362,83 @@ def distance_map(regions, raster_um=2.0, step_um=0.5, chunk_rows=512):
     dist = np.full(shape, np.nan, dtype=np.float32)
     if not regions.has_front:
         return DistanceMap(dist_um=dist, tissue=tissue, tumor=tumor, raster_um=float(raster_um))
-    pts = densify(regions.front, step_um)
+    pts = padded_front_points(regions.front, step_um, FRONT_WINDOW)
     r = np.clip((pts[:, 1] // raster_um).astype(np.int64), 0, shape[0] - 1)
     c = np.clip((pts[:, 0] // raster_um).astype(np.int64), 0, shape[1] - 1)
     free = np.ones(shape, dtype=bool)
     free[r, c] = False
     nearest = ndimage.distance_transform_edt(free, return_distances=False, return_indices=True)
     del free
-    # for every front pixel, the front point nearest to its centre
+    # for every front pixel, the front point nearest to its centre; then for every pixel, that
+    # point of its nearest front pixel (the row-index array is reused for this map)
     fr, fc = np.unique(np.c_[r, c], axis=0).T
     _, k = cKDTree(pts).query(np.c_[(fc + 0.5) * raster_um, (fr + 0.5) * raster_um])
-    qx = np.zeros(shape, dtype=np.float32)
-    qy = np.zeros(shape, dtype=np.float32)
-    qx[fr, fc] = pts[k, 0]
-    qy[fr, fc] = pts[k, 1]
-    xc = ((np.arange(shape[1]) + 0.5) * raster_um).astype(np.float32)
+    point_of_front_pixel = np.zeros(shape, dtype=np.int32)
+    point_of_front_pixel[fr, fc] = k
+    index = nearest[0]
+    xc = (np.arange(shape[1]) + 0.5) * raster_um
     for r0 in range(0, shape[0], chunk_rows):
         r1 = min(r0 + chunk_rows, shape[0])
-        ir, ic = nearest[0, r0:r1], nearest[1, r0:r1]
-        yc = ((np.arange(r0, r1) + 0.5) * raster_um).astype(np.float32)[:, None]
-        d = np.hypot(xc[None, :] - qx[ir, ic], yc - qy[ir, ic])
+        kk = point_of_front_pixel[nearest[0, r0:r1], nearest[1, r0:r1]]
+        index[r0:r1] = kk
+        yc = ((np.arange(r0, r1) + 0.5) * raster_um)[:, None]
+        d = np.hypot(xc[None, :] - pts[kk, 0], yc - pts[kk, 1]).astype(np.float32)
         d[tumor[r0:r1]] *= -1
         dist[r0:r1] = np.where(tissue[r0:r1], d, np.float32(np.nan))
-    return DistanceMap(dist_um=dist, tissue=tissue, tumor=tumor, raster_um=float(raster_um))
+    del point_of_front_pixel
+    return DistanceMap(dist_um=dist, tissue=tissue, tumor=tumor, raster_um=float(raster_um),
+                       front_points=pts, front_index=index.astype(np.int32, copy=False))
 
 
-def area_below(dist_um, thresholds_um, raster_um):
-    """Area (in pixels) of the pixels with distance below each threshold, each pixel spread
-    evenly over [d - raster/2, d + raster/2] so that a band's area does not alias with the
-    pixel grid.
-
-    Parameters
-    ----------
-    dist_um : (P,) float, distances of the tissue pixels, µm
-    thresholds_um : (T,) float, µm
-    raster_um : pixel edge, µm
+def padded_front_points(front, step_um, pad):
+    """The front densified every ``step_um``, each piece padded with ``pad`` points at both ends
+    (wrapped around for closed rings, repeated end points otherwise), so that a window of
+    ``pad`` points around any point stays on its own piece.
 
     Returns
     -------
-    (T,) float, pixel counts (fractional)
+    (M, 2) float, µm
     """
-    d = np.asarray(dist_um, dtype=np.float32)
-    t = np.asarray(thresholds_um, dtype=float)
-    lo, hi = float(t.min()) - raster_um, float(t.max()) + raster_um
-    fine = raster_um / 16.0
-    nb = int(math.ceil((hi - lo) / fine))
-    below = float(np.count_nonzero(d < lo))
-    mid = d[(d >= lo) & (d < hi)]
-    h = np.bincount(np.minimum(((mid - lo) / fine).astype(np.int64), nb - 1), minlength=nb)
-    centres = lo + (np.arange(nb) + 0.5) * fine
-    weight = np.clip((t[:, None] - centres[None, :]) / raster_um + 0.5, 0.0, 1.0)
-    return below + weight @ h
+    blocks = []
+    for line in front.geoms:
+        p = shapely.get_coordinates(shapely.segmentize(line, step_um))
+        ends = np.arange(-pad, len(p) + pad)
+        if line.is_closed and len(p) > 2:
+            p = p[:-1]
+            idx = np.arange(-pad, len(p) + pad) % len(p)
+        else:
+            idx = np.clip(ends, 0, len(p) - 1)
+        blocks.append(p[idx])
+    return np.vstack(blocks)
+
+
+def refine_front_distance(xy_um, points, start, window=None, chunk=20_000):
+    """Distance from each point to the nearest of ``points[start - window : start + window + 1]``.
+
+    The distance transform picks a front point near, not at, each point's foot on the front
+    (pixel centres sit up to a pixel off the line); searching the densified front around it
+    recovers the exact distance (to ``step_um / 2``) for lateral offsets up to ``window``
+    points (default :data:`FRONT_WINDOW`; ``points`` as from :func:`padded_front_points`).
+
+    Parameters
+    ----------
+    xy_um : (N, 2) float, µm
+    points : (M, 2) float, the densified front, µm
+    start : (N,) int, index of a front point near each point's foot
+
+    Returns
+    -------
+    (N,) float, µm
+    """
+    window = FRONT_WINDOW if window is None else window
+    out = np.empty(len(xy_um))
+    offsets = np.arange(-window, window + 1)
+    for i0 in range(0, len(xy_um), chunk):
+        i1 = min(i0 + chunk, len(xy_um))
+        idx = np.clip(start[i0:i1, None] + offsets[None, :], 0, len(points) - 1)
+        d = np.hypot(points[idx, 0] - xy_um[i0:i1, 0, None], points[idx, 1] - xy_um[i0:i1, 1, None])
+        out[i0:i1] = d.min(axis=1)
+    return out
 
 
 # --------------------------------------------------------------------------- densities
@@ -389,10 +496,7 @@ def band_densities(dist_um, phenotype, in_tissue, dmap, edges, immune_lineage=()
 
 def band_areas_mm2(dmap, edges):
     """Tissue area of each signed-distance band [edges[i], edges[i + 1]), mm², (B,) float."""
-    pix = dmap.dist_um[dmap.tissue]
-    if pix.size == 0 or np.isnan(pix).all():
-        return np.zeros(len(edges) - 1)
-    return np.diff(area_below(pix, edges, dmap.raster_um)) * dmap.pixel_area_mm2
+    return np.diff(dmap.pixels_below(edges)) * dmap.pixel_area_mm2
 
 
 def region_areas_mm2(dmap, margin_um):
@@ -400,13 +504,12 @@ def region_areas_mm2(dmap, margin_um):
 
     Without a front: the tumor is ``tumor_core`` and the rest of the tissue ``stroma``.
     """
-    pix = dmap.dist_um[dmap.tissue]
-    total = float(pix.size)
-    if pix.size == 0 or np.isnan(pix).all():
+    total = float(np.count_nonzero(dmap.tissue))
+    if not dmap.has_front:
         tumor = float(np.count_nonzero(dmap.tumor & dmap.tissue))
         counts = np.array([tumor, 0.0, 0.0, total - tumor])
     else:
-        below = area_below(pix, [-margin_um, 0.0, margin_um], dmap.raster_um)
+        below = dmap.pixels_below([-margin_um, 0.0, margin_um])
         counts = np.diff(np.r_[0.0, below, total])
     return counts * dmap.pixel_area_mm2
 
@@ -442,7 +545,7 @@ def region_densities(region, phenotype, in_tissue, dmap, margin_um, immune_linea
 
 # --------------------------------------------------------------------------- neighbours
 
-def nearest_distance(xy_from, xy_to, exclude_self=False, workers=1):
+def nearest_distance(xy_from, xy_to, exclude_self=False, workers=1, bound_um=200.0):
     """Distance from each point of ``xy_from`` to the nearest point of ``xy_to``, µm.
 
     Parameters
@@ -459,8 +562,15 @@ def nearest_distance(xy_from, xy_to, exclude_self=False, workers=1):
     k = 2 if exclude_self else 1
     if len(xy_to) < k or len(xy_from) == 0:
         return np.full(len(xy_from), np.inf)
-    dist, _ = cKDTree(xy_to).query(xy_from, k=k, workers=workers)
-    return dist[:, -1] if exclude_self else dist
+    tree = cKDTree(xy_to)
+    # a bounded search first (fast), then an unbounded one for the few points left
+    dist, _ = tree.query(xy_from, k=k, workers=workers, distance_upper_bound=bound_um)
+    dist = dist[:, -1] if exclude_self else dist
+    far = ~np.isfinite(dist)
+    if far.any():
+        rest, _ = tree.query(xy_from[far], k=k, workers=workers)
+        dist[far] = rest[:, -1] if exclude_self else rest
+    return dist
 
 
 def _not_computable(name, n, min_cells):
@@ -564,10 +674,9 @@ def knn_composition(xy_um, codes, n_types, k=10, workers=1):
     if k < 1:
         return np.zeros((n, n_types), dtype=np.float32)
     _, idx = cKDTree(xy_um).query(xy_um, k=k + 1, workers=workers)
-    neigh = np.asarray(codes)[idx[:, 1:]]
-    comp = np.zeros((n, n_types), dtype=np.float32)
-    rows = np.repeat(np.arange(n), k)
-    np.add.at(comp, (rows, neigh.ravel()), 1.0)
+    neigh = np.asarray(codes, dtype=np.int64)[idx[:, 1:]]
+    flat = (np.arange(n, dtype=np.int64)[:, None] * n_types + neigh).ravel()
+    comp = np.bincount(flat, minlength=n * n_types).reshape(n, n_types).astype(np.float32)
     return comp / k
 
 
@@ -927,8 +1036,9 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
 
     dmap = distance_map(regions, p.raster_um)
     tick("distance_map")
-    dist = signed_distance(xy, regions, p.front_step_um, p.workers)
-    in_tumor = inside(xy, regions.tumor)
+    in_tumor = inside(xy, regions.tumor, dmap.tumor, dmap.raster_um)
+    dist = signed_distance(xy, regions, p.front_step_um, p.workers, dmap=dmap, in_tumor=in_tumor)
+    dmap.drop_front_index()
     r, c = dmap.pixel_of(xy)
     in_tissue = dmap.tissue[r, c]
     out["dist_front_um"] = dist
@@ -979,11 +1089,13 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
 
     # L-function: cells in tissue only, window = tissue
     tissue_area = float(dmap.tissue.sum()) * p.raster_um**2
-    edge_dist = distance_to_lines(xy, regions.tissue.boundary, p.front_step_um, p.workers)
+    radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
+    # only "at least r_max from the outline" matters: a bounded search (inf = farther)
+    edge_dist = distance_to_lines(xy, regions.tissue.boundary, p.front_step_um, p.workers,
+                                  upper_bound_um=float(radii[-1]) + 1.0)
     edge_dist[~in_tissue] = -1.0  # outside the window: never a valid centre
     sel_b = is_tumor & in_tissue
     l_rows = []
-    radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
     for i, name in enumerate(p.immune_types):
         sel_a = (phen == name) & in_tissue
         n_a, n_b = int(sel_a.sum()), int(sel_b.sum())
