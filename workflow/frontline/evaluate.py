@@ -18,6 +18,10 @@
     ``other`` -> ``stromal``), everything else (``immune``, ``T_cell``, ``ambiguous``) is
     ``unassigned`` and always wrong;
   * the confusion matrix, true phenotype x predicted phenotype as the workflow named it.
+- Spatial (:func:`spatial_accuracy`): signed distances of matched cells against the true
+  ones (cells within ``near_front_um`` of the true front), the distance between the inferred
+  and the true front, band densities against those of the true cells with the true front,
+  and the immune phenotype call against the call the same rule makes on the truth.
 """
 
 import logging
@@ -275,3 +279,109 @@ def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
              "n/a" if scores["macro_f1"] is None else f"{scores['macro_f1']:.3f}",
              scores["macro_f1_classes"])
     return result
+
+
+# --------------------------------------------------------------------------- spatial
+
+def spatial_accuracy(truth_cells, truth_tumor, cells, regions, densities, call, params,
+                     immune_lineage=(), match_radius_um=4.0, near_front_um=300.0,
+                     min_density_per_mm2=50.0, min_band_cells=100, tolerance=0.15):
+    """Accuracy of the front and spatial steps against simulator truth.
+
+    Parameters
+    ----------
+    truth_cells : DataFrame ``x_um, y_um, phenotype, dist_front_um`` (the simulator's)
+    truth_tumor : (Multi)Polygon, µm (the simulator's truth_tumor.geojson)
+    cells : DataFrame ``x_um, y_um, dist_front_um`` (the step's cells_spatial.parquet)
+    regions : the step's :class:`frontline.front.Regions`; its tissue is used for the truth too,
+        so that only the tumor and the front are judged
+    densities : the step's densities.tsv table
+    call : the step's immune phenotype call
+    params : :class:`frontline.spatial.Params` (bands, margin, call rule)
+    immune_lineage : phenotypes counted in ``all_immune``
+    match_radius_um : cells pair one-to-one with truth cells within this distance
+        (:func:`match_points`)
+    near_front_um : distances are compared for cells this close to the true front, µm
+    min_density_per_mm2, min_band_cells : bands compared are those where the truth has at least
+        this density and this many cells (fewer cells: the comparison is counting noise)
+    tolerance : relative density error counted as within
+
+    Returns
+    -------
+    dict: ``dist_n_cells``, ``dist_median_abs_error_um``, ``dist_p90_abs_error_um``,
+    ``dist_median_error_um`` (bias: positive = measured farther into the stroma),
+    ``front_mean_distance_um`` (mean of the distances from each front to the other),
+    ``front_length_ratio``, ``density_bands_compared``, ``density_bands_within_tolerance``,
+    ``density_tolerance``, ``density_max_rel_error``, ``density_median_rel_error``,
+    ``density_worst_bands`` (list of the bands outside the tolerance), ``call``,
+    ``truth_call``, ``call_correct``. Compared types: the immune types, ``all_immune`` and
+    the tumor phenotype.
+    """
+    from . import front, spatial
+
+    t_xy = truth_cells[["x_um", "y_um"]].to_numpy(float)
+    i_t, i_p = match_points(t_xy, cells[["x_um", "y_um"]].to_numpy(float), match_radius_um)
+    truth_d = truth_cells["dist_front_um"].to_numpy(float)[i_t]
+    pred_d = cells["dist_front_um"].to_numpy(float)[i_p]
+    near = (np.abs(truth_d) <= near_front_um) & np.isfinite(pred_d)
+    err = pred_d[near] - truth_d[near]
+    out = {"dist_n_cells": int(near.sum()),
+           "dist_median_abs_error_um": _stat(np.median, np.abs(err)),
+           "dist_p90_abs_error_um": _stat(lambda v: np.percentile(v, 90), np.abs(err)),
+           "dist_median_error_um": _stat(np.median, err)}
+
+    tissue = regions.tissue
+    tumor = front.as_multipolygon(truth_tumor.intersection(tissue))
+    truth_regions = front.Regions(tumor=tumor, tissue=tissue,
+                                  front=front.invasive_front(tumor, tissue, 0.0),
+                                  extent_um=regions.extent_um)
+    out["front_mean_distance_um"] = None
+    if regions.has_front and truth_regions.has_front:
+        inferred = spatial.densify(regions.front, 1.0)
+        true = spatial.densify(truth_regions.front, 1.0)
+        out["front_mean_distance_um"] = float(0.5 * (cKDTree(true).query(inferred)[0].mean()
+                                                     + cKDTree(inferred).query(true)[0].mean()))
+    out["front_length_ratio"] = (float(regions.front.length / truth_regions.front.length)
+                                 if truth_regions.has_front else None)
+
+    dmap = spatial.distance_map(truth_regions, params.raster_um)
+    r, c = dmap.pixel_of(t_xy)
+    truth_phen = truth_cells["phenotype"].astype(str).to_numpy()
+    truth_dist = truth_cells["dist_front_um"].to_numpy(float)
+    edges = spatial.band_edges(params.band_range_um, params.band_width_um)
+    truth_bands = spatial.band_densities(truth_dist, truth_phen, dmap.tissue[r, c], dmap, edges,
+                                         immune_lineage)
+    types = list(params.immune_types) + [spatial.ALL_IMMUNE, params.tumor_phenotype]
+    both = densities.merge(truth_bands, on=["phenotype", "band_start_um"], suffixes=("", "_truth"))
+    both = both[both["phenotype"].isin(types)
+                & (both["density_per_mm2_truth"] >= min_density_per_mm2)
+                & (both["n_cells_truth"] >= min_band_cells)]
+    rel = (both["density_per_mm2"] - both["density_per_mm2_truth"]) / both["density_per_mm2_truth"]
+    out.update({"density_bands_compared": int(len(both)),
+                "density_bands_within_tolerance": int((rel.abs() <= tolerance).sum()),
+                "density_tolerance": float(tolerance),
+                "density_max_rel_error": _stat(np.max, rel.abs().to_numpy()),
+                "density_median_rel_error": _stat(np.median, rel.abs().to_numpy())})
+    worst = both.assign(rel_error=rel)[rel.abs() > tolerance]
+    out["density_worst_bands"] = [
+        {"phenotype": str(row.phenotype), "band_start_um": float(row.band_start_um),
+         "density_per_mm2": float(row.density_per_mm2),
+         "truth_density_per_mm2": float(row.density_per_mm2_truth),
+         "rel_error": float(row.rel_error)} for row in worst.itertuples()]
+
+    in_tumor = spatial.inside(t_xy, truth_regions.tumor)
+    truth_region = spatial.assign_regions(truth_dist, in_tumor, params.margin_um)
+    table = spatial.region_densities(truth_region, truth_phen, dmap.tissue[r, c], dmap,
+                                     params.margin_um, immune_lineage)
+    truth_call, _ = spatial.phenotype_call(table, truth_regions.has_front, params.call)
+    out.update({"call": call, "truth_call": truth_call, "call_correct": call == truth_call})
+    log.info("spatial: distance error %s µm (median |error|, %d cells), %d/%d bands within "
+             "%.0f%%, call %s (truth %s)", out["dist_median_abs_error_um"], out["dist_n_cells"],
+             out["density_bands_within_tolerance"], out["density_bands_compared"],
+             100 * tolerance, call, truth_call)
+    return out
+
+
+def _stat(fn, values):
+    values = np.asarray(values, dtype=float)
+    return float(fn(values)) if values.size else None

@@ -339,16 +339,18 @@ def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
 
 # --------------------------------------------------------------------------- spatial step
 
-def distance_profile_figure(densities, types, margin_um, title=None):
+def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm2=0.01):
     """Density of each immune type against the signed distance to the invasive front.
 
     Parameters
     ----------
-    densities : DataFrame ``phenotype, band_start_um, band_end_um, n_cells, density_per_mm2``
-        (the spatial step's densities.tsv; cells per mm² of tissue)
+    densities : DataFrame ``phenotype, band_start_um, band_end_um, n_cells, area_mm2,
+        density_per_mm2`` (the spatial step's densities.tsv; cells per mm² of tissue)
     types : phenotypes to draw, one line each
     margin_um : half-width of the invasive margin (shaded), µm
     title : str or None
+    min_area_mm2 : bands with less tissue are not drawn (a few cells in a sliver of tissue
+        make a meaningless density)
 
     Returns
     -------
@@ -370,6 +372,9 @@ def distance_profile_figure(densities, types, margin_um, title=None):
         ax.axvline(0, color="black", lw=1.2, label="invasive front")
         for name in present:
             rows = densities[densities["phenotype"] == name]
+            if "area_mm2" in rows:
+                rows = rows.assign(density_per_mm2=rows["density_per_mm2"].where(
+                    rows["area_mm2"] >= min_area_mm2))
             mid = 0.5 * (rows["band_start_um"] + rows["band_end_um"])
             style = dict(color="black", ls="--") if name == "all_immune" else dict(color=colours[name])
             ax.plot(mid, rows["density_per_mm2"], marker="o", ms=2.5, lw=1.4, label=name, **style)

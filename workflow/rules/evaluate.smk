@@ -7,11 +7,17 @@ rule evaluate:
         nuclei="results/{sample}/nuclei.ome.tif",
         cells="results/{sample}/cells.parquet",
         phenotypes="results/{sample}/phenotypes.parquet",
+        spatial_cells="results/{sample}/cells_spatial.parquet",
+        regions="results/{sample}/tumor_um.geojson",
+        densities="results/{sample}/densities.tsv",
+        summary="results/{sample}/summary.json",
     output:
         json="results/{sample}/evaluation.json",
     params:
         evaluation=config["evaluation"],
         phenotyping=config["phenotyping"],
+        spatial=config["spatial"],
+        tumor_phenotype=config["front"]["tumor_phenotype"],
     threads: 1
     resources:
         # two whole label images in memory (truth and prediction)

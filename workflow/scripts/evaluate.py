@@ -42,9 +42,34 @@ def phenotype_section(smk):
         min_class_cells=ev.get("min_class_cells", 10))
 
 
+def spatial_section(smk):
+    import shapely
+    from pathlib import Path
+
+    from frontline import front, spatial
+
+    sample, p = smk.wildcards.sample, smk.params
+    truth = json.loads(Path(smk.input.truth_tumor).read_text(encoding="utf-8"))
+    parts = [shapely.geometry.shape(f["geometry"]) for f in truth.get("features", [])
+             if f.get("geometry")]  # the simulator writes the truth tumor in µm
+    truth_tumor = front.as_multipolygon(shapely.union_all(parts)) if parts else shapely.MultiPolygon()
+    regions = front.regions_from_geojson(json.loads(Path(smk.input.regions).read_text("utf-8")),
+                                         file=smk.input.regions, sample=sample)
+    params = spatial.Params.from_config(p.spatial, tumor_phenotype=p.tumor_phenotype)
+    summary = json.loads(Path(smk.input.summary).read_text(encoding="utf-8"))
+    return evaluate.spatial_accuracy(
+        pd.read_parquet(smk.input.truth_cells), truth_tumor,
+        pd.read_parquet(smk.input.spatial_cells, columns=["x_um", "y_um", "dist_front_um"]),
+        regions, pd.read_csv(smk.input.densities, sep="\t"), summary["phenotype_call"], params,
+        immune_lineage=spatial.immune_lineage(p.phenotyping["phenotypes"],
+                                              extra=params.immune_types),
+        match_radius_um=p.evaluation.get("match_radius_um", 4.0))
+
+
 SECTIONS = {
     "segmentation": segmentation_section,
     "phenotype": phenotype_section,
+    "spatial": spatial_section,
 }
 
 
