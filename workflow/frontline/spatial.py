@@ -607,7 +607,8 @@ def nearest_tumor_table(phenotype, dist_nearest_tumor_um, types, n_tumor, min_ce
     return pd.DataFrame(rows)
 
 
-def neighbour_counts(xy_um, phenotype, query_types, neighbour_types, radii_um, min_cells):
+def neighbour_counts(xy_um, phenotype, query_types, neighbour_types, radii_um, min_cells,
+                     trees=None):
     """Mean number of cells of each type within each radius of the cells of each query type.
 
     Parameters
@@ -621,12 +622,13 @@ def neighbour_counts(xy_um, phenotype, query_types, neighbour_types, radii_um, m
     Returns
     -------
     DataFrame: ``phenotype, neighbour_phenotype, radius_um, mean_count, n_cells, computable,
-    reason``. A cell does not count itself.
+    reason``. A cell does not count itself. ``trees`` (dict phenotype -> cKDTree of its
+    cells, filled as needed) lets several statistics share their KD-trees.
     """
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     phenotype = np.asarray(phenotype).astype(str)
     radii = np.sort(np.asarray(radii_um, dtype=float))
-    trees = {}
+    trees = {} if trees is None else trees
 
     def tree(name):
         if name not in trees:
@@ -781,7 +783,8 @@ def l_function_envelope(xy_a, edge_a, xy_b, edge_b, area_um2, radii_um, permutat
     return observed, np.nanmin(sims, axis=0), np.nanmax(sims, axis=0)
 
 
-def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotype, radius_um, min_cells):
+def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotype, radius_um, min_cells,
+                  trees=None):
     """Mixing score (Keren et al. 2018) overall and per immune type.
 
     overall = immune-tumor pairs / immune-immune pairs within ``radius_um`` (unordered pairs);
@@ -797,7 +800,8 @@ def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotyp
     immune = np.isin(phenotype, list(immune_lineage))
     tumor = phenotype == tumor_phenotype
     n_tumor = int(tumor.sum())
-    tree_t = cKDTree(xy_um[tumor])
+    trees = {} if trees is None else trees
+    tree_t = trees[tumor_phenotype] if tumor_phenotype in trees else cKDTree(xy_um[tumor])
     tree_i = cKDTree(xy_um[immune])
     rows = []
     for name in [ALL_IMMUNE, *immune_types]:
@@ -811,7 +815,7 @@ def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotyp
         it = ii = np.nan
         score = np.nan
         if not reason:
-            tree_a = tree_i if name == ALL_IMMUNE else cKDTree(xy_um[sel])
+            tree_a = tree_i if name == ALL_IMMUNE else (trees[name] if name in trees else cKDTree(xy_um[sel]))
             it = float(tree_a.count_neighbors(tree_t, radius_um))
             ii = float(tree_a.count_neighbors(tree_i, radius_um)) - n
             if name == ALL_IMMUNE:
@@ -877,7 +881,7 @@ def enrichment_moments(pair_counts, type_counts, degree_sum, degree_pairs):
     return expected, np.sqrt(var)
 
 
-def radius_graph_counts(xy_um, codes, n_types, radius_um, workers=1):
+def radius_graph_counts(xy_um, codes, n_types, radius_um, workers=1, trees=None):
     """Type-pair counts and degree moments of the radius graph (no self-loops).
 
     Returns
@@ -887,7 +891,7 @@ def radius_graph_counts(xy_um, codes, n_types, radius_um, workers=1):
     """
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     codes = np.asarray(codes)
-    trees = [cKDTree(xy_um[codes == a]) for a in range(n_types)]
+    trees = trees if trees is not None else [cKDTree(xy_um[codes == a]) for a in range(n_types)]
     counts = np.zeros((n_types, n_types))
     for a in range(n_types):
         for b in range(a, n_types):
@@ -903,7 +907,7 @@ def radius_graph_counts(xy_um, codes, n_types, radius_um, workers=1):
     return counts, float(degree.sum()), float((degree * (degree - 1)).sum())
 
 
-def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1):
+def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1, trees=None):
     """Neighbourhood enrichment z-scores, closed form (no permutations).
 
     Parameters
@@ -920,7 +924,10 @@ def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1):
     """
     phenotype = np.asarray(phenotype).astype(str)
     names, codes = np.unique(phenotype, return_inverse=True)
-    counts, s0, q = radius_graph_counts(xy_um, codes, len(names), radius_um, workers)
+    by_code = None
+    if trees is not None:
+        by_code = [trees[n] if n in trees else cKDTree(xy_um[codes == a]) for a, n in enumerate(names)]
+    counts, s0, q = radius_graph_counts(xy_um, codes, len(names), radius_um, workers, by_code)
     n_a = np.bincount(codes, minlength=len(names))
     expected, sd = enrichment_moments(counts, n_a, s0, q)
     rows = []
@@ -998,7 +1005,8 @@ class SpatialResult:
     enrichment: pd.DataFrame
     summary: dict
     distance_map: DistanceMap = None
-    timings_s: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=dict)  # wall-clock seconds per stage
+    cpu_s: dict = field(default_factory=dict)  # CPU seconds (all threads) per stage
 
 
 def analyze(cells, regions, params, immune_lineage=None, sample=None):
@@ -1018,14 +1026,14 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     """
     import time
 
-    timings = {}
-    clock = time.perf_counter()
+    timings, cpu = {}, {}
+    clock, cpu_clock = time.perf_counter(), time.process_time()
 
     def tick(name):
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+        nonlocal clock, cpu_clock
+        now, cpu_now = time.perf_counter(), time.process_time()
+        timings[name], cpu[name] = now - clock, cpu_now - cpu_clock
+        clock, cpu_clock = now, cpu_now
 
     p = params
     lineage = tuple(immune_lineage) if immune_lineage is not None else tuple(p.immune_types)
@@ -1065,7 +1073,9 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
                                   n_tumor, p.min_cells)
     present = [t for t in pd.unique(phen)]
     neighbour_types = [p.tumor_phenotype] + [t for t in present if t != p.tumor_phenotype]
-    neighbours = neighbour_counts(xy, phen, p.immune_types, neighbour_types, p.radii_um, p.min_cells)
+    trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
+    neighbours = neighbour_counts(xy, phen, p.immune_types, neighbour_types, p.radii_um, p.min_cells,
+                                  trees)
     tick("neighbour_counts")
 
     # neighbourhoods
@@ -1130,9 +1140,9 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
         tick("lfunction_envelope")
 
     mixing = mixing_scores(xy, phen, p.immune_types, lineage, p.tumor_phenotype,
-                           p.mixing_radius_um, p.min_cells)
+                           p.mixing_radius_um, p.min_cells, trees)
     tick("mixing")
-    enrichment = nhood_enrichment(xy, phen, p.enrichment_radius_um, p.min_cells, p.workers)
+    enrichment = nhood_enrichment(xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, trees)
     tick("enrichment")
 
     summary = summarize(out, regions, regions_tab, nearest, mixing, p, lineage, sample)
@@ -1140,7 +1150,7 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     return SpatialResult(cells=out, densities=densities, region_densities=regions_tab,
                          nearest_tumor=nearest, neighbours=neighbours, neighbourhoods=neighbourhoods,
                          lfunction=lfunction, mixing=mixing, enrichment=enrichment, summary=summary,
-                         distance_map=dmap, timings_s=timings)
+                         distance_map=dmap, timings_s=timings, cpu_s=cpu)
 
 
 def summarize(cells, regions, region_table, nearest, mixing, params, immune_lineage, sample=None):
