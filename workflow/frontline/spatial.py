@@ -5,8 +5,11 @@ Everything is in µm (distances), µm² or mm² (areas) and cells per mm² (dens
 Per cell
 --------
 - ``dist_front_um``: signed distance to the invasive front, negative inside the tumor. Exact to
-  0.25 µm: the front is densified to a vertex every 0.5 µm and queried with a KD-tree; the sign
-  is the exact point-in-polygon test against the tumor region. ``NaN`` without a front.
+  0.25 µm: distances are to the front densified to a point every ``front_step_um`` (0.5 µm);
+  a distance transform of the rasterised front picks a front point near each cell's foot and
+  a search along the front around it finds the nearest (a KD-tree query per cell gives the same
+  numbers but slows down far from the front). The sign is the point-in-polygon test against
+  the tumor region. ``NaN`` without a front.
 - ``region``: ``tumor_core`` (d < -margin), ``inner_margin`` (-margin <= d < 0),
   ``outer_margin`` (0 <= d <= margin), ``stroma`` (d > margin), margin = ``margin_um``
   (100 µm). Without a front: ``tumor_core`` inside the tumor region, ``stroma`` elsewhere.
@@ -19,9 +22,14 @@ Densities
 Cells per mm² of tissue in signed-distance bands (``band_width_um`` 25 µm from
 ``band_range_um`` [-500, 500]) and in the four regions. Areas are measured, not approximated:
 tissue and tumor are rasterised at ``raster_um`` (2 µm), the front is drawn into the raster and
-a Euclidean distance transform gives every tissue pixel its distance to the front (sign from the
-tumor raster); a band's area is its pixel count times the pixel area. Cells count when they are
-in the tissue; their band comes from their exact distance.
+a Euclidean distance transform gives every tissue pixel the distance from its centre to the
+front (mean error 0.1 µm; sign from the tumor raster); a band's area is the pixel area times
+the number of tissue pixels in it, each pixel spread over [d - raster/2, d + raster/2] so
+that bands do not alias with the pixel grid. Cells count when they are in the tissue; their
+band comes from their exact distance. Tables: ``densities.tsv`` (``phenotype, band_start_um,
+band_end_um, n_cells, area_mm2, density_per_mm2``) and ``region_densities.tsv``
+(``phenotype, region, n_cells, area_mm2, density_per_mm2``), for every phenotype present plus
+``all_immune`` (the immune lineage) and ``all_cells``.
 
 Cell-cell statistics
 --------------------
@@ -860,7 +868,8 @@ def enrichment_moments(pair_counts, type_counts, degree_sum, degree_pairs):
     t = len(n_a)
     expected = np.zeros((t, t))
     var = np.zeros((t, t))
-    f2, f3, f4 = _falling(n, 2), _falling(n, 3), _falling(n, 4)
+    # fewer than four cells: the falling factorials vanish and the moments are undefined (NaN)
+    f2, f3, f4 = (_falling(n, k) or np.nan for k in (2, 3, 4))
     disjoint = s0 * s0 - 2 * s0 - 4 * q
     for a in range(t):
         for b in range(t):
@@ -877,7 +886,7 @@ def enrichment_moments(pair_counts, type_counts, degree_sum, degree_pairs):
                 p4 = _falling(na, 2) * _falling(nb, 2) / f4
                 second = s0 * p2 + q * (p3_abb + p3_aab) + disjoint * p4
             expected[a, b] = s0 * p2
-            var[a, b] = max(second - (s0 * p2) ** 2, 0.0)
+            var[a, b] = max(second - (s0 * p2) ** 2, 0.0) if np.isfinite(second) else np.nan
     return expected, np.sqrt(var)
 
 
@@ -938,7 +947,7 @@ def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1, trees=No
                 reason = _not_computable(na, n_a[a], min_cells)
             elif n_a[b] < min_cells:
                 reason = _not_computable(nb, n_a[b], min_cells)
-            elif sd[a, b] <= 0:
+            elif not sd[a, b] > 0:
                 reason = "no variance under relabelling"
             z = np.nan if reason else (counts[a, b] - expected[a, b]) / sd[a, b]
             rows.append({"phenotype": na, "neighbour_phenotype": nb,
@@ -1042,7 +1051,7 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     phen = out["phenotype"].astype(str).to_numpy()
     is_tumor = phen == p.tumor_phenotype
 
-    dmap = distance_map(regions, p.raster_um)
+    dmap = distance_map(regions, p.raster_um, p.front_step_um)
     tick("distance_map")
     in_tumor = inside(xy, regions.tumor, dmap.tumor, dmap.raster_um)
     dist = signed_distance(xy, regions, p.front_step_um, p.workers, dmap=dmap, in_tumor=in_tumor)
