@@ -94,10 +94,13 @@ def run_method(method, image, model_dir, out, tile_px, overlap_px, background_ma
             seconds = time.perf_counter() - t0
             np.save(out, labels[:2048, :2048])  # a corner, for the agreement check
     mp = shape[0] * shape[1] / 1e6
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"method": method, "shape": list(shape), "megapixels": mp, "seconds": seconds,
             "mp_per_s": mp / seconds, "nuclei": int(n),
             "precision": model.precision,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+            # CPU seconds of the whole process (incl. start-up), less sensitive to other load
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_gb": usage.ru_maxrss / 1e6,
             "load_avg_end": os.getloadavg()[0]}
 
 
@@ -118,18 +121,23 @@ def in_subprocess(method, image, args, out):
     return result
 
 
-def agreement(frontline_tif, stardist_npy):
-    """F1 (IoU 0.5) of frontline's labels against StarDist's on the 2048 px corner."""
+def corner(path):
+    """The top-left 2048 px of a method's labels (OME-TIFF or .npy)."""
     import numpy as np
-    from stardist.matching import matching
 
     from frontline import io
 
-    with io.open_labels(frontline_tif) as lab:
-        ours = lab.read((0, 2048, 0, 2048))
-    theirs = np.load(stardist_npy)
-    # objects cut by the corner's edge are compared as cut in both
-    return float(matching(theirs, ours, thresh=0.5).f1)
+    if str(path).endswith(".npy"):
+        return np.load(path)
+    with io.open_labels(path) as lab:
+        return lab.read((0, min(2048, lab.shape[0]), 0, min(2048, lab.shape[1])))
+
+
+def agreement(path_a, path_b):
+    """F1 (IoU 0.5) of two methods' labels on the 2048 px corner (edge objects cut in both)."""
+    from stardist.matching import matching
+
+    return float(matching(corner(path_a), corner(path_b), thresh=0.5).f1)
 
 
 def environment():
@@ -195,13 +203,14 @@ def main():
             suffix = ".ome.tif" if method == "frontline" else ".npy"
             outputs[method] = workdir / f"labels_{size}_{method}{suffix}"
             report["runs"].append(in_subprocess(method, image, args, outputs[method]))
-        if "frontline" in outputs:
-            for method in ("predict_instances", "predict_instances_big"):
-                if method in outputs:
-                    f1 = agreement(outputs["frontline"], outputs[method])
-                    report["runs"].append({"agreement": f"frontline vs {method}",
-                                           "size": size, "f1_iou05_corner_2048": f1})
-                    print(f"F1 frontline vs {method} ({size}², 2048² corner): {f1:.4f}")
+        pairs = [("frontline", "predict_instances"), ("frontline", "predict_instances_big"),
+                 ("predict_instances", "predict_instances_big")]
+        for a, b in pairs:
+            if a in outputs and b in outputs:
+                f1 = agreement(outputs[a], outputs[b])
+                report["runs"].append({"agreement": f"{a} vs {b}", "size": size,
+                                       "f1_iou05_corner_2048": f1})
+                print(f"F1 {a} vs {b} ({size}², 2048² corner): {f1:.4f}")
     if args.slide:
         image = make_image(workdir, args.slide)
         report["runs"].append(in_subprocess("frontline", image, args,

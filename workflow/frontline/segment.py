@@ -590,9 +590,47 @@ def _nms(pool, score, nms_thresh):
     if len(pool) == 0:
         return np.zeros(0, int)
     order = np.argsort(-score, kind="stable")
-    keep = non_maximum_suppression_inds(pool.dist[order], pool.points[order], score[order],
-                                        thresh=nms_thresh, verbose=False)
+    with _openmp_threads(1):
+        keep = non_maximum_suppression_inds(pool.dist[order], pool.points[order], score[order],
+                                            thresh=nms_thresh, verbose=False)
     return np.sort(order[keep])
+
+
+def _stardist_openmp():
+    """The OpenMP runtime StarDist's C extension uses (ctypes handle), or None."""
+    import ctypes
+    import ctypes.util
+
+    import stardist
+
+    bundled = sorted((Path(stardist.__file__).parent.parent / "stardist.libs").glob("libgomp*"))
+    name = str(bundled[0]) if bundled else ctypes.util.find_library("gomp")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _openmp_threads(n):
+    """Run StarDist's C code with ``n`` OpenMP threads, then restore the setting.
+
+    StarDist's NMS opens an OpenMP parallel region per polygon; with 1 thread there is no
+    barrier per polygon, which on a busy machine (threads descheduled) is many times faster
+    and on an idle one about as fast: the work per polygon is tiny.
+    """
+    lib = _stardist_openmp()
+    if lib is None:
+        yield
+        return
+    before = lib.omp_get_max_threads()
+    lib.omp_set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        lib.omp_set_num_threads(before)
 
 
 def suppress_bands(bands, nms_thresh, reach, n_rays):
