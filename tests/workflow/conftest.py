@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from runs import (DEMO_OVERRIDES, DEMO_PRESET, DEMO_SAMPLE, DEMO_SEED, ODD_SAMPLE, SNAKEFILE,
-                  demo_rows, make_workdir, odd_rows, readable, run_demo, snakemake,
+from runs import (DEMO_OVERRIDES, DEMO_PRESET, DEMO_SAMPLE, DEMO_SEED, ODD_SAMPLE, code_env,
+                  demo_rows, make_workdir, odd_rows, readable, run_demo, snakefile, snakemake,
                   tree_hashes, write_sheet)
 
 
@@ -64,13 +64,12 @@ def resumed_run(tmp_path_factory, demo_input):
     tiles = work / "results" / ODD_SAMPLE / "tiles"
 
     cmd = ["timeout", "-s", "KILL", "600", sys.executable, "-m", "snakemake", "--snakefile",
-           str(SNAKEFILE), "--directory", str(work), "--cores", "1"]
+           str(snakefile()), "--directory", str(work), "--cores", "1"]
     first_log = work.parent / f"{work.name}.first_run.log"
     t0 = time.monotonic()
     with open(first_log, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                                start_new_session=True, env=code_env())
         try:
             deadline = time.monotonic() + 500
             # Wait for the first finished job tile: the next tile job is then running.

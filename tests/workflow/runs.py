@@ -2,28 +2,34 @@
 
 Every Snakemake run here goes through :func:`snakemake`, which wraps the command in
 ``timeout -s KILL`` so a hung run can never stall CI. Workflow runs happen in temporary
-working folders (``--directory``) that hold only a config and a sample sheet; the
-Snakefile, scripts and shipped model are used from the checkout.
+working folders (``--directory``) that hold only a config and a sample sheet.
 
-The demo (the ``demo_input`` fixture in conftest.py) is one simulated 1024 x 1024 px sample, made once per test
-session by the workflow's own ``simulate`` rule and then used as a read-only input by every
-test that needs an image.
+The code they run is a snapshot of the checkout (Snakefile, workflow/, config/, profiles/,
+resources/models/), copied once per test session, with the snapshot's ``workflow/`` first on
+PYTHONPATH: runs that a test compares (one core and two, local and SLURM) then run the same
+code even when files of the checkout change while the session runs. Set
+``FRONTLINE_TEST_LIVE_CODE=1`` to run the checkout itself.
+
+The demo (the ``demo_input`` fixture in conftest.py) is one simulated 1024 x 1024 px sample,
+made once per test session by the workflow's own ``simulate`` rule and then used as a
+read-only input by every test that needs an image.
 """
 
+import atexit
 import copy
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAKEFILE = ROOT / "Snakefile"
-DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
+SNAPSHOT_PARTS = ("Snakefile", "workflow", "config", "profiles", "resources/models")
 
 # The demo: small enough for 2 cores, big enough to have a tumour, a front and every cell type.
 DEMO_SAMPLE = "demo"
@@ -31,9 +37,44 @@ DEMO_SHAPE_PX = [1024, 1024]
 DEMO_PRESET = "inflamed"
 DEMO_SEED = 7
 
+_snapshot = None
+
+
+def code_root():
+    """The folder whose Snakefile and library the tests run (see the module docstring)."""
+    global _snapshot
+    if os.environ.get("FRONTLINE_TEST_LIVE_CODE") == "1":
+        return ROOT
+    if _snapshot is None:
+        folder = Path(tempfile.mkdtemp(prefix="frontline-code-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*")
+        for part in SNAPSHOT_PARTS:
+            src = ROOT / part
+            if src.is_dir():
+                shutil.copytree(src, folder / part, ignore=ignore)
+            elif src.is_file():
+                (folder / part).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, folder / part)
+        _snapshot = folder
+    return _snapshot
+
+
+def snakefile():
+    return code_root() / "Snakefile"
+
+
+def code_env(base=None):
+    """Environment for a Snakemake run: the code's library first on PYTHONPATH, quiet TF."""
+    env = dict(os.environ if base is None else base)
+    library = str(code_root() / "workflow")
+    env["PYTHONPATH"] = os.pathsep.join([library] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
 
 def snakemake(workdir, *args, timeout_s=600, env=None, check=False, cores=1):
-    """Run Snakemake on the checkout's Snakefile in ``workdir``, killed after ``timeout_s``.
+    """Run Snakemake on the code snapshot's Snakefile in ``workdir``, killed after ``timeout_s``.
 
     Parameters
     ----------
@@ -41,6 +82,8 @@ def snakemake(workdir, *args, timeout_s=600, env=None, check=False, cores=1):
         Working folder (config/, results/, logs/ and .snakemake/ live there).
     *args : str
         More command-line arguments (targets, ``-n``, ``--config ...``).
+    env : dict, optional
+        Base environment (default: this process's).
     cores : int or None
         ``--cores`` value; None leaves it out (e.g. with ``--profile``).
 
@@ -49,13 +92,11 @@ def snakemake(workdir, *args, timeout_s=600, env=None, check=False, cores=1):
     CompletedProcess with ``stdout``/``stderr`` text and ``output`` (both together).
     """
     cmd = ["timeout", "-s", "KILL", str(int(timeout_s)), sys.executable, "-m", "snakemake",
-           "--snakefile", str(SNAKEFILE), "--directory", str(workdir)]
+           "--snakefile", str(snakefile()), "--directory", str(workdir)]
     if cores is not None:
         cmd += ["--cores", str(cores)]
     cmd += [str(a) for a in args]
-    run_env = dict(os.environ if env is None else env)
-    run_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(cmd, cwd=workdir, env=run_env, capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=workdir, env=code_env(env), capture_output=True, text=True,
                           errors="replace")
     proc.output = proc.stdout + proc.stderr
     if proc.returncode in (124, 137, -9):
@@ -77,7 +118,7 @@ def deep_update(base, overrides):
 
 
 def default_config():
-    return yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    return yaml.safe_load((code_root() / "config" / "config.yaml").read_text(encoding="utf-8"))
 
 
 def write_sheet(path, rows, columns=("sample", "image", "pixel_size_um", "annotation", "truth")):
@@ -124,7 +165,7 @@ def demo_config(overrides=None):
     """The default config made small: no simulated samples of its own, the shipped model."""
     config = deep_update(default_config(), {
         "simulate": {"shape_px": DEMO_SHAPE_PX, "samples": {}},
-        "segmentation": {"model_basedir": str(ROOT / "resources" / "models")},
+        "segmentation": {"model_basedir": str(code_root() / "resources" / "models")},
         "spatial": {"permutations": 9},
     })
     return deep_update(config, overrides or {})
@@ -284,7 +325,7 @@ def downstream(graph, rules):
 
 # The demo runs shared by the determinism, rerun, interruption, odd-input and SLURM tests.
 # Segmentation is split into 512 px job tiles, as a cluster runs a big slide.
-DEMO_OVERRIDES = {"segmentation": {"tile_jobs": True, "job_tile_px": 512, "job_halo_px": 64}}
+DEMO_OVERRIDES = {"segmentation": {"tile_jobs": True, "job_tile_px": 512, "job_halo_px": 128}}
 # The demo image again under an odd but valid name, path and extension: non-ASCII sample name,
 # spaces in the path, upper-case .OME.TIF. It must give the demo's results.
 ODD_SAMPLE = "échantillon_1"

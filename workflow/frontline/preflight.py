@@ -228,13 +228,8 @@ def check_config(config, schema_path, config_files=None):
     check_phenotyping(config.get("phenotyping") or {}, config_files)
 
 
-def check_samples(samples, config, sheet_path, output="results", images=True):
-    """Sample-sheet problems the sheet's own checks cannot see: files, images, output folder.
-
-    ``images=False`` skips opening the images (jobs re-read the Snakefile; the main process
-    has checked them already).
-    """
+def check_samples(samples, config, sheet_path, output="results"):
+    """Sample-sheet problems the sheet's own checks cannot see: files, images, output folder."""
     check_sample_files(samples, config, sheet_path)
-    if images:
-        check_images(samples, config, sheet_path)
+    check_images(samples, config, sheet_path)
     check_writable(output)

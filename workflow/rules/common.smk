@@ -11,12 +11,15 @@ from frontline import preflight, sheet
 from frontline.errors import FrontlineInputError
 
 # Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.
-preflight.check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-                       workflow.configfiles)
+# (Jobs read this file again; the main process has checked everything by then.)
+if workflow.is_main_process:
+    preflight.check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+                           workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
-preflight.check_samples(SAMPLES, config, config["samples"], images=workflow.is_main_process)
+if workflow.is_main_process:
+    preflight.check_samples(SAMPLES, config, config["samples"])
 
 
 wildcard_constraints:
