@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from frontline.errors import FrontlineInputError
-from frontline.phenotype import (assign_phenotypes, auto_gate, gate_margins, gate_markers,
-                                 gated_markers, parse_phenotypes, phenotype_cells)
+from frontline.phenotype import (assign_phenotypes, auto_gate, exclusive_margins, gate_margins,
+                                 gate_markers, gated_markers, parse_phenotypes, phenotype_cells)
 
 CHANNELS = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"]
 TREE = {
@@ -224,6 +224,70 @@ def test_exclusive_conflict_goes_to_the_clearly_stronger_lineage():
     assert list(names) == ["tumor", "CD8_T", "ambiguous", "tumor"]
     strict = assign_phenotypes(positives(rows), tree, EXCLUSIVE, margins, exclusive_margin=None)
     assert list(strict) == ["ambiguous", "ambiguous", "ambiguous", "tumor"]
+
+
+def nest_cells(seed=3):
+    """Tumour cells, stromal cells and T cells, a third of the T cells inside tumour nests.
+
+    Keratin is cytoplasmic: a tumour cell's whole cell is bright, its nucleus (wrapped in its
+    own keratin) about half as bright. A T cell in a nest has mostly the tumour neighbours'
+    cytoplasm in its grown cell region (keratin-positive there) but its own, dim nucleus.
+    """
+    rng = np.random.default_rng(seed)
+    n_tumor, n_stroma, n_t = 1500, 1000, 600
+    kind = np.array(["tumor"] * n_tumor + ["stromal"] * n_stroma + ["CD8_T"] * n_t)
+    in_nest = np.zeros(kind.size, bool)
+    in_nest[n_tumor + n_stroma:][: n_t // 3] = True
+    n = kind.size
+    lognormal = lambda level, sd=0.3: rng.lognormal(np.log(level), sd, n)  # noqa: E731
+    is_tumor, is_t = kind == "tumor", kind == "CD8_T"
+    cells = {"cell_id": np.arange(1, n + 1)}
+    panck_cell = np.where(is_tumor, lognormal(2000),
+                          np.where(in_nest, lognormal(1800), lognormal(150)))
+    panck_nucleus = np.where(is_tumor, lognormal(1000),
+                             np.where(in_nest, lognormal(180), lognormal(120)))
+    for m in CHANNELS:
+        on = is_t if m in ("CD45", "CD3", "CD8") else np.zeros(n, bool)
+        level = np.where(on, lognormal(1200), lognormal(150, 0.4))
+        for comp in ("nucleus", "cell", "ring"):
+            cells[f"{m}_{comp}_mean"] = level
+    cells["PanCK_cell_mean"] = cells["PanCK_ring_mean"] = panck_cell
+    cells["PanCK_nucleus_mean"] = panck_nucleus
+    return pd.DataFrame(cells), kind, in_nest
+
+
+def test_exclusive_conflict_weighed_in_the_nucleus_keeps_t_cells_in_tumour_nests():
+    cells, kind, in_nest = nest_cells()
+    cfg = {"phenotypes": TREE, "exclusive": EXCLUSIVE, "exclusive_margin": 0.1,
+           "compartments": {"PanCK": "cell"}}
+    cell_only, gates = phenotype_cells(cells, cfg)
+    assert gates.set_index("marker").loc["PanCK", "compartment"] == "cell"  # positivity unchanged
+    nucleus, _ = phenotype_cells(cells, {**cfg, "exclusive_compartments": {"PanCK": "nucleus"}})
+    want = np.where(kind == "stromal", "other", kind)
+    got_cell, got_nucleus = cell_only["phenotype"].to_numpy(), nucleus["phenotype"].to_numpy()
+    # weighed in the cell, the nest T cells' borrowed keratin often beats or ties their CD45
+    assert np.mean(got_cell[in_nest] == "CD8_T") < 0.7  # about half are lost
+    # weighed in the nucleus they stay T cells, and the tumour cells stay tumour
+    assert np.mean(got_nucleus[in_nest] == "CD8_T") > 0.97
+    assert np.mean(got_nucleus[kind == "tumor"] == "tumor") > 0.99
+    assert np.mean(got_nucleus == want) > 0.99
+    # the PanCK+ calls themselves still come from the cell
+    assert np.array_equal(nucleus["PanCK_positive"], cell_only["PanCK_positive"])
+
+
+def test_exclusive_margins_against_a_gate_of_the_same_compartment():
+    cells, _, _ = nest_cells()
+    gates = gate_markers(cells, ["PanCK", "CD45"], {"PanCK": "cell", "CD45": "cell"})
+    margins, decision = exclusive_margins(cells, gates, {"PanCK": "nucleus", "CD45": "cell"})
+    assert list(decision["marker"]) == ["PanCK"]  # CD45 is already gated in the cell
+    assert decision.iloc[0]["compartment"] == "nucleus"
+    expected = gate_margins(cells, decision.assign(compartment="nucleus"))["PanCK"]
+    assert np.allclose(margins["PanCK"], expected)
+    assert np.allclose(margins["CD45"], gate_margins(cells, gates)["CD45"])
+    unchanged, none = exclusive_margins(cells, gates, None)
+    assert none.empty and unchanged.equals(gate_margins(cells, gates))
+    with pytest.raises(FrontlineInputError, match="exclusive_compartments"):
+        exclusive_margins(cells, gates, {"CD8": "nucleus"})
 
 
 def test_gate_margins_are_log_fold_above_the_gate():

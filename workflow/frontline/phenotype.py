@@ -39,7 +39,11 @@ compartment:
   negative, and a warning in the log.
 
 A cell positive for two lineages listed together in ``exclusive`` is settled by
-:func:`gate_margins` (see :func:`assign_phenotypes`).
+:func:`gate_margins` (see :func:`assign_phenotypes`). A marker may be weighed for that
+decision in another compartment than the one it is gated in (``exclusive_compartments``, see
+:func:`exclusive_margins`): a cytoplasmic lineage marker such as keratin is best read from the
+nucleus there, because a small immune cell's grown cell region inside a tumour nest is mostly
+its neighbours' cytoplasm, while its nucleus is its own.
 """
 
 import logging
@@ -450,6 +454,62 @@ def gate_margins(cells, gates):
     return pd.DataFrame(out, index=cells.index)
 
 
+def exclusive_margins(cells, gates, compartments=None, min_confidence=0.1, tail_mads=3.0,
+                      seed=0, sample=None, file=None):
+    """Gate margins for settling exclusive-lineage conflicts, some read in other compartments.
+
+    The margins of :func:`gate_margins`, except for each marker in ``compartments`` whose
+    compartment differs from its gating compartment: that marker is auto-gated again in the
+    given compartment and its margin measured against that gate, so the lead of one lineage
+    over the other is still a ratio to a gate of the same compartment. A marker whose gate
+    there is ``undefined`` keeps its margin from the gating compartment.
+
+    Why: positivity wants the compartment that holds most of a marker's signal (keratin:
+    the whole cell), but the choice between two lineages wants the compartment least mixed
+    with the neighbours'. A lymphocyte in a tumour nest is small, so most of its grown cell
+    region lies in the keratin-filled cytoplasm of the tumour cells around it and it reads
+    keratin-positive; its nucleus is its own and stays keratin-dim, whereas a tumour cell's
+    nucleus is wrapped in its own keratin and reads well above a lymphocyte's.
+
+    Parameters
+    ----------
+    cells : DataFrame with the intensity columns
+    gates : DataFrame from :func:`gate_markers`
+    compartments : dict marker -> ``nucleus`` | ``cell`` | ``ring``; markers must be gated
+    min_confidence, tail_mads, seed : see :func:`auto_gate`
+    sample, file : for error messages
+
+    Returns
+    -------
+    (margins, decision_gates): margins as from :func:`gate_margins`, and the gates
+    (:func:`gate_markers` rows) of the markers read in another compartment (may be empty)
+    """
+    margins = gate_margins(cells, gates)
+    current = dict(zip(gates["marker"], gates["compartment"]))
+    moved = {}
+    for marker, compartment in (compartments or {}).items():
+        marker = str(marker)
+        if marker not in current:
+            raise FrontlineInputError(
+                f"`phenotyping: exclusive_compartments` names marker '{marker}', which is not "
+                f"gated; the gated markers are {list(current)}", sample=sample, file=file,
+                fix="list only markers of the phenotype table (or of `gates:`)")
+        if compartment != current[marker]:
+            moved[marker] = compartment
+    if not moved:
+        return margins, gates.iloc[:0]
+    decision = gate_markers(cells, list(moved), moved, min_confidence=min_confidence,
+                            tail_mads=tail_mads, seed=seed, sample=sample, file=file)
+    usable = decision[decision["method"] != "undefined"]
+    if len(usable):
+        extra = gate_margins(cells, usable)
+        for marker in usable["marker"]:
+            margins[marker] = extra[marker]
+            log.info("exclusive lineages: %s weighed in the %s (gate %.4g there)", marker,
+                     moved[marker], usable.set_index("marker").loc[marker, "gate"])
+    return margins, usable.reset_index(drop=True)
+
+
 def assign_phenotypes(positive, tree, exclusive=(), margins=None, exclusive_margin=None):
     """The most specific matching phenotype of every cell.
 
@@ -471,7 +531,8 @@ def assign_phenotypes(positive, tree, exclusive=(), margins=None, exclusive_marg
     positive : DataFrame with a bool ``{marker}_positive`` column per marker of the tree
     tree : from :func:`parse_phenotypes`
     exclusive : list of lists of phenotype names
-    margins : DataFrame from :func:`gate_margins`, needed with ``exclusive_margin``
+    margins : DataFrame from :func:`gate_margins` or :func:`exclusive_margins`, needed with
+        ``exclusive_margin``
     exclusive_margin : float or None, least lead of the winning lineage; None: ambiguous
 
     Returns
@@ -561,8 +622,7 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
     cells : DataFrame from :func:`frontline.measure.measure_cells`
     phenotyping : the config's ``phenotyping`` dict (keys ``phenotypes``, ``gates``,
         ``compartments``, ``default_compartment``, ``exclusive``, ``exclusive_margin``,
-        ``min_confidence``,
-        ``tail_mads``, ``seed``)
+        ``exclusive_compartments``, ``min_confidence``, ``tail_mads``, ``seed``)
     sample, file : for error messages
 
     Returns
@@ -582,7 +642,11 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
                          tail_mads=phenotyping.get("tail_mads", 3.0),
                          seed=phenotyping.get("seed", 0), sample=sample, file=file)
     positive = positivity(cells, gates)
-    names = assign_phenotypes(positive, tree, exclusive, gate_margins(cells, gates),
+    margins, _ = exclusive_margins(cells, gates, phenotyping.get("exclusive_compartments"),
+                                   min_confidence=phenotyping.get("min_confidence", 0.1),
+                                   tail_mads=phenotyping.get("tail_mads", 3.0),
+                                   seed=phenotyping.get("seed", 0), sample=sample, file=file)
+    names = assign_phenotypes(positive, tree, exclusive, margins,
                               phenotyping.get("exclusive_margin"))
     phenotypes = pd.concat([positive[["cell_id"]],
                             pd.DataFrame({"phenotype": names}, index=positive.index),
