@@ -136,6 +136,7 @@ def run_method(method, table_path, regions_path, args):
         z = spatial.nhood_enrichment(xy, phen, args.radius, min_cells=20, workers=args.workers)
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         z.to_csv(Path(args.out).with_name("enrichment_frontline.tsv"), sep="\t", index=False)
+
     elif method == "squidpy":
         import anndata as ad
         import squidpy as sq

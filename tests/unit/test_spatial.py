@@ -214,7 +214,9 @@ def small_sample(rng, tumor_fraction=0.5):
 def test_analyze_writes_every_table_and_a_json_summary():
     cells, regions = small_sample(np.random.default_rng(7))
     params = spatial.Params(permutations=9, immune_types=("CD8_T", "macrophage", "B_cell"))
+    cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
     res = spatial.analyze(cells, regions, params, sample="s1")
+    assert (res.cells["cell_id"].to_numpy() == cells["cell_id"].to_numpy()).all()  # same row order
     assert {"dist_front_um", "region", "dist_nearest_tumor_um", "neighbourhood", "in_tissue"} <= set(res.cells)
     assert res.cells["dist_front_um"].notna().all()
     summary = json.loads(json.dumps(res.summary, allow_nan=False))
