@@ -97,11 +97,14 @@ class SlurmCluster:
         Empty or new folder for slurm.conf, state, spool, logs, PIDs and the job log.
     min_job_age_s : int
         How long finished jobs stay visible to ``squeue`` (the executor polls with it).
+    max_lifetime_s : int
+        The daemons are killed after this long even if nobody stops them.
     """
 
-    def __init__(self, root, min_job_age_s=300):
+    def __init__(self, root, min_job_age_s=300, max_lifetime_s=3600):
         self.root = Path(root).resolve()
         self.min_job_age_s = min_job_age_s
+        self.max_lifetime_s = max_lifetime_s
         self.host = socket.gethostname().split(".")[0]
         self.cpus = os.cpu_count() or 1
         self.pids = {}
@@ -177,9 +180,11 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         """Start slurmctld and slurmd, wait until the node is idle; stop them on failure."""
         self.write_config()
         try:
-            self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf)])
+            # `timeout` ends the daemons even if this process dies without calling stop().
+            watchdog = ["timeout", "-s", "KILL", str(int(self.max_lifetime_s))]
+            self._spawn("slurmctld", watchdog + ["slurmctld", "-D", "-i", "-f", str(self.conf)])
             self._wait(lambda: "UP" in self._out(["scontrol", "ping"]), timeout_s, "slurmctld to answer")
-            self._spawn("slurmd", ["slurmd", "-D", "-f", str(self.conf)])
+            self._spawn("slurmd", watchdog + ["slurmd", "-D", "-f", str(self.conf)])
             self._wait(self._node_idle, timeout_s, "the node to be idle")
         except Exception:
             self.stop()
