@@ -37,8 +37,8 @@ Tumor, from the cells of phenotype ``tumor_phenotype``, in two passes:
 
 A smoothed-density iso-line alone is noisy: at 2,500 tumor cells/mm² its position scatters by
 about 1 / sqrt(2 × density) = 14 µm whatever the smoothing; the outline of the closing follows
-the outermost cells and, on simulated tissue, gives signed distances within 3.5-4.5 µm (median
-absolute error) of the truth.
+the outermost cells and, on simulated tissue, gives signed distances within 4.2-4.8 µm (median
+absolute error, cells within 300 µm of the front) of the truth (bench/README.md).
 
 The invasive front is the tumor boundary inside the tissue: the parts of the tumor outline that
 run within ``edge_tolerance_um`` of the tissue outline (which includes the image border) are
