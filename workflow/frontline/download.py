@@ -177,11 +177,11 @@ def main(argv=None):
     """``python -m frontline.download sha256 FILE...``: print checksums as config lines."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2 or argv[0] not in ALGORITHMS:
-        print("usage: python -m frontline.download {sha256|md5} FILE...", file=sys.stderr)
+        sys.stderr.write("usage: python -m frontline.download {sha256|md5} FILE...\n")
         return 2
     for name in argv[1:]:
         digest = file_checksums(name, (argv[0],))[argv[0]]
-        print(f"{os.path.basename(name)}: {{{argv[0]}: {digest}}}")
+        sys.stdout.write(f"{os.path.basename(name)}: {{{argv[0]}: {digest}}}\n")
     return 0
 
 
