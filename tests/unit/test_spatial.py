@@ -236,7 +236,7 @@ def test_analyze_writes_every_table_and_a_json_summary():
 
 
 @pytest.mark.parametrize("case", ["no tumor", "tumor everywhere"])
-def test_analyze_without_front_reports_no_front(case):
+def test_analyze_without_front_reports_no_front(case, caplog):
     cells, _ = small_sample(np.random.default_rng(8))
     if case == "no tumor":
         cells["phenotype"] = cells["phenotype"].replace("tumor", "stromal")
@@ -246,6 +246,7 @@ def test_analyze_without_front_reports_no_front(case):
     regions = regions_of(tumor)
     res = spatial.analyze(cells, regions, spatial.Params(permutations=0), sample="s")
     assert res.summary["phenotype_call"] == "no_front"
+    assert "no invasive front" in caplog.text
     assert res.cells["dist_front_um"].isna().all()
     assert res.densities.empty
     expected = "stroma" if case == "no tumor" else "tumor_core"

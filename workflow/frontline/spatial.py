@@ -1074,6 +1074,11 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     phen = out["phenotype"].astype(str).to_numpy()
     is_tumor = phen == p.tumor_phenotype
 
+    if not regions.has_front:
+        log.warning("%sno invasive front (%s): distances are NaN, regions are tumor_core and "
+                    "stroma, the immune phenotype call is no_front",
+                    f"sample {sample}: " if sample else "",
+                    "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue")
     dmap = distance_map(regions, p.raster_um, p.front_step_um)
     tick("distance_map")
     in_tumor = inside(xy, regions.tumor, dmap.tumor, dmap.raster_um)
