@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / ".." / "workflow"))  # the library, also uninstalled
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the library, also uninstalled
 
 from snakemake.utils import validate
 
