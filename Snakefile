@@ -10,6 +10,12 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sample=exactly(SAMPLES.index),
+
+
 include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/segment.smk"

@@ -22,8 +22,9 @@ if workflow.is_main_process:
     preflight.check_samples(SAMPLES, config, config["samples"])
 
 
-wildcard_constraints:
-    sample="|".join(sheet.wildcard_pattern(SAMPLES.index)),
+def exactly(values):
+    """A wildcard regex matching exactly these values (and nothing when there are none)."""
+    return "|".join(sheet.wildcard_pattern(values)) or "(?!x)x"
 
 
 def row_of(wildcards):
@@ -75,7 +76,7 @@ def samples_with_truth():
 
 
 def all_outputs():
-    """What `rule all` asks for: every stage's final outputs per sample, and the cohort."""
+    """The targets of `all`: every stage's final outputs per sample, and the cohort."""
     return (
         expand("results/{sample}/summary.json", sample=SAMPLES.index)
         + expand("results/{sample}/evaluation.json", sample=samples_with_truth())

@@ -2,14 +2,7 @@
 # Each file is checked against its sha256/md5 before it appears; nothing partial is left.
 # The rules run on the submit host (compute nodes often have no internet).
 
-import re
-
 DOWNLOAD = config.get("download") or {}
-
-
-def _exactly(paths):
-    """A wildcard pattern matching exactly these paths (and nothing when there are none)."""
-    return "|".join(re.escape(str(p)) for p in paths) or "(?!x)x"
 
 
 localrules:
@@ -29,7 +22,9 @@ rule download_file:
     log:
         "logs/download/{download_path}.log",
     wildcard_constraints:
-        download_path=_exactly((DOWNLOAD.get("files") or {}).keys()),
+        download_path=exactly((DOWNLOAD.get("files") or {}).keys()),
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/download.py"
 
@@ -46,7 +41,9 @@ rule download_folder:
     log:
         "logs/download/{download_folder}.log",
     wildcard_constraints:
-        download_folder=_exactly((DOWNLOAD.get("folders") or {}).keys()),
+        download_folder=exactly((DOWNLOAD.get("folders") or {}).keys()),
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/download.py"
 

@@ -27,5 +27,7 @@ rule evaluate:
         "logs/evaluate/{sample}.log",
     benchmark:
         "benchmarks/evaluate/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/evaluate.py"

@@ -26,5 +26,7 @@ rule front:
         "logs/front/{sample}.log",
     benchmark:
         "benchmarks/front/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/front.py"

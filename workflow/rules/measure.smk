@@ -23,5 +23,7 @@ rule measure:
         "logs/measure/{sample}.log",
     benchmark:
         "benchmarks/measure/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/measure.py"

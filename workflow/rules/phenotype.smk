@@ -33,5 +33,7 @@ rule phenotype:
         "logs/phenotype/{sample}.log",
     benchmark:
         "benchmarks/phenotype/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/phenotype.py"

@@ -31,6 +31,8 @@ rule overview_plot:
         "logs/overview_plot/{sample}.log",
     benchmark:
         "benchmarks/overview_plot/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/overview_plot.py"
 
@@ -55,6 +57,8 @@ rule qupath_export:
         "logs/qupath_export/{sample}.log",
     benchmark:
         "benchmarks/qupath_export/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/qupath_export.py"
 
@@ -76,6 +80,8 @@ rule anndata_export:
         "logs/anndata_export/{sample}.log",
     benchmark:
         "benchmarks/anndata_export/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/anndata_export.py"
 
@@ -103,5 +109,7 @@ rule cohort:
         "logs/cohort/cohort.log",
     benchmark:
         "benchmarks/cohort/cohort.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/cohort.py"

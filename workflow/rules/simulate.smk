@@ -26,5 +26,7 @@ rule simulate:
         "benchmarks/simulate/{name}.tsv"
     wildcard_constraints:
         name="|".join(map(re.escape, SIM["samples"])) or "NO_SIMULATED_SAMPLES",
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/simulate.py"

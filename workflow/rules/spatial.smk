@@ -46,5 +46,7 @@ rule spatial:
         "logs/spatial/{sample}.log",
     benchmark:
         "benchmarks/spatial/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/spatial.py"

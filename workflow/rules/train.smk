@@ -21,6 +21,8 @@ rule train_model:
         runtime=24 * 60,
     log:
         "logs/train/{model}.log",
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/train.py"
 
