@@ -286,8 +286,9 @@ def test_exclusive_margins_against_a_gate_of_the_same_compartment():
     assert np.allclose(margins["CD45"], gate_margins(cells, gates)["CD45"])
     unchanged, none = exclusive_margins(cells, gates, None)
     assert none.empty and unchanged.equals(gate_margins(cells, gates))
-    with pytest.raises(FrontlineInputError, match="exclusive_compartments"):
-        exclusive_margins(cells, gates, {"CD8": "nucleus"})
+    # a marker the panel does not gate (inherited from another panel's config) is ignored
+    ignored, nothing = exclusive_margins(cells, gates, {"CD8": "nucleus"})
+    assert nothing.empty and ignored.equals(gate_margins(cells, gates))
 
 
 def test_gate_margins_are_log_fold_above_the_gate():

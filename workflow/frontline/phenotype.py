@@ -490,10 +490,11 @@ def exclusive_margins(cells, gates, compartments=None, min_confidence=0.1, tail_
     for marker, compartment in (compartments or {}).items():
         marker = str(marker)
         if marker not in current:
-            raise FrontlineInputError(
-                f"`phenotyping: exclusive_compartments` names marker '{marker}', which is not "
-                f"gated; the gated markers are {list(current)}", sample=sample, file=file,
-                fix="list only markers of the phenotype table (or of `gates:`)")
+            # config files merge key by key, so a panel-specific list may inherit the default
+            # panel's markers: an ungated marker has nothing to settle and is left out
+            log.warning("`phenotyping: exclusive_compartments` names marker '%s', which is not "
+                        "gated (gated: %s); it is ignored", marker, list(current))
+            continue
         if compartment != current[marker]:
             moved[marker] = compartment
     if not moved:
