@@ -159,6 +159,18 @@ def resolve_precision(precision):
     return "bfloat16" if cpu_has_bfloat16() else "float32"
 
 
+def set_threads(n):
+    """Let TensorFlow use ``n`` threads (a job's share of a cluster node); call before loading."""
+    import tensorflow as tf
+
+    n = max(1, int(n))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:  # TensorFlow already initialised in this process: keep its setting
+        log.info("TensorFlow is already initialised; its thread count stays as it is")
+
+
 def published_models():
     """Names (and aliases) of StarDist's published 2D models."""
     from csbdeep.models.pretrained import get_registered_models

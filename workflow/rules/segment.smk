@@ -102,7 +102,7 @@ rule segment:
         **MODEL_PARAMS,
         norm_percentiles=SEG["norm_percentiles"],
         min_contrast=SEG.get("min_contrast", 10.0),
-    threads: 2
+    threads: min(4, workflow.cores)
     resources:
         mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
         runtime=lambda wc, attempt: int(10 + megapixels(wc) / 30) * attempt,
@@ -151,7 +151,7 @@ rule segment_tile:
         **MODEL_PARAMS,
         job_tile_px=SEG["job_tile_px"],
         job_halo_px=SEG["job_halo_px"],
-    threads: 2
+    threads: min(4, workflow.cores)
     resources:
         mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
         runtime=lambda wc, attempt: int(10 + (SEG["job_tile_px"] + 2 * SEG["job_halo_px"]) ** 2 / 30e6) * attempt,

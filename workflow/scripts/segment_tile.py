@@ -7,6 +7,7 @@ from frontline.step import run
 
 def main(smk):
     sample, tile, p = smk.wildcards.sample, smk.wildcards.tile, smk.params
+    sg.set_threads(smk.threads)
     model = sg.load_model(p.model, p.model_basedir, prob_thresh=p.prob_thresh,
                           nms_thresh=p.nms_thresh, pixel_size_um=p.model_pixel_size_um,
                           precision=p.precision, sample=sample)
