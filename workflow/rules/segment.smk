@@ -89,6 +89,7 @@ MODEL_PARAMS = dict(
     precision=SEG.get("precision", "auto"),
 )
 # TensorFlow, one tile's activations (grow with tile_px squared) and one label strip
+JOB_TILE_MP = (SEG["job_tile_px"] + 2 * SEG["job_halo_px"]) ** 2 / 1e6
 SEGMENT_MEM_MB = 1500 + (SEG["tile_px"] + 2 * SEG["overlap_px"]) ** 2 // 1500
 
 
@@ -154,7 +155,7 @@ rule segment_tile:
     threads: min(4, workflow.cores)
     resources:
         mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
-        runtime=lambda wc, attempt: int(10 + (SEG["job_tile_px"] + 2 * SEG["job_halo_px"]) ** 2 / 30e6) * attempt,
+        runtime=lambda wc, attempt: int(10 + JOB_TILE_MP / 30) * attempt,
     log:
         "logs/segment_tile/{sample}/{tile}.log",
     benchmark:
