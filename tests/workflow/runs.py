@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT_PARTS = ("Snakefile", "workflow", "config", "profiles", "resources/models")
+SNAPSHOT_PARTS = ("Snakefile", "workflow", "config", "profiles", "envs", "constraints.txt", "resources/models")
 
 # The demo: small enough for 2 cores, big enough to have a tumour, a front and every cell type.
 DEMO_SAMPLE = "demo"

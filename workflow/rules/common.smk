@@ -109,3 +109,53 @@ def print_where_results_are():
                              for k in HEADLINE_METRICS if k in values]
                     lines.append(f"      {section}: " + ", ".join(shown))
     print("\n".join(lines))
+
+
+# segmentation: job tiles come from the image header, read once when the DAG is built
+from types import SimpleNamespace
+
+from frontline import io as frontline_io
+from frontline import segment as frontline_segment
+
+_IMAGE_SHAPES = {}
+
+
+def image_shape(sample):
+    """(Y, X) of a sample's image from its header (read once), or None if it does not exist yet."""
+    if sample not in _IMAGE_SHAPES:
+        path = SAMPLES.loc[sample, "image"]
+        if not Path(path).exists():
+            _IMAGE_SHAPES[sample] = None
+        else:
+            wc = SimpleNamespace(sample=sample)
+            with frontline_io.open_image(path, sample=sample, pixel_size_um=pixel_size_of(wc),
+                                         default_pixel_size_um=config["pixel_size_um"],
+                                         channel_names=config["channel_names"],
+                                         fluor_map=fluor_map_of(wc)) as img:
+                _IMAGE_SHAPES[sample] = tuple(img.shape)
+    return _IMAGE_SHAPES[sample]
+
+
+def uses_tile_jobs(sample):
+    """Whether a sample is segmented as job tiles + merge (needs the image header)."""
+    shape = image_shape(sample)
+    if shape is None:
+        return False
+    return bool(config["segmentation"]["tile_jobs"]) or max(shape) >= config["segmentation"]["tile_jobs_min_px"]
+
+
+def job_tile_ids(sample):
+    return list(frontline_segment.job_grid(image_shape(sample), config["segmentation"]["job_tile_px"]))
+
+
+def job_tiles_of(wildcards):
+    """The job tiles' object files of a tiled sample, row-major."""
+    return expand("results/{sample}/tiles/{tile}.npz", sample=wildcards.sample,
+                  tile=job_tile_ids(wildcards.sample))
+
+
+def megapixels(wildcards):
+    shape = image_shape(wildcards.sample)
+    return 16.0 if shape is None else shape[0] * shape[1] / 1e6
+
+

@@ -6,68 +6,15 @@
 # header, read once when the DAG is built; an image that does not exist yet (made by an earlier
 # rule) is segmented by one job.
 
-import re
-from types import SimpleNamespace
-
 from snakemake.logging import logger
 
-from frontline import io as frontline_io
-from frontline import segment as frontline_segment
-
 SEG = config["segmentation"]
-_IMAGE_SHAPES = {}
-
-
-def image_shape(sample):
-    """(Y, X) of a sample's image from its header (read once), or None if it does not exist yet."""
-    if sample not in _IMAGE_SHAPES:
-        path = SAMPLES.loc[sample, "image"]
-        if not Path(path).exists():
-            _IMAGE_SHAPES[sample] = None
-        else:
-            wc = SimpleNamespace(sample=sample)
-            with frontline_io.open_image(path, sample=sample, pixel_size_um=pixel_size_of(wc),
-                                         default_pixel_size_um=config["pixel_size_um"],
-                                         channel_names=config["channel_names"],
-                                         fluor_map=fluor_map_of(wc)) as img:
-                _IMAGE_SHAPES[sample] = tuple(img.shape)
-    return _IMAGE_SHAPES[sample]
-
-
-def uses_tile_jobs(sample):
-    """Whether a sample is segmented as job tiles + merge (needs the image header)."""
-    shape = image_shape(sample)
-    if shape is None:
-        return False
-    return bool(SEG["tile_jobs"]) or max(shape) >= SEG["tile_jobs_min_px"]
-
-
-def job_tile_ids(sample):
-    return list(frontline_segment.job_grid(image_shape(sample), SEG["job_tile_px"]))
-
-
-def job_tiles_of(wildcards):
-    """The job tiles' object files of a tiled sample, row-major."""
-    return expand("results/{sample}/tiles/{tile}.npz", sample=wildcards.sample,
-                  tile=job_tile_ids(wildcards.sample))
-
-
-def sample_regex(samples):
-    """A wildcard pattern matching exactly these samples (nothing when there are none)."""
-    return "|".join(map(re.escape, samples)) or "(?!)"
-
-
 TILED_SAMPLES = [s for s in SAMPLES.index if uses_tile_jobs(s)]
 SINGLE_SAMPLES = [s for s in SAMPLES.index if s not in TILED_SAMPLES]
 for _s in SAMPLES.index:
     if SEG["tile_jobs"] and image_shape(_s) is None:
         logger.info(f"segment: the image of sample {_s} does not exist yet, so it is segmented "
                     "by one job (run again once it exists to split it into tile jobs)")
-
-
-def megapixels(wildcards):
-    shape = image_shape(wildcards.sample)
-    return 16.0 if shape is None else shape[0] * shape[1] / 1e6
 
 
 IMAGE_PARAMS = dict(
@@ -112,7 +59,9 @@ rule segment:
     benchmark:
         "benchmarks/segment/{sample}.tsv"
     wildcard_constraints:
-        sample=sample_regex(SINGLE_SAMPLES),
+        sample=exactly(SINGLE_SAMPLES),
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/segment.py"
 
@@ -136,7 +85,9 @@ rule segment_normalisation:
     benchmark:
         "benchmarks/segment_normalisation/{sample}.tsv"
     wildcard_constraints:
-        sample=sample_regex(TILED_SAMPLES),
+        sample=exactly(TILED_SAMPLES),
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/segment_normalisation.py"
 
@@ -161,8 +112,10 @@ rule segment_tile:
     benchmark:
         "benchmarks/segment_tile/{sample}/{tile}.tsv"
     wildcard_constraints:
-        sample=sample_regex(TILED_SAMPLES),
+        sample=exactly(TILED_SAMPLES),
         tile=r"r\d+c\d+",
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/segment_tile.py"
 
@@ -183,6 +136,8 @@ rule merge_tiles:
     benchmark:
         "benchmarks/merge_tiles/{sample}.tsv"
     wildcard_constraints:
-        sample=sample_regex(TILED_SAMPLES),
+        sample=exactly(TILED_SAMPLES),
+    conda:
+        "../../envs/frontline.yaml"
     script:
         "../scripts/merge_tiles.py"
