@@ -1,4 +1,4 @@
-"""The public-dataset example (config/examples/risom2022_dcis_mibi.yaml): it plans the whole
+"""The public-dataset example (config/examples/risom2022_mibi_dcis.yaml): it plans the whole
 workflow from the download on, and its checksums verify the files it names.
 
 No test may reach the internet, so the download is checked against an HTTP server on
@@ -18,7 +18,7 @@ from runs import code_root, planned_jobs, snakemake
 
 pytestmark = pytest.mark.timeout(300)
 
-EXAMPLE = "config/examples/risom2022_dcis_mibi.yaml"
+EXAMPLE = "config/examples/risom2022_mibi_dcis.yaml"
 
 
 def example_workdir(path):
