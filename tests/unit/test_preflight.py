@@ -102,10 +102,10 @@ def test_images_are_opened_at_startup(tmp_path):
         preflight.check_images(sheet.assign(image=str(rgb)), config, "sheet.tsv")
 
 
-def test_published_model_names_match_stardist():
-    from csbdeep.models.pretrained import get_registered_models
-    from stardist.models import StarDist2D
-
-    names, aliases = get_registered_models(StarDist2D, return_aliases=True, verbose=False)
-    registered = set(names) | {a for key in names for a in aliases.get(key, ())}
-    assert registered == set(preflight.PUBLISHED_MODELS)
+def test_published_model_names_come_from_stardist(tmp_path):
+    """A published name passes the startup check; a misspelt one fails, listing published names."""
+    seg = {"model": "2D_versatile_fluo", "model_basedir": "models"}
+    (tmp_path / "models" / "frontline_nuclei").mkdir(parents=True)
+    preflight.check_segmentation(seg, "config.yaml", tmp_path)
+    with pytest.raises(FrontlineInputError, match="2D_versatile_fluo"):
+        preflight.check_segmentation({**seg, "model": "2D_versatil_fluo"}, "config.yaml", tmp_path)

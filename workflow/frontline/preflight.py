@@ -18,11 +18,6 @@ log = logging.getLogger(__name__)
 
 # StarDist's registered pretrained 2-D models (stardist.models.pretrained), fetched once by name.
 # (Listed here because importing stardist.models loads TensorFlow, too slow for a startup check.)
-PUBLISHED_MODELS = ("2D_versatile_fluo", "2D_versatile_he", "2D_paper_dsb2018", "2D_demo",
-                    "Versatile (fluorescent nuclei)", "Versatile (H&E nuclei)",
-                    "DSB 2018 (from StarDist 2D paper)")
-
-
 def _files(config_files):
     # Snakemake lists --configfile files before the Snakefile's own: show the base file first.
     names = [str(f) for f in reversed(list(config_files or []))]
@@ -87,17 +82,21 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
         return
     basedir = Path(model_basedir_root) / str(seg.get("model_basedir") or "")
     candidates = [Path(model_basedir_root) / str(model), basedir / str(model)]
-    if str(model) in PUBLISHED_MODELS or any(c.is_dir() for c in candidates):
+    if any(c.is_dir() for c in candidates):
+        return
+    from .segment import published_models  # imports StarDist: only for names that are no folder
+    published = published_models()
+    if str(model) in published:
         return
     if not basedir.is_dir():
         # No shipped models at all (a checkout without resources/): the segment rule reports it.
         log.warning("segmentation.model_basedir %s does not exist", basedir)
         return
-    shipped = sorted(p.name for p in basedir.iterdir() if p.is_dir()) if basedir.is_dir() else []
+    shipped = sorted(p.name for p in basedir.iterdir() if p.is_dir())
     raise FrontlineInputError(
         f"segmentation.model '{model}' is neither a folder, nor a model in "
         f"segmentation.model_basedir ({basedir}: {shipped}), nor a published StarDist model "
-        f"{list(PUBLISHED_MODELS[:4])}", file=files,
+        f"{published[:4]}", file=files,
         fix="name a shipped model (e.g. frontline_nuclei), a published one, or the path of a "
             "StarDist model folder (the one holding config.json and weights)")
 
