@@ -9,7 +9,8 @@ from stardist.matching import matching
 from frontline.evaluate import (classification_scores, map_predictions, match_points,
                                 phenotype_metrics, segmentation_metrics)
 from frontline.measure import measure_cells
-from frontline.phenotype import measured_channels, parse_phenotypes, phenotype_cells
+from frontline.phenotype import (measured_channels, parse_phenotypes, phenotype_cells,
+                                 ring_median_markers)
 from frontline.simulate import simulate_tissue
 
 
@@ -89,7 +90,7 @@ def test_measure_and_phenotype_reach_targets_on_simulated_truth_nuclei(preset, s
     # the truth nuclei stand in for segmentation, so this checks measure + phenotype alone
     sim = simulate_tissue(preset, (1024, 1024), 0.5, seed)
     cells = measure_cells(sim.image, sim.labels, 0.5, sim.channels, cell_expansion_um=3.0,
-                          tile_px=512)
+                          tile_px=512, ring_median=ring_median_markers(phenotyping))
     phenotypes, gates = phenotype_cells(cells, phenotyping, sample=preset)
     tree = parse_phenotypes(phenotyping["phenotypes"], measured_channels(cells),
                             phenotyping["exclusive"])

@@ -147,3 +147,41 @@ def test_tiled_equals_whole_image_on_simulated_tissue():
     # the measured centroids are the simulator's truth centroids
     truth = sim.cells.set_index("cell_id").loc[whole["cell_id"]]
     assert np.abs(whole["x_um"].to_numpy() - truth["x_um"].to_numpy()).max() < 1e-6
+
+
+def test_ring_median_is_the_median_over_each_ring():
+    image, labels = random_nuclei()
+    cells = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
+                          ring_median=["b", "not_a_channel"])
+    assert list(cells.columns[7:]) == intensity_columns(["a", "b", "c"], ring_median=["b"])
+    grown = expand_nuclei(labels, 3.0 / 0.65)
+    ring = (grown != labels)
+    for row in cells.sample(25, random_state=0).itertuples():
+        pixels = image[1][ring & (grown == row.cell_id)]
+        expected = np.median(pixels) if pixels.size else np.nan
+        np.testing.assert_allclose(row.b_ring_median, expected, rtol=1e-6)
+    tiled = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
+                          tile_px=97, ring_median=["b"])
+    pd.testing.assert_frame_equal(cells, tiled)
+    boxed = measure_cells(*two_squares(), 0.5, ["nuc", "mem"], cell_expansion_um=0.0,
+                          ring_median=["mem"])
+    assert boxed["mem_ring_median"].isna().all()  # no ring: absent, not dark
+
+
+def test_ring_median_ignores_keratin_on_one_side_of_the_ring():
+    """A stromal nucleus touching a keratin-filled tumour cell: the neighbour's cytoplasm
+    fills one side of the stromal cell's ring, which lifts its ring mean but not its median;
+    the tumour cell's ring is keratin all round."""
+    from skimage.draw import disk
+
+    labels = np.zeros((80, 90), np.uint32)
+    keratin = np.zeros((80, 90), np.float32)
+    keratin[disk((40, 30), 17, shape=keratin.shape)] = 100.0  # tumour cytoplasm, 17 px
+    labels[disk((40, 30), 8, shape=labels.shape)] = 1            # tumour nucleus
+    labels[disk((40, 53), 4, shape=labels.shape)] = 2            # stromal nucleus, 15 px off
+    keratin[labels == 2] = 0.0
+    cells = measure_cells(keratin[None], labels, 0.5, ["PanCK"], cell_expansion_um=3.0,
+                          ring_median=["PanCK"]).set_index("cell_id")
+    assert cells.loc[1, "PanCK_ring_median"] == 100.0
+    assert cells.loc[2, "PanCK_ring_mean"] > 10.0     # a sixth or more of its ring is keratin
+    assert cells.loc[2, "PanCK_ring_median"] == 0.0

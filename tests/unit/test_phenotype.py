@@ -8,7 +8,8 @@ import pytest
 
 from frontline.errors import FrontlineInputError
 from frontline.phenotype import (assign_phenotypes, auto_gate, exclusive_margins, gate_margins,
-                                 gate_markers, gated_markers, parse_phenotypes, phenotype_cells)
+                                 gate_markers, gated_markers, parse_phenotypes, phenotype_cells,
+                                 ring_median_markers)
 
 CHANNELS = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"]
 TREE = {
@@ -132,6 +133,30 @@ def test_empty_ring_reads_the_whole_cell():
                           "CD3_ring_mean": [0.0, np.nan, 0.0, 9.0]})
     gates = gate_markers(cells, ["CD3"], {"CD3": "ring"}, gates={"CD3": 5})
     assert gates.iloc[0]["n_positive"] == 2
+
+
+def test_ring_median_is_gated_and_an_empty_ring_reads_the_whole_cell():
+    cells = pd.DataFrame({"cell_id": [1, 2, 3, 4], "PanCK_cell_mean": [0.0, 9.0, 9.0, 0.0],
+                          "PanCK_ring_mean": [9.0, np.nan, 9.0, 9.0],
+                          "PanCK_ring_median": [0.0, np.nan, 9.0, 0.0]})
+    gates = gate_markers(cells, ["PanCK"], {"PanCK": "ring_median"}, gates={"PanCK": 5})
+    assert gates.iloc[0]["compartment"] == "ring_median"
+    assert gates.iloc[0]["n_positive"] == 2  # cells 2 (whole cell) and 3; not 1 and 4
+
+
+def test_ring_median_not_measured_is_a_clear_error():
+    cells = pd.DataFrame({"cell_id": [1], "PanCK_cell_mean": [1.0], "PanCK_ring_mean": [1.0]})
+    with pytest.raises(FrontlineInputError, match="PanCK_ring_median.*measure"):
+        gate_markers(cells, ["PanCK"], {"PanCK": "ring_median"}, sample="s1")
+
+
+def test_ring_median_markers_are_those_read_there():
+    cfg = {"phenotypes": TREE, "compartments": {"PanCK": "ring_median", "DAPI": "nucleus"},
+           "exclusive_compartments": {"CD68": "ring_median"}}
+    assert ring_median_markers(cfg) == ["CD68", "PanCK"]
+    every = ring_median_markers({"phenotypes": TREE, "default_compartment": "ring_median",
+                                 "compartments": {"CD45": "cell"}})
+    assert every == sorted(set(CHANNELS) - {"DAPI", "CD45"})
 
 
 def positives(rows):

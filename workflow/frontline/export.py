@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .colours import phenotype_colours
-from .measure import COMPARTMENTS, expand_nuclei
+from .measure import COMPARTMENTS, READOUTS, expand_nuclei, intensity_column
 
 log = logging.getLogger(__name__)
 
@@ -423,8 +423,10 @@ def marker_compartments(columns, compartments=None, default_compartment="cell"):
 
     Parameters
     ----------
-    columns : the table's column names (``{marker}_{compartment}_mean``)
-    compartments : dict marker -> "nucleus" | "cell" | "ring" (phenotyping config)
+    columns : the table's column names (``{marker}_{compartment}_mean``,
+        ``{marker}_ring_median``)
+    compartments : dict marker -> "nucleus" | "cell" | "ring" | "ring_median" (phenotyping
+        config; a readout the table lacks falls back to the first mean it has)
     default_compartment : for markers not in ``compartments``
 
     Returns
@@ -443,7 +445,7 @@ def marker_compartments(columns, compartments=None, default_compartment="cell"):
     out = {}
     for marker in markers:
         comp = compartments.get(marker, default_compartment)
-        if f"{marker}_{comp}_mean" not in columns:
+        if intensity_column(marker, comp) not in columns:
             comp = next(c for c in COMPARTMENTS if f"{marker}_{c}_mean" in columns)
         out[marker] = comp
     return out
@@ -464,7 +466,8 @@ def to_anndata(cells, pixel_size_um, sample, compartments=None, default_compartm
     Returns
     -------
     anndata.AnnData with
-      - ``X`` (n_cells, n_markers) float32: each marker's mean in its compartment;
+      - ``X`` (n_cells, n_markers) float32: each marker's mean (or ring median) in its
+        compartment;
       - ``layers['nucleus' | 'cell' | 'ring']``: the means in every compartment (NaN where a
         compartment is empty, e.g. a cell without ring pixels);
       - ``obs`` indexed by the cell id as text: ``cell_id``, ``phenotype`` and ``region``
@@ -478,9 +481,10 @@ def to_anndata(cells, pixel_size_um, sample, compartments=None, default_compartm
 
     comps = marker_compartments(list(cells.columns), compartments, default_compartment)
     markers = list(comps)
-    marker_columns = [f"{m}_{c}_mean" for m in markers for c in COMPARTMENTS
-                      if f"{m}_{c}_mean" in cells.columns]
-    X = np.column_stack([cells[f"{m}_{comps[m]}_mean"].to_numpy(np.float32) for m in markers]) \
+    marker_columns = [intensity_column(m, c) for m in markers for c in READOUTS
+                      if intensity_column(m, c) in cells.columns]
+    X = np.column_stack([cells[intensity_column(m, comps[m])].to_numpy(np.float32)
+                         for m in markers]) \
         if markers else np.zeros((len(cells), 0), np.float32)
     layers = {}
     for comp in COMPARTMENTS:

@@ -23,6 +23,11 @@ Columns of the returned table (``cells.parquet``, see docs/architecture.md):
 - ``{marker}_nucleus_mean``, ``{marker}_cell_mean``, ``{marker}_ring_mean``: mean intensity,
   in the image's units. A cell without ring pixels (its nucleus is boxed in by neighbours,
   or the expansion is 0) has ``NaN`` ring means: an absent measurement, not a dark ring.
+- ``{marker}_ring_median`` for the markers asked for (``ring_median``): the median over the
+  ring. A cytoplasmic marker (keratin) fills the whole ring of its own cell, but only the side
+  of a neighbour's ring that touches it: the neighbour's ring *mean* rises with this lateral
+  spill-over, its median does not while less than half of the ring is touched. NaN without
+  ring pixels.
 """
 
 import logging
@@ -34,15 +39,25 @@ from skimage.segmentation import expand_labels
 
 log = logging.getLogger(__name__)
 
-COMPARTMENTS = ("nucleus", "cell", "ring")
+COMPARTMENTS = ("nucleus", "cell", "ring")  # the means measured for every marker
+READOUTS = COMPARTMENTS + ("ring_median",)   # what a marker may be gated on
 SHAPE_COLUMNS = ["cell_id", "x_um", "y_um", "nucleus_area_um2", "cell_area_um2",
                  "eccentricity", "solidity"]
 _HULL_DIRECTIONS = 32
 
 
-def intensity_columns(channels):
-    """Names of the intensity columns, marker by marker: ``{marker}_{compartment}_mean``."""
-    return [f"{m}_{c}_mean" for m in channels for c in COMPARTMENTS]
+def intensity_column(marker, readout):
+    """The column of ``marker`` read out as ``readout`` (one of ``READOUTS``)."""
+    if readout == "ring_median":
+        return f"{marker}_ring_median"
+    return f"{marker}_{readout}_mean"
+
+
+def intensity_columns(channels, ring_median=()):
+    """Names of the intensity columns, marker by marker: the three means, then the ring
+    median of the markers in ``ring_median``."""
+    return [intensity_column(m, c) for m in channels
+            for c in COMPARTMENTS + (("ring_median",) if m in ring_median else ())]
 
 
 def expansion_px(cell_expansion_um, pixel_size_um):
@@ -96,7 +111,7 @@ class _ArrayLabels:
 
 
 def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um=3.0,
-                  tile_px=2048):
+                  tile_px=2048, ring_median=()):
     """Measure every nucleus's cell, tile by tile.
 
     Parameters
@@ -110,6 +125,8 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
         required for an array)
     cell_expansion_um : float, nucleus-to-cell growth in µm
     tile_px : int, edge of a measurement tile in pixels (memory grows with its square)
+    ring_median : markers whose median over the ring is measured too (a sort per tile and
+        marker: cheap for a few markers); markers not in ``channels`` are skipped
 
     Returns
     -------
@@ -124,6 +141,7 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
             raise ValueError(f"image must be (C, Y, X) with C={len(channels)}, got {image.shape}")
         image = _ArrayImage(image, channels)
     channels = list(image.channels if channels is None else channels)
+    ring_median = [m for m in channels if m in set(ring_median)]
     height, width = (int(s) for s in labels.shape)
     if tuple(int(s) for s in image.shape) != (height, width):
         raise ValueError(f"image {tuple(image.shape)} and labels {(height, width)} differ in size")
@@ -138,9 +156,9 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
         for x0 in range(0, width, tile_px):
             core = (y0, min(y0 + tile_px, height), x0, min(x0 + tile_px, width))
             part, halo = _measure_tile(image, labels, channels, core, (height, width), halo,
-                                       margin, grow)
+                                       margin, grow, ring_median)
             parts.append(part)
-    table = pd.concat(parts, ignore_index=True) if parts else _empty(channels)
+    table = pd.concat(parts, ignore_index=True) if parts else _empty(channels, ring_median)
     table = table.sort_values("cell_id", ignore_index=True)
     scale = float(pixel_size_um)
     table["x_um"] = (table["x_um"] + 0.5) * scale
@@ -152,15 +170,15 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
     return table
 
 
-def _empty(channels):
+def _empty(channels, ring_median=()):
     columns = {c: pd.Series(dtype="float64") for c in SHAPE_COLUMNS}
     columns["cell_id"] = pd.Series(dtype="int64")
-    for name in intensity_columns(channels):
+    for name in intensity_columns(channels, ring_median):
         columns[name] = pd.Series(dtype="float32")
     return pd.DataFrame(columns)
 
 
-def _measure_tile(image, labels, channels, core, shape, halo, margin, grow):
+def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring_median=()):
     """Measure the cells whose centroid is in ``core``; returns (table in px units, halo)."""
     height, width = shape
     cy0, cy1, cx0, cx1 = core
@@ -225,6 +243,7 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow):
         "eccentricity": eccentricity[keep],
         "solidity": np.minimum(solidity[keep], 1.0),
     }
+    ring_px = cell_flat != flat if ring_median else None  # grown pixels, not nucleus
     with np.errstate(invalid="ignore", divide="ignore"):
         for marker in channels:
             plane = np.asarray(image.read(marker, window), dtype=np.float64).ravel()
@@ -235,7 +254,24 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow):
             cell_mean = cell_sum / np.maximum(cell_area, 1)
             table[f"{marker}_cell_mean"] = cell_mean[keep].astype(np.float32)
             table[f"{marker}_ring_mean"] = ring[keep].astype(np.float32)
+            if marker in ring_median:
+                median = _label_medians(cell_flat[ring_px], plane[ring_px], n)
+                table[intensity_column(marker, "ring_median")] = median[keep].astype(np.float32)
     return pd.DataFrame(table), halo
+
+
+def _label_medians(labels, values, n):
+    """Median of ``values`` per label ``0..n-1`` (NaN for a label without values)."""
+    order = np.lexsort((values, labels))
+    labels, values = labels[order], values[order]
+    counts = np.bincount(labels, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    has = counts > 0
+    lo = starts + np.maximum(counts - 1, 0) // 2
+    hi = starts + counts // 2
+    out = np.full(n, np.nan)
+    out[has] = 0.5 * (values[lo[has]] + values[hi[has]])
+    return out
 
 
 def _eccentricity(flat, rows, cols, mean_r, mean_c, area, n):

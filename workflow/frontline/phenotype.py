@@ -44,6 +44,11 @@ decision in another compartment than the one it is gated in (``exclusive_compart
 :func:`exclusive_margins`): a cytoplasmic lineage marker such as keratin is best read from the
 nucleus there, because a small immune cell's grown cell region inside a tumour nest is mostly
 its neighbours' cytoplasm, while its nucleus is its own.
+
+Besides the three means, a marker may be gated on its median over the ring (compartment
+``ring_median``; measured by the measure rule for the markers configured so). For a
+cytoplasmic marker such as keratin this resists lateral spill-over: a stromal or immune cell
+touching tumour cells on one side has a bright ring *mean* but a dark ring median.
 """
 
 import logging
@@ -54,12 +59,13 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 
 from .errors import FrontlineInputError
+from .measure import READOUTS, intensity_column
 
 log = logging.getLogger(__name__)
 
 AMBIGUOUS = "ambiguous"
 OTHER = "other"
-COMPARTMENTS = ("nucleus", "cell", "ring")
+COMPARTMENTS = READOUTS  # nucleus, cell, ring (means) and ring_median
 GATE_COLUMNS = ["marker", "compartment", "gate", "method", "confidence", "n_positive",
                 "fraction_positive", "cofactor"]
 _FLOOR_FRACTION = 0.1
@@ -181,6 +187,24 @@ def gated_markers(phenotyping):
     return markers
 
 
+def ring_median_markers(phenotyping):
+    """Markers read from their ring median (``compartments``, ``default_compartment`` or
+    ``exclusive_compartments``): the ones the measure rule must measure it for.
+
+    Returns
+    -------
+    sorted list of str
+    """
+    compartments = phenotyping.get("compartments") or {}
+    default = phenotyping.get("default_compartment", "cell")
+    markers = {m for m in gated_markers(phenotyping)
+               if compartments.get(m, default) == "ring_median"}
+    markers |= {str(m) for m, c in compartments.items() if c == "ring_median"}
+    markers |= {str(m) for m, c in (phenotyping.get("exclusive_compartments") or {}).items()
+                if c == "ring_median"}
+    return sorted(markers)
+
+
 def lineage_of(tree, name):
     """The root phenotype (lineage) of ``name``, or ``name`` itself when not in the tree."""
     return tree[name]["root"] if name in tree else name
@@ -193,18 +217,25 @@ def measured_channels(cells):
     return [c[: -len("_cell_mean")] for c in cells.columns if c.endswith("_cell_mean")]
 
 
-def compartment_values(cells, marker, compartment):
-    """Per-cell intensity of ``marker`` in ``compartment``.
+def compartment_values(cells, marker, compartment, sample=None, file=None):
+    """Per-cell intensity of ``marker`` in ``compartment`` (one of ``COMPARTMENTS``).
 
-    A cell without ring pixels (NaN ring mean) is read from the whole cell instead, so a
-    tightly packed cell is still gated.
+    A cell without ring pixels (NaN ring mean or median) is read from the whole cell instead,
+    so a tightly packed cell is still gated.
 
     Returns
     -------
     (N,) float array
     """
-    values = cells[f"{marker}_{compartment}_mean"].to_numpy(np.float64)
-    if compartment == "ring":
+    column = intensity_column(marker, compartment)
+    if column not in cells.columns:
+        raise FrontlineInputError(
+            f"marker '{marker}' is read from its {compartment} but the cell table has no "
+            f"column {column}", sample=sample, file=file,
+            fix="rerun the measure rule (it measures ring medians for the markers that "
+                "`phenotyping: compartments` reads there), e.g. snakemake --forcerun measure")
+    values = cells[column].to_numpy(np.float64)
+    if compartment in ("ring", "ring_median"):
         whole = cells[f"{marker}_cell_mean"].to_numpy(np.float64)
         values = np.where(np.isnan(values), whole, values)
     return values
@@ -339,7 +370,8 @@ def gate_markers(cells, markers, compartments=None, default_compartment="cell", 
     ----------
     cells : DataFrame from :func:`frontline.measure.measure_cells`
     markers : list of str
-    compartments : dict marker -> ``nucleus`` | ``cell`` | ``ring`` (others: default)
+    compartments : dict marker -> ``nucleus`` | ``cell`` | ``ring`` | ``ring_median``
+        (others: default)
     default_compartment : str
     gates : dict marker -> ``auto`` | number (others: auto)
     min_confidence, tail_mads, seed : see :func:`auto_gate`
@@ -366,8 +398,8 @@ def gate_markers(cells, markers, compartments=None, default_compartment="cell", 
             raise FrontlineInputError(
                 f"compartment '{compartment}' for marker '{marker}' is not one of "
                 f"{list(COMPARTMENTS)}", sample=sample, file=file,
-                fix="set `phenotyping: compartments:` to nucleus, cell or ring")
-        values = compartment_values(cells, marker, compartment)
+                fix="set `phenotyping: compartments:` to nucleus, cell, ring or ring_median")
+        values = compartment_values(cells, marker, compartment, sample, file)
         setting = parse_gate(gates.get(marker, "auto"), marker, sample, file)
         if setting == "auto":
             result = auto_gate(values, min_confidence, tail_mads, seed)
@@ -475,7 +507,7 @@ def exclusive_margins(cells, gates, compartments=None, min_confidence=0.1, tail_
     ----------
     cells : DataFrame with the intensity columns
     gates : DataFrame from :func:`gate_markers`
-    compartments : dict marker -> ``nucleus`` | ``cell`` | ``ring``; markers must be gated
+    compartments : dict marker -> one of ``COMPARTMENTS``; markers must be gated
     min_confidence, tail_mads, seed : see :func:`auto_gate`
     sample, file : for error messages
 

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the library, als
 
 from snakemake.utils import validate
 
-from frontline import preflight, sheet
+from frontline import phenotype, preflight, sheet
 from frontline.errors import FrontlineInputError
 
 # Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.

@@ -14,6 +14,7 @@ rule measure:
         fluor_map=fluor_map_of,
         cell_expansion_um=config["measure"]["cell_expansion_um"],
         tile_px=config["measure"]["tile_px"],
+        ring_median=phenotype.ring_median_markers(config["phenotyping"]),
     threads: 1
     resources:
         # one tile (+ halo) at a time; the table grows with the number of cells

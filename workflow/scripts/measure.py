@@ -14,7 +14,8 @@ def main(smk):
             io.open_labels(smk.input.labels) as labels:
         check_same_grid(img, labels, sample, smk.input.labels)
         cells = measure_cells(img, labels, img.pixel_size_um,
-                              cell_expansion_um=p.cell_expansion_um, tile_px=p.tile_px)
+                              cell_expansion_um=p.cell_expansion_um, tile_px=p.tile_px,
+                              ring_median=p.ring_median)
     with atomic_output(smk.output.cells) as tmp:
         cells.to_parquet(tmp, index=False)
 
