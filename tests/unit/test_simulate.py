@@ -167,6 +167,30 @@ def test_truth_distance_matches_the_tumor_mask(samples):
         assert np.quantile(diff, 0.99) < 2.0
 
 
+def test_truth_tumor_has_no_cell_free_specks_or_holes(samples):
+    for sim in samples.values():
+        xy = sim.cells[["x_um", "y_um"]].to_numpy()
+        tumor_xy = xy[(sim.cells["phenotype"] == "tumor").to_numpy()]
+        for part in sim.tumor.geoms:
+            assert shapely.contains_xy(part, *tumor_xy.T).sum() >= simulate.MIN_TUMOR_CELLS
+            for ring in part.interiors:
+                assert shapely.contains_xy(shapely.Polygon(ring), *xy.T).any()
+
+
+def test_observable_tumor_drops_specks_and_empty_holes():
+    big = shapely.Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
+                          [[(10, 10), (20, 10), (20, 20), (10, 20)],    # empty hole: filled
+                           [(60, 60), (80, 60), (80, 80), (60, 80)]])   # hole with a cell
+    speck = shapely.box(200, 200, 210, 210)                            # 2 tumor cells: dropped
+    x = np.array([50, 51, 52, 53, 54, 70, 205, 206], float)
+    y = np.array([40, 41, 42, 43, 44, 70, 205, 206], float)
+    is_tumor = np.array([1, 1, 1, 1, 1, 0, 1, 1], bool)
+    out = simulate.observable_tumor(shapely.MultiPolygon([big, speck]), x, y, is_tumor)
+    assert len(out.geoms) == 1
+    assert len(out.geoms[0].interiors) == 1
+    assert out.area == pytest.approx(100 * 100 - 20 * 20)
+
+
 def test_truth_labels_match_the_cells_table(samples):
     for sim in samples.values():
         labels = sim.labels

@@ -58,7 +58,9 @@ checkerboard phases so that a block depends only on its neighbours: any window o
 be generated on its own and tiles join seamlessly (:func:`write_large_slide`). The tumor is the
 super-level set of a smooth random field (plane waves of 150-700 µm wavelength; one central
 mass in :func:`simulate_tissue`, mm-scale masses and nests on big slides), pushed to stroma
-near the image border so the whole front lies inside the image.
+near the image border so the whole front lies inside the image. The truth tumor (and each
+cell's ``dist_front_um``) is that region as its cells show it (:func:`observable_tumor`):
+specks holding fewer than 5 tumor cells and holes holding no cell are left out.
 
 Image formation per pixel: DAPI = nuclear level x (1 + chromatin texture, bright
 chromocentres); a marker = expression x (membrane ring + cytoplasm + a little nucleus, with
@@ -151,6 +153,7 @@ KERATIN_LOW_FRACTION = 0.02  # tumor cells with a quarter of the PanCK
 POSITIVE_SIGMA = 0.45    # log-normal spread of positive expression between cells
 PSF_SIGMA_UM = 0.35
 CAMERA_OFFSET = 100.0
+MIN_TUMOR_CELLS = 5      # the truth tumor keeps parts with at least this many tumor cells
 READ_NOISE = 4.0
 
 
@@ -291,6 +294,39 @@ def tumor_polygon(world, step_um=LATTICE_UM):
     rings.sort(key=lambda g: -g.area)
     geom = reduce(lambda a, b: a.symmetric_difference(b), rings)  # even-odd: holes
     return geom.intersection(shapely.box(0, 0, world.width_um, world.height_um))
+
+
+def observable_tumor(tumor, x_um, y_um, is_tumor, min_cells=MIN_TUMOR_CELLS):
+    """The truth tumor as cells show it: the field's region without its cell-free slivers.
+
+    Where the random field only just crosses its threshold it leaves specks of "tumor" that
+    hold no tumor cell, or one to a few (a tumor bud is a cluster of at most 4 cells, not a
+    mass with a front), and holes that hold no cell at all. No method can see them, and a
+    speck would give the cells around it a truth distance to a front that is not there.
+
+    Parameters
+    ----------
+    tumor : (Multi)Polygon, µm (from :func:`tumor_polygon`)
+    x_um, y_um : (N,) float, cell centroids, µm
+    is_tumor : (N,) bool
+    min_cells : a part of the tumor is kept when it holds at least this many tumor cells
+
+    Returns
+    -------
+    MultiPolygon, µm: the parts with ``min_cells`` tumor cells, holes with no cell filled.
+    """
+    x_um, y_um = np.asarray(x_um, float), np.asarray(y_um, float)
+    is_tumor = np.asarray(is_tumor, bool)
+    parts = []
+    for part in getattr(tumor, "geoms", [tumor]):
+        if part.is_empty:
+            continue
+        if shapely.contains_xy(part, x_um[is_tumor], y_um[is_tumor]).sum() < min_cells:
+            continue
+        holes = [ring for ring in part.interiors
+                 if shapely.contains_xy(shapely.Polygon(ring), x_um, y_um).any()]
+        parts.append(shapely.Polygon(part.exterior, holes))
+    return shapely.MultiPolygon(parts)
 
 
 def signed_distance_um(polygon, x_um, y_um):
@@ -836,14 +872,14 @@ def simulate_tissue(preset="inflamed", shape_px=(2048, 2048), pixel_size_um=0.5,
     y_mean = np.bincount(flat, weights=rows.ravel(), minlength=n + 1)[1:] / area
     x_mean = np.bincount(flat, weights=cols.ravel(), minlength=n + 1)[1:] / area
     del rows, cols
-    tumor = tumor_polygon(world)
     x = (x_mean + 0.5) * pixel_size_um
     y = (y_mean + 0.5) * pixel_size_um
+    phenotype = np.array(PHENOTYPES)[cells["code"][visible]]
+    tumor = observable_tumor(tumor_polygon(world), x, y, phenotype == "tumor")
     table = pd.DataFrame({
         "cell_id": np.arange(1, n + 1, dtype=np.int64),
         "x_um": x, "y_um": y,
-        "phenotype": pd.Categorical(np.array(PHENOTYPES)[cells["code"][visible]],
-                                    categories=PHENOTYPES).astype(str),
+        "phenotype": pd.Categorical(phenotype, categories=PHENOTYPES).astype(str),
         "dist_front_um": signed_distance_um(tumor, x, y),
     })
     log.info("simulated %s seed %d: %d x %d px, %d cells, tumor %.0f%% of the area",
