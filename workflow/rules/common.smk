@@ -27,6 +27,15 @@ def exactly(values):
     return "|".join(sheet.wildcard_pattern(values)) or "(?!x)x"
 
 
+def library_version(module):
+    """A short hash of a library module's source: a rule's param that reruns the rule when
+    the code that makes its outputs changes (Snakemake tracks only the rule's own script)."""
+    import hashlib
+
+    path = Path(workflow.basedir) / "workflow" / "frontline" / f"{module}.py"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
 def row_of(wildcards):
     return SAMPLES.loc[wildcards.sample]
 

@@ -16,6 +16,7 @@ rule simulate:
         seed=lambda wc: SIM["samples"][wc.name]["seed"],
         shape_px=SIM["shape_px"],
         pixel_size_um=SIM["pixel_size_um"],
+        simulator=library_version("simulate"),  # new simulator code: new images and truth
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: (512 + 100 * SIM["shape_px"][0] * SIM["shape_px"][1] // 2**20) * attempt,
