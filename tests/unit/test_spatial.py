@@ -260,12 +260,10 @@ def test_analyze_without_front_reports_no_front(case, caplog):
 def test_accuracy_on_simulator_truth(preset, seed):
     """Front inferred from the truth tumor cells, against the simulator's true distances and
     the band densities of the same cells with the true front (1 x 1 mm, the demo seeds)."""
-    from spatial_truth import simulated_truth
-
     from frontline import simulate
     from frontline.evaluate import spatial_accuracy
 
-    cells, tumor, extent = simulated_truth(preset, seed, shape_px=(2048, 2048))
+    cells, tumor, extent = simulate.truth_cells(preset, (2048, 2048), 0.5, seed)
     regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(),
                                    (cells["phenotype"] == "tumor").to_numpy(), extent)
     params = spatial.Params(permutations=0)

@@ -1,0 +1,62 @@
+"""Accuracy of the front and spatial steps alone, on simulator truth.
+
+For each preset and image size: the simulator's truth cells (``simulate.truth_cells``, the
+demo seeds 1, 2, 3), the tumor traced from the truth tumor cells (``front.detect_regions``,
+default parameters), the spatial step (``spatial.analyze``, no permutations), and
+``evaluate.spatial_accuracy`` against the true distances and band densities. Segmentation and
+phenotyping are out of the picture: this is the floor the whole workflow can reach.
+
+Usage::
+
+    python bench/front_accuracy.py --sizes 2048 4096 --out bench/out/front_accuracy.json
+"""
+
+import argparse
+import json
+import logging
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+
+from frontline import evaluate, front, simulate, spatial  # noqa: E402
+
+SEEDS = {"inflamed": 1, "excluded": 2, "desert": 3}
+
+
+def one(preset, size):
+    cells, tumor, extent = simulate.truth_cells(preset, (size, size), 0.5, SEEDS[preset])
+    regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(),
+                                   (cells["phenotype"] == "tumor").to_numpy(), extent)
+    params = spatial.Params(permutations=0)
+    res = spatial.analyze(cells.drop(columns="dist_front_um"), regions, params,
+                          immune_lineage=simulate.IMMUNE, sample=preset)
+    acc = evaluate.spatial_accuracy(cells, tumor, res.cells, regions, res.densities,
+                                    res.summary["phenotype_call"], params, simulate.IMMUNE)
+    worst = max(acc["density_worst_bands"], key=lambda b: abs(b["rel_error"]), default=None)
+    return {"size_px": size, "preset": preset, "cells": len(cells),
+            "dist_median_abs_error_um": round(acc["dist_median_abs_error_um"], 2),
+            "dist_median_error_um": round(acc["dist_median_error_um"], 2),
+            "bands": f"{acc['density_bands_within_tolerance']}/{acc['density_bands_compared']}",
+            "density_max_rel_error": round(acc["density_max_rel_error"], 3),
+            "worst_band": worst, "call": acc["call"], "truth_call": acc["truth_call"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096])
+    parser.add_argument("--out", type=Path, default=Path("bench/out/front_accuracy.json"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = [one(preset, size) for size in args.sizes for preset in SEEDS]
+    for row in rows:
+        print(json.dumps(row))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"date": str(date.today()), "machine": platform.processor()
+                                    or platform.machine(), "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
