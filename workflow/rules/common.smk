@@ -97,7 +97,8 @@ def all_outputs():
 
 
 HEADLINE_METRICS = ("precision", "recall", "f1", "tumor_vs_immune_accuracy", "macro_f1",
-                    "median_abs_error_um", "band_density_within_15pct", "call", "call_matches")
+                    "dist_median_abs_error_um", "density_bands_within_tolerance",
+                    "density_bands_compared", "call", "truth_call")
 
 
 def print_where_results_are():
