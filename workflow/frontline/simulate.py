@@ -153,8 +153,8 @@ KERATIN_LOW_FRACTION = 0.02  # tumor cells with a quarter of the PanCK
 POSITIVE_SIGMA = 0.45    # log-normal spread of positive expression between cells
 PSF_SIGMA_UM = 0.35
 CAMERA_OFFSET = 100.0
-MIN_TUMOR_CELLS = 5      # the truth tumor keeps parts with at least this many tumor cells
 READ_NOISE = 4.0
+MIN_TUMOR_CELLS = 5      # the truth tumor keeps parts with at least this many tumor cells
 
 
 def expected_density_per_mm2(preset, phenotype, dist_um):
