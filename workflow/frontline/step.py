@@ -79,3 +79,15 @@ def atomic_output(path):
         os.replace(tmp, path)
     finally:
         _remove(tmp)
+
+
+def open_input_image(smk):
+    """The rule's ``input.image``, opened lazily (:func:`frontline.io.open_image`) with the
+    params every image-reading rule declares: ``pixel_size_um``, ``default_pixel_size_um``,
+    ``channel_names`` and ``fluor_map``."""
+    from .io import open_image
+
+    p = smk.params
+    return open_image(smk.input.image, sample=smk.wildcards.sample, pixel_size_um=p.pixel_size_um,
+                      default_pixel_size_um=p.default_pixel_size_um,
+                      channel_names=p.channel_names, fluor_map=p.fluor_map)

@@ -6,18 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from frontline import front, io
+from frontline import front
 from frontline.errors import FrontlineInputError
-from frontline.step import atomic_output, run
+from frontline.step import atomic_output, open_input_image, run
 
 log = logging.getLogger("frontline.front")
 
 
 def main(smk):
     sample, p = smk.wildcards.sample, smk.params
-    with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
+    with open_input_image(smk) as img:
         height_px, width_px = img.shape
         pixel_size_um = img.pixel_size_um
     extent_um = (width_px * pixel_size_um, height_px * pixel_size_um)

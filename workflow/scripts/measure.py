@@ -3,14 +3,12 @@
 from frontline import io
 from frontline.errors import FrontlineInputError
 from frontline.measure import measure_cells
-from frontline.step import atomic_output, run
+from frontline.step import atomic_output, open_input_image, run
 
 
 def main(smk):
     sample, p = smk.wildcards.sample, smk.params
-    with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img, \
+    with open_input_image(smk) as img, \
             io.open_labels(smk.input.labels) as labels:
         check_same_grid(img, labels, sample, smk.input.labels)
         cells = measure_cells(img, labels, img.pixel_size_um,

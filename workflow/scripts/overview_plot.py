@@ -6,17 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from frontline import front, io, plots
-from frontline.step import atomic_output, run
+from frontline import front, plots
+from frontline.step import atomic_output, open_input_image, run
 
 log = logging.getLogger("frontline.overview_plot")
 
 
 def main(smk):
     sample, p = smk.wildcards.sample, smk.params
-    with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
+    with open_input_image(smk) as img:
         image, factor = img.overview(p.max_px)  # a pyramid level or a strided read, never full
         channels, pixel_size_um = img.channels, img.pixel_size_um
     log.info("overview %s px (%.1f µm per px) of %s", image.shape[1:], factor * pixel_size_um,

@@ -9,7 +9,7 @@ import pandas as pd
 from frontline import io, plots
 from frontline.measure import expand_nuclei, expansion_px
 from frontline.phenotype import compartment_values, phenotype_cells
-from frontline.step import atomic_output, run
+from frontline.step import atomic_output, open_input_image, run
 
 log = logging.getLogger("frontline.phenotype_rule")
 CROP_UM = 150.0  # edge of the image crop in each gating plot
@@ -30,10 +30,7 @@ def plot_gates(smk, cells, phenotypes, gates):
     """One QC figure per gated marker: histogram with the gate, crop with positives outlined."""
     p = smk.params
     targets = {Path(path).name[: -len(".png")]: path for path in smk.output.plots}
-    with io.open_image(smk.input.image, sample=smk.wildcards.sample,
-                       pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img, \
+    with open_input_image(smk) as img, \
             io.open_labels(smk.input.labels) as labels:
         size_px = int(round(CROP_UM / img.pixel_size_um))
         grow = expansion_px(p.cell_expansion_um, img.pixel_size_um)

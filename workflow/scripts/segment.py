@@ -2,7 +2,7 @@
 
 from frontline import io
 from frontline import segment as sg
-from frontline.step import run
+from frontline.step import open_input_image, run
 
 
 def main(smk):
@@ -11,9 +11,7 @@ def main(smk):
     model = sg.load_model(p.model, p.model_basedir, prob_thresh=p.prob_thresh,
                           nms_thresh=p.nms_thresh, pixel_size_um=p.model_pixel_size_um,
                           precision=p.precision, sample=sample)
-    with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
+    with open_input_image(smk) as img:
         io.require_channels(img, [p.nuclear_channel], sample=sample,
                             what="segmentation (segmentation.nuclear_channel)")
 

@@ -2,7 +2,7 @@
 
 from frontline import io
 from frontline import segment as sg
-from frontline.step import run
+from frontline.step import open_input_image, run
 
 
 def main(smk):
@@ -12,9 +12,7 @@ def main(smk):
                           nms_thresh=p.nms_thresh, pixel_size_um=p.model_pixel_size_um,
                           precision=p.precision, sample=sample)
     norm = sg.load_normalisation(smk.input.norm, p.nuclear_channel)
-    with io.open_image(smk.input.image, sample=sample, pixel_size_um=p.pixel_size_um,
-                       default_pixel_size_um=p.default_pixel_size_um,
-                       channel_names=p.channel_names, fluor_map=p.fluor_map) as img:
+    with open_input_image(smk) as img:
         io.require_channels(img, [p.nuclear_channel], sample=sample,
                             what="segmentation (segmentation.nuclear_channel)")
         plan = sg.plan(model, img.pixel_size_um, p.tile_px, p.overlap_px)

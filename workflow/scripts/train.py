@@ -4,8 +4,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from frontline import train
 from frontline.step import run
 
