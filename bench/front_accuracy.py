@@ -16,13 +16,12 @@ Usage::
 import argparse
 import json
 import logging
-import platform
 import sys
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+import machine  # noqa: E402  (bench/machine.py)
 from frontline import evaluate, front, simulate, spatial  # noqa: E402
 
 SEEDS = {"inflamed": 1, "excluded": 2, "desert": 3}
@@ -59,8 +58,7 @@ def main():
     for row in rows:
         print(json.dumps(row))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": str(date.today()), "machine": platform.processor()
-                                    or platform.machine(), "rows": rows}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"machine": machine.describe(), "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -25,12 +25,13 @@ Usage::
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
@@ -147,17 +148,7 @@ def environment():
     import tensorflow
     import tifffile
 
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "cores": os.cpu_count(),
-            "memory_gib": round(mem, 1), "python": platform.python_version(),
+    return {**machine.describe(),
             "tensorflow": tensorflow.__version__, "keras": keras.__version__,
             "stardist": stardist.__version__, "numpy": numpy.__version__,
             "tifffile": tifffile.__version__}

@@ -29,13 +29,13 @@ Usage::
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
@@ -169,21 +169,6 @@ def run_method(method, table_path, regions_path, args):
     return out
 
 
-def machine():
-    import psutil
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "load_average_1min": os.getloadavg()[0]}
-
-
 def versions():
     from importlib.metadata import version
 
@@ -225,7 +210,7 @@ def main():
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)
         results.append(result)
-    summary = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "versions": versions(),
+    summary = {"machine": machine.describe(), "versions": versions(),
                "radius_um": args.radius, "results": results}
     by = {r["method"]: r for r in results}
     if "enrichment" in by and "squidpy" in by:
