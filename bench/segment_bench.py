@@ -60,20 +60,23 @@ def run_method(method, image, model_dir, out, tile_px, overlap_px, background_ma
     from frontline import segment as sg
 
     # StarDist's own calls always compute in float32
-    model = sg.load_model(str(model_dir),
-                          precision=precision if method == "frontline" else "float32")
+    model = sg.load_model(
+        str(model_dir), precision=precision if method == "frontline" else "float32"
+    )
     with io.open_image(image) as img:
         shape = img.shape
         t0 = time.perf_counter()
         if method == "frontline":
+
             def read(window):
                 return img.read("DAPI", window)
 
             norm = sg.normalisation_range(read, shape)
             plan = sg.plan(model, img.pixel_size_um, tile_px, overlap_px)
             stats = {}
-            strips = sg.segment_labels(model, read, shape, norm, plan,
-                                       background_max=background_max, stats=stats)
+            strips = sg.segment_labels(
+                model, read, shape, norm, plan, background_max=background_max, stats=stats
+            )
             sg.write_label_strips(out, strips, shape, img.pixel_size_um)
             n = stats["nuclei"]
             seconds = time.perf_counter() - t0
@@ -84,39 +87,72 @@ def run_method(method, image, model_dir, out, tile_px, overlap_px, background_ma
             if method == "predict_instances":
                 n_tiles = tuple(max(1, round(s / 2048)) for s in shape)
                 labels, details = model.stardist.predict_instances(
-                    x, prob_thresh=model.prob_thresh, nms_thresh=model.nms_thresh,
-                    n_tiles=n_tiles, show_tile_progress=False)
+                    x,
+                    prob_thresh=model.prob_thresh,
+                    nms_thresh=model.nms_thresh,
+                    n_tiles=n_tiles,
+                    show_tile_progress=False,
+                )
             else:
                 labels, details = model.stardist.predict_instances_big(
-                    x, axes="YX", block_size=2048, min_overlap=64, context=64,
-                    prob_thresh=model.prob_thresh, nms_thresh=model.nms_thresh,
-                    show_progress=False)
+                    x,
+                    axes="YX",
+                    block_size=2048,
+                    min_overlap=64,
+                    context=64,
+                    prob_thresh=model.prob_thresh,
+                    nms_thresh=model.nms_thresh,
+                    show_progress=False,
+                )
             n = len(details["prob"])
             seconds = time.perf_counter() - t0
             np.save(out, labels[:2048, :2048])  # a corner, for the agreement check
     mp = shape[0] * shape[1] / 1e6
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"method": method, "shape": list(shape), "megapixels": mp, "seconds": seconds,
-            "mp_per_s": mp / seconds, "nuclei": int(n),
-            "precision": model.precision,
-            # CPU seconds of the whole process (incl. start-up), less sensitive to other load
-            "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "peak_rss_gb": usage.ru_maxrss / 1e6,
-            "load_avg_end": os.getloadavg()[0]}
+    return {
+        "method": method,
+        "shape": list(shape),
+        "megapixels": mp,
+        "seconds": seconds,
+        "mp_per_s": mp / seconds,
+        "nuclei": int(n),
+        "precision": model.precision,
+        # CPU seconds of the whole process (incl. start-up), less sensitive to other load
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_gb": usage.ru_maxrss / 1e6,
+        "load_avg_end": os.getloadavg()[0],
+    }
 
 
 def in_subprocess(method, image, args, out):
-    cmd = [sys.executable, __file__, "--one", method, "--image", str(image), "--model",
-           str(args.model), "--result", str(out), "--tile-px", str(args.tile_px),
-           "--overlap-px", str(args.overlap_px), "--background-max", str(args.background_max),
-           "--precision", args.precision]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        method,
+        "--image",
+        str(image),
+        "--model",
+        str(args.model),
+        "--result",
+        str(out),
+        "--tile-px",
+        str(args.tile_px),
+        "--overlap-px",
+        str(args.overlap_px),
+        "--background-max",
+        str(args.background_max),
+        "--precision",
+        args.precision,
+    ]
     load = os.getloadavg()[0]
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    )
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         raise RuntimeError(f"{method} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    result = json.loads(line[-1][len("RESULT "):])
+    result = json.loads(line[-1][len("RESULT ") :])
     result["load_avg_start"] = load
     print(json.dumps(result), flush=True)
     return result
@@ -148,22 +184,36 @@ def environment():
     import tensorflow
     import tifffile
 
-    return {**machine.describe(),
-            "tensorflow": tensorflow.__version__, "keras": keras.__version__,
-            "stardist": stardist.__version__, "numpy": numpy.__version__,
-            "tifffile": tifffile.__version__}
+    return {
+        **machine.describe(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "stardist": stardist.__version__,
+        "numpy": numpy.__version__,
+        "tifffile": tifffile.__version__,
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(ROOT / "resources/models/frontline_nuclei"))
     parser.add_argument("--workdir", default=str(ROOT / "bench/out/segment"))
-    parser.add_argument("--sizes", type=int, nargs="*", default=[8192],
-                        help="square images on which all three methods run")
-    parser.add_argument("--slide", type=int, default=16384,
-                        help="square slide on which frontline runs alone (0: skip)")
-    parser.add_argument("--methods", nargs="*",
-                        default=["frontline", "predict_instances", "predict_instances_big"])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[8192],
+        help="square images on which all three methods run",
+    )
+    parser.add_argument(
+        "--slide",
+        type=int,
+        default=16384,
+        help="square slide on which frontline runs alone (0: skip)",
+    )
+    parser.add_argument(
+        "--methods", nargs="*", default=["frontline", "predict_instances", "predict_instances_big"]
+    )
     parser.add_argument("--tile-px", type=int, default=1024)
     parser.add_argument("--overlap-px", type=int, default=64)
     parser.add_argument("--background-max", type=float, default=0.1)
@@ -175,17 +225,32 @@ def main():
     args = parser.parse_args()
 
     if args.one:  # child process: one method
-        result = run_method(args.one, args.image, args.model, args.result, args.tile_px,
-                            args.overlap_px, args.background_max, args.precision)
+        result = run_method(
+            args.one,
+            args.image,
+            args.model,
+            args.result,
+            args.tile_px,
+            args.overlap_px,
+            args.background_max,
+            args.precision,
+        )
         print("RESULT " + json.dumps(result), flush=True)
         return
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    report = {"environment": environment(), "settings": {
-        "tile_px": args.tile_px, "overlap_px": args.overlap_px,
-        "background_max": args.background_max, "precision": args.precision,
-        "model": str(args.model)}, "runs": []}
+    report = {
+        "environment": environment(),
+        "settings": {
+            "tile_px": args.tile_px,
+            "overlap_px": args.overlap_px,
+            "background_max": args.background_max,
+            "precision": args.precision,
+            "model": str(args.model),
+        },
+        "runs": [],
+    }
     print(json.dumps(report["environment"]), flush=True)
     for size in args.sizes:
         image = make_image(workdir, size)
@@ -194,27 +259,36 @@ def main():
             suffix = ".ome.tif" if method == "frontline" else ".npy"
             outputs[method] = workdir / f"labels_{size}_{method}{suffix}"
             report["runs"].append(in_subprocess(method, image, args, outputs[method]))
-        pairs = [("frontline", "predict_instances"), ("frontline", "predict_instances_big"),
-                 ("predict_instances", "predict_instances_big")]
+        pairs = [
+            ("frontline", "predict_instances"),
+            ("frontline", "predict_instances_big"),
+            ("predict_instances", "predict_instances_big"),
+        ]
         for a, b in pairs:
             if a in outputs and b in outputs:
                 f1 = agreement(outputs[a], outputs[b])
-                report["runs"].append({"agreement": f"{a} vs {b}", "size": size,
-                                       "f1_iou05_corner_2048": f1})
+                report["runs"].append(
+                    {"agreement": f"{a} vs {b}", "size": size, "f1_iou05_corner_2048": f1}
+                )
                 print(f"F1 {a} vs {b} ({size}², 2048² corner): {f1:.4f}")
     if args.slide:
         image = make_image(workdir, args.slide)
-        report["runs"].append(in_subprocess("frontline", image, args,
-                                            workdir / f"labels_{args.slide}_frontline.ome.tif"))
+        report["runs"].append(
+            in_subprocess(
+                "frontline", image, args, workdir / f"labels_{args.slide}_frontline.ome.tif"
+            )
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
     for r in report["runs"]:
         if "method" in r:
-            print(f"{r['method']:22s} {r['precision']:8s} {r['shape'][0]}x{r['shape'][1]}: "
-                  f"{r['mp_per_s']:.3f} MP/s, "
-                  f"peak RSS {r['peak_rss_gb']:.2f} GB, {r['nuclei']} nuclei, load "
-                  f"{r['load_avg_start']:.1f} -> {r['load_avg_end']:.1f}")
+            print(
+                f"{r['method']:22s} {r['precision']:8s} {r['shape'][0]}x{r['shape'][1]}: "
+                f"{r['mp_per_s']:.3f} MP/s, "
+                f"peak RSS {r['peak_rss_gb']:.2f} GB, {r['nuclei']} nuclei, load "
+                f"{r['load_avg_start']:.1f} -> {r['load_avg_end']:.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -55,11 +55,15 @@ def make_table(path, n_cells=1_000_000, size_um=10_000.0, seed=3, lattice_um=4.0
     world = simulate.make_world("inflamed", (px, px), 0.5, seed, central_mass=False)
     axis = (np.arange(int(size_um / lattice_um)) + 0.5) * lattice_um
     inside = simulate.tumor_field(world, axis, axis) > world.threshold
-    dist = np.where(inside, -ndimage.distance_transform_edt(inside, sampling=lattice_um),
-                    ndimage.distance_transform_edt(~inside, sampling=lattice_um))
+    dist = np.where(
+        inside,
+        -ndimage.distance_transform_edt(inside, sampling=lattice_um),
+        ndimage.distance_transform_edt(~inside, sampling=lattice_um),
+    )
     area_mm2 = (size_um / 1e3) ** 2
-    expected = {t: simulate.expected_density_per_mm2("inflamed", t, dist).mean() * area_mm2
-                for t in TYPES}
+    expected = {
+        t: simulate.expected_density_per_mm2("inflamed", t, dist).mean() * area_mm2 for t in TYPES
+    }
     scale = n_cells / sum(expected.values())
     rng = np.random.default_rng(seed)
     parts = []
@@ -105,8 +109,11 @@ def run_method(method, table_path, regions_path, args):
         regions = front.detect_regions(xy, phen == "tumor", extent)
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         Path(regions_path).write_text(front.dumps(front.regions_to_geojson(regions, units="um")))
-        out.update(tumor_area_mm2=regions.tumor.area / 1e6, front_length_mm=regions.front.length / 1e3,
-                   tissue_area_mm2=regions.tissue.area / 1e6)
+        out.update(
+            tumor_area_mm2=regions.tumor.area / 1e6,
+            front_length_mm=regions.front.length / 1e3,
+            tissue_area_mm2=regions.tissue.area / 1e6,
+        )
     else:
         regions = front.regions_from_geojson(json.loads(Path(regions_path).read_text()))
     if method == "spatial":
@@ -126,8 +133,16 @@ def run_method(method, table_path, regions_path, args):
         b = (phen == "tumor") & in_tissue
         radii = spatial.Params().lfunction_radii_um
         t, c = time.perf_counter(), cpu_seconds()
-        spatial.l_function_envelope(xy[a], edge[a], xy[b], edge[b], dmap.tissue.sum() * 4.0, radii,
-                                    args.permutations, seed=0)
+        spatial.l_function_envelope(
+            xy[a],
+            edge[a],
+            xy[b],
+            edge[b],
+            dmap.tissue.sum() * 4.0,
+            radii,
+            args.permutations,
+            seed=0,
+        )
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         out["permutations"] = args.permutations
         out["seconds_per_permutation"] = out["seconds"] / max(args.permutations, 1)
@@ -149,22 +164,34 @@ def run_method(method, table_path, regions_path, args):
 
         warm = adata_of(20_000)  # numba compiles here, not in the timed call
         sq.gr.spatial_neighbors(warm, coord_type="generic", radius=args.radius)
-        sq.gr.nhood_enrichment(warm, cluster_key="phenotype", n_perms=10, seed=0, show_progress_bar=False)
+        sq.gr.nhood_enrichment(
+            warm, cluster_key="phenotype", n_perms=10, seed=0, show_progress_bar=False
+        )
         adata = adata_of(len(cells))
         t, c = time.perf_counter(), cpu_seconds()
         sq.gr.spatial_neighbors(adata, coord_type="generic", radius=args.radius)
         t_graph = time.perf_counter() - t
-        sq.gr.nhood_enrichment(adata, cluster_key="phenotype", n_perms=args.squidpy_perms, seed=0,
-                               show_progress_bar=False, n_jobs=1)  # n_jobs > 1: numba fails on read-only arrays
+        sq.gr.nhood_enrichment(
+            adata,
+            cluster_key="phenotype",
+            n_perms=args.squidpy_perms,
+            seed=0,
+            show_progress_bar=False,
+            n_jobs=1,
+        )  # n_jobs > 1: numba fails on read-only arrays
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         out["graph_seconds"] = t_graph
         out["n_perms"] = args.squidpy_perms
         names = list(adata.obs["phenotype"].cat.categories)
         zs = adata.uns["phenotype_nhood_enrichment"]["zscore"]
-        rows = [{"phenotype": a, "neighbour_phenotype": b, "zscore": float(zs[i, j])}
-                for i, a in enumerate(names) for j, b in enumerate(names)]
-        pd.DataFrame(rows).to_csv(Path(args.out).with_name("enrichment_squidpy.tsv"), sep="\t",
-                                  index=False)
+        rows = [
+            {"phenotype": a, "neighbour_phenotype": b, "zscore": float(zs[i, j])}
+            for i, a in enumerate(names)
+            for j, b in enumerate(names)
+        ]
+        pd.DataFrame(rows).to_csv(
+            Path(args.out).with_name("enrichment_squidpy.tsv"), sep="\t", index=False
+        )
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -172,12 +199,26 @@ def run_method(method, table_path, regions_path, args):
 def versions():
     from importlib.metadata import version
 
-    return {p: version(p) for p in ("numpy", "scipy", "shapely", "scikit-image", "scikit-learn",
-                                    "pandas", "squidpy", "anndata", "numba")}
+    return {
+        p: version(p)
+        for p in (
+            "numpy",
+            "scipy",
+            "shapely",
+            "scikit-image",
+            "scikit-learn",
+            "pandas",
+            "squidpy",
+            "anndata",
+            "numba",
+        )
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "spatial.json"))
     parser.add_argument("--cells", type=int, default=1_000_000)
     parser.add_argument("--radius", type=float, default=50.0, help="enrichment radius graph, µm")
@@ -200,9 +241,24 @@ def main():
         print(f"made {len(made):,} cells in {time.perf_counter() - t:.0f} s -> {table}", flush=True)
     results = []
     for method in args.methods.split(","):
-        cmd = [sys.executable, __file__, "--run", method, "--out", args.out, "--cells", str(args.cells),
-               "--radius", str(args.radius), "--squidpy-perms", str(args.squidpy_perms),
-               "--permutations", str(args.permutations), "--workers", str(args.workers)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--run",
+            method,
+            "--out",
+            args.out,
+            "--cells",
+            str(args.cells),
+            "--radius",
+            str(args.radius),
+            "--squidpy-perms",
+            str(args.squidpy_perms),
+            "--permutations",
+            str(args.permutations),
+            "--workers",
+            str(args.workers),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
@@ -210,20 +266,31 @@ def main():
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)
         results.append(result)
-    summary = {"machine": machine.describe(), "versions": versions(),
-               "radius_um": args.radius, "results": results}
+    summary = {
+        "machine": machine.describe(),
+        "versions": versions(),
+        "radius_um": args.radius,
+        "results": results,
+    }
     by = {r["method"]: r for r in results}
     if "enrichment" in by and "squidpy" in by:
         import pandas as pd
 
         ours = pd.read_csv(Path(args.out).with_name("enrichment_frontline.tsv"), sep="\t")
         theirs = pd.read_csv(Path(args.out).with_name("enrichment_squidpy.tsv"), sep="\t")
-        both = ours.merge(theirs, on=["phenotype", "neighbour_phenotype"], suffixes=("", "_squidpy"))
+        both = ours.merge(
+            theirs, on=["phenotype", "neighbour_phenotype"], suffixes=("", "_squidpy")
+        )
         summary["enrichment_speedup"] = by["squidpy"]["seconds"] / by["enrichment"]["seconds"]
         summary["zscore_correlation"] = float(both["zscore"].corr(both["zscore_squidpy"]))
-        summary["zscore_max_abs_difference"] = float((both["zscore"] - both["zscore_squidpy"]).abs().max())
+        summary["zscore_max_abs_difference"] = float(
+            (both["zscore"] - both["zscore_squidpy"]).abs().max()
+        )
         summary["zscore_median_rel_difference"] = float(
-            ((both["zscore"] - both["zscore_squidpy"]).abs() / both["zscore_squidpy"].abs()).median())
+            (
+                (both["zscore"] - both["zscore_squidpy"]).abs() / both["zscore_squidpy"].abs()
+            ).median()
+        )
     Path(args.out).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "results"}, indent=1))
 

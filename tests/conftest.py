@@ -22,5 +22,7 @@ def repo_root():
 def shared_data():
     """The public images folder beside the checkout; skips the test when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"public data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
+        pytest.skip(
+            f"public data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)"
+        )
     return SHARED_DATA

@@ -7,17 +7,31 @@ from frontline.cohort import cohort_table, density_long, summary_row
 
 
 def summary(name, call, cd8_core):
-    return {"sample": name, "phenotype_call": call, "phenotype_call_reason": "because",
-            "has_front": True, "tumor_source": "cells", "front_length_um": 1450.0,
-            "tissue_area_mm2": 0.26, "tumor_area_mm2": 0.11, "n_cells": 688,
-            "n_cells_CD8_T": 68, "density_per_mm2_tumor_core_CD8_T": cd8_core,
-            "ratio_intratumoral_stromal_CD8_T": None, "fraction_near_front_CD8_T": 0.5,
-            "not_computable": {"ratio_intratumoral_stromal_CD8_T": "no front"}}
+    return {
+        "sample": name,
+        "phenotype_call": call,
+        "phenotype_call_reason": "because",
+        "has_front": True,
+        "tumor_source": "cells",
+        "front_length_um": 1450.0,
+        "tissue_area_mm2": 0.26,
+        "tumor_area_mm2": 0.11,
+        "n_cells": 688,
+        "n_cells_CD8_T": 68,
+        "density_per_mm2_tumor_core_CD8_T": cd8_core,
+        "ratio_intratumoral_stromal_CD8_T": None,
+        "fraction_near_front_CD8_T": 0.5,
+        "not_computable": {"ratio_intratumoral_stromal_CD8_T": "no front"},
+    }
 
 
-EVALUATION = {"sample": "the file's own name", "version": 2, "segmentation": {"f1": 0.91, "precision": 0.93, "per_class": {"a": 1}},
-              "phenotype": {"accuracy": 0.95, "confusion": [[1, 0], [0, 1]]},
-              "spatial": {"call_correct": True}}
+EVALUATION = {
+    "sample": "the file's own name",
+    "version": 2,
+    "segmentation": {"f1": 0.91, "precision": 0.93, "per_class": {"a": 1}},
+    "phenotype": {"accuracy": 0.95, "confusion": [[1, 0], [0, 1]]},
+    "spatial": {"call_correct": True},
+}
 
 
 def test_a_row_flattens_scalars_and_evaluation_sections():
@@ -35,9 +49,10 @@ def test_a_row_flattens_scalars_and_evaluation_sections():
 
 
 def test_the_table_has_one_row_per_sample_leading_columns_first():
-    table = cohort_table({"a": summary("a", "inflamed", 283.2),
-                          "b": summary("b", "desert", 1.0)},
-                         evaluations={"a": EVALUATION})
+    table = cohort_table(
+        {"a": summary("a", "inflamed", 283.2), "b": summary("b", "desert", 1.0)},
+        evaluations={"a": EVALUATION},
+    )
     assert table["sample"].tolist() == ["a", "b"]
     assert table.columns[:4].tolist() == ["sample", "phenotype_call", "has_front", "n_cells"]
     assert table.columns[-1] == "spatial_call_correct"
@@ -50,11 +65,23 @@ def test_the_table_has_one_row_per_sample_leading_columns_first():
 
 
 def test_density_long_stacks_samples():
-    region = pd.DataFrame({"phenotype": ["CD8_T", "CD8_T"], "region": ["tumor_core", "stroma"],
-                           "n_cells": [3, 2], "area_mm2": [0.01, 0.02],
-                           "density_per_mm2": [300.0, 100.0]})
+    region = pd.DataFrame(
+        {
+            "phenotype": ["CD8_T", "CD8_T"],
+            "region": ["tumor_core", "stroma"],
+            "n_cells": [3, 2],
+            "area_mm2": [0.01, 0.02],
+            "density_per_mm2": [300.0, 100.0],
+        }
+    )
     long = density_long({"a": region, "b": region.assign(density_per_mm2=[1.0, 2.0])})
-    assert long.columns.tolist() == ["sample", "phenotype", "region", "n_cells", "area_mm2",
-                                     "density_per_mm2"]
+    assert long.columns.tolist() == [
+        "sample",
+        "phenotype",
+        "region",
+        "n_cells",
+        "area_mm2",
+        "density_per_mm2",
+    ]
     assert long["sample"].tolist() == ["a", "a", "b", "b"]
     assert long["density_per_mm2"].tolist() == [300.0, 100.0, 1.0, 2.0]

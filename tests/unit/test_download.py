@@ -1,4 +1,4 @@
-"""frontline.download against a real HTTP server on 127.0.0.1 (a thread, stopped after the module)."""
+"""frontline.download against a real HTTP server on 127.0.0.1 (a thread, stopped at module end)."""
 
 import hashlib
 import threading
@@ -40,7 +40,9 @@ def server(tmp_path_factory):
     (root / "set" / "a channel.tif").write_bytes(b"first")
     (root / "set" / "b.tif").write_bytes(b"second")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -91,7 +93,9 @@ def test_missing_file_is_a_clear_http_error(server, tmp_path):
 
 
 def test_truncated_transfer_keeps_nothing(server, tmp_path):
-    with pytest.raises(FrontlineInputError, match="truncated.bin.*(cut short|IncompleteRead|bytes)"):
+    with pytest.raises(
+        FrontlineInputError, match="truncated.bin.*(cut short|IncompleteRead|bytes)"
+    ):
         fetch(f"{server}/truncated.bin", tmp_path / "d.bin", sha256=SHA256)
     assert leftovers(tmp_path) == []
 
@@ -102,8 +106,10 @@ def test_not_a_url(tmp_path):
 
 
 def test_fetch_folder_all_or_nothing(server, tmp_path):
-    good = {"a channel.tif": {"sha256": hashlib.sha256(b"first").hexdigest()},
-            "b.tif": {"md5": hashlib.md5(b"second").hexdigest()}}
+    good = {
+        "a channel.tif": {"sha256": hashlib.sha256(b"first").hexdigest()},
+        "b.tif": {"md5": hashlib.md5(b"second").hexdigest()},
+    }
     folder = tmp_path / "point1"
     fetch_folder(f"{server}/set", folder, good)
     assert (folder / "a channel.tif").read_bytes() == b"first"

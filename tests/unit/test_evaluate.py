@@ -6,17 +6,27 @@ import pytest
 import yaml
 from stardist.matching import matching
 
-from frontline.evaluate import (classification_scores, map_predictions, match_points,
-                                phenotype_metrics, segmentation_metrics)
+from frontline.evaluate import (
+    classification_scores,
+    map_predictions,
+    match_points,
+    phenotype_metrics,
+    segmentation_metrics,
+)
 from frontline.measure import measure_cells
-from frontline.phenotype import (measured_channels, parse_phenotypes, phenotype_cells,
-                                 ring_median_markers)
+from frontline.phenotype import (
+    measured_channels,
+    parse_phenotypes,
+    phenotype_cells,
+    ring_median_markers,
+)
 from frontline.simulate import simulate_tissue
 
 
 def shifted_disks(seed=0):
     """Truth: 60 disks; prediction: the same disks shifted by 0-4 px, 5 dropped, 4 spurious."""
     from skimage.draw import disk
+
     rng = np.random.default_rng(seed)
     truth = np.zeros((300, 300), np.int32)
     pred = np.zeros_like(truth)
@@ -73,8 +83,9 @@ def test_classification_scores_by_hand():
 
 
 def test_prediction_mapping():
-    mapped = map_predictions(["other", "CD8_T", "immune", "ambiguous"],
-                             ["tumor", "CD8_T", "stromal"])
+    mapped = map_predictions(
+        ["other", "CD8_T", "immune", "ambiguous"], ["tumor", "CD8_T", "stromal"]
+    )
     assert list(mapped) == ["stromal", "CD8_T", "unassigned", "unassigned"]
 
 
@@ -85,15 +96,22 @@ def phenotyping(repo_root):
 
 
 @pytest.mark.parametrize("preset,seed", [("inflamed", 1), ("excluded", 2), ("desert", 3)])
-def test_measure_and_phenotype_reach_targets_on_simulated_truth_nuclei(preset, seed,
-                                                                        phenotyping):
+def test_measure_and_phenotype_reach_targets_on_simulated_truth_nuclei(preset, seed, phenotyping):
     # the truth nuclei stand in for segmentation, so this checks measure + phenotype alone
     sim = simulate_tissue(preset, (1024, 1024), 0.5, seed)
-    cells = measure_cells(sim.image, sim.labels, 0.5, sim.channels, cell_expansion_um=3.0,
-                          tile_px=512, ring_median=ring_median_markers(phenotyping))
+    cells = measure_cells(
+        sim.image,
+        sim.labels,
+        0.5,
+        sim.channels,
+        cell_expansion_um=3.0,
+        tile_px=512,
+        ring_median=ring_median_markers(phenotyping),
+    )
     phenotypes, gates = phenotype_cells(cells, phenotyping, sample=preset)
-    tree = parse_phenotypes(phenotyping["phenotypes"], measured_channels(cells),
-                            phenotyping["exclusive"])
+    tree = parse_phenotypes(
+        phenotyping["phenotypes"], measured_channels(cells), phenotyping["exclusive"]
+    )
     result = phenotype_metrics(sim.cells, cells, phenotypes, tree, match_radius_um=4.0)
     assert result["n_matched"] == len(sim.cells)  # same nuclei: every cell pairs up
     assert result["tumor_vs_immune_accuracy"] >= 0.97
@@ -106,12 +124,19 @@ def test_measure_and_phenotype_reach_targets_on_simulated_truth_nuclei(preset, s
 
 
 def test_phenotype_metrics_counts_unmatched_and_lineages(phenotyping):
-    tree = parse_phenotypes(phenotyping["phenotypes"],
-                            ["PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"],
-                            phenotyping["exclusive"])
-    truth = pd.DataFrame({"cell_id": [1, 2, 3, 4], "x_um": [0.0, 10, 20, 30],
-                          "y_um": [0.0, 0, 0, 0],
-                          "phenotype": ["tumor", "CD8_T", "macrophage", "stromal"]})
+    tree = parse_phenotypes(
+        phenotyping["phenotypes"],
+        ["PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"],
+        phenotyping["exclusive"],
+    )
+    truth = pd.DataFrame(
+        {
+            "cell_id": [1, 2, 3, 4],
+            "x_um": [0.0, 10, 20, 30],
+            "y_um": [0.0, 0, 0, 0],
+            "phenotype": ["tumor", "CD8_T", "macrophage", "stromal"],
+        }
+    )
     cells = pd.DataFrame({"cell_id": [7, 8, 9], "x_um": [1.0, 11, 30], "y_um": [0.0, 1, 0]})
     phen = pd.DataFrame({"cell_id": [7, 8, 9], "phenotype": ["tumor", "T_cell", "other"]})
     result = phenotype_metrics(truth, cells, phen, tree, match_radius_um=4.0)

@@ -10,8 +10,15 @@ from matplotlib.path import Path
 from scipy import ndimage
 from skimage.segmentation import expand_labels
 
-from frontline.export import (cell_outlines, feature_collection, label_outlines,
-                              marker_compartments, qupath_annotations, qupath_cells, to_anndata)
+from frontline.export import (
+    cell_outlines,
+    feature_collection,
+    label_outlines,
+    marker_compartments,
+    qupath_annotations,
+    qupath_cells,
+    to_anndata,
+)
 from frontline.measure import expand_nuclei
 
 
@@ -25,7 +32,7 @@ def random_cells(size=150, n=120, grow=3, seed=0):
 
 def rasterise(rings, shape):
     """Pixels whose centre lies inside the outline and outside its holes."""
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     centres = np.column_stack([xx.ravel() + 0.5, yy.ravel() + 0.5])
     inside = Path(rings[0]).contains_points(centres)
     for hole in rings[1:]:
@@ -55,7 +62,7 @@ def test_a_hole_is_kept_as_an_inner_ring():
 def test_pixels_touching_only_at_a_corner_are_separate_pieces_largest_kept():
     labels = np.zeros((6, 6), np.uint32)
     labels[1:3, 1:3] = 5  # 4 px
-    labels[3, 3] = 5      # 1 px, touching at a corner only
+    labels[3, 3] = 5  # 1 px, touching at a corner only
     ids, rings = label_outlines(labels)
     assert ids.tolist() == [5]
     assert rings[0][0].tolist() == [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]
@@ -87,24 +94,33 @@ def test_tiled_cell_outlines_equal_the_whole_image():
 
 def test_cell_outlines_reports_progress_per_tile():
     calls = []
-    cell_outlines(random_cells(size=64, n=10), 1.0, tile_px=32,
-                  progress=lambda done, total: calls.append((done, total)))
+    cell_outlines(
+        random_cells(size=64, n=10),
+        1.0,
+        tile_px=32,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
 def small_table():
     """Three cells with marker means, a phenotype, a region and a distance (one NaN ring)."""
-    return pd.DataFrame({
-        "cell_id": np.array([1, 2, 3], np.int64),
-        "x_um": [1.5, 6.0, 3.0], "y_um": [1.0, 2.0, 4.0],
-        "CD8_nucleus_mean": [1.0, 2.0, 3.0], "CD8_cell_mean": [4.0, 5.0, 6.0],
-        "CD8_ring_mean": [7.0, np.nan, 9.0],
-        "DAPI_nucleus_mean": [10.0, 11.0, 12.0], "DAPI_cell_mean": [13.0, 14.0, 15.0],
-        "DAPI_ring_mean": [16.0, 17.0, 18.0],
-        "phenotype": ["CD8_T", "tumor", "CD8_T"],
-        "region": pd.Categorical(["outer_margin", "tumor_core", "stroma"]),
-        "dist_front_um": [12.5, -150.0, 130.0],
-    })
+    return pd.DataFrame(
+        {
+            "cell_id": np.array([1, 2, 3], np.int64),
+            "x_um": [1.5, 6.0, 3.0],
+            "y_um": [1.0, 2.0, 4.0],
+            "CD8_nucleus_mean": [1.0, 2.0, 3.0],
+            "CD8_cell_mean": [4.0, 5.0, 6.0],
+            "CD8_ring_mean": [7.0, np.nan, 9.0],
+            "DAPI_nucleus_mean": [10.0, 11.0, 12.0],
+            "DAPI_cell_mean": [13.0, 14.0, 15.0],
+            "DAPI_ring_mean": [16.0, 17.0, 18.0],
+            "phenotype": ["CD8_T", "tumor", "CD8_T"],
+            "region": pd.Categorical(["outer_margin", "tumor_core", "stroma"]),
+            "dist_front_um": [12.5, -150.0, 130.0],
+        }
+    )
 
 
 def small_labels():
@@ -144,12 +160,19 @@ def test_cells_without_an_outline_are_left_out():
 
 
 def test_annotations_in_um_become_pixels():
-    square_um = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
-        [[0, 0], [10, 0], [10, 5], [0, 5], [0, 0]]]},
-        "properties": {"classification": {"name": "Tumor"}}}
-    front_um = {"type": "Feature", "geometry": {"type": "LineString",
-                                                "coordinates": [[10, 0], [10, 5]]},
-                "properties": {"name": "Invasive front"}}
+    square_um = {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[0, 0], [10, 0], [10, 5], [0, 5], [0, 0]]],
+        },
+        "properties": {"classification": {"name": "Tumor"}},
+    }
+    front_um = {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": [[10, 0], [10, 5]]},
+        "properties": {"name": "Invasive front"},
+    }
     out = qupath_annotations([square_um, front_um], pixel_size_um=0.5, coordinate_units="um")
     assert out[0]["properties"]["objectType"] == "annotation"
     assert out[0]["properties"]["classification"]["name"] == "Tumor"
@@ -162,15 +185,21 @@ def test_annotations_in_um_become_pixels():
 
 def test_marker_compartments_follow_the_config_and_fall_back():
     columns = list(small_table().columns)
-    assert marker_compartments(columns, {"CD8": "ring"}, "nucleus") == {"CD8": "ring",
-                                                                      "DAPI": "nucleus"}
+    assert marker_compartments(columns, {"CD8": "ring"}, "nucleus") == {
+        "CD8": "ring",
+        "DAPI": "nucleus",
+    }
 
 
 def test_anndata_holds_markers_cells_and_um_coordinates(tmp_path):
     import anndata as ad
 
-    adata = to_anndata(small_table(), pixel_size_um=0.5, sample="s1",
-                       compartments={"CD8": "ring", "DAPI": "nucleus"})
+    adata = to_anndata(
+        small_table(),
+        pixel_size_um=0.5,
+        sample="s1",
+        compartments={"CD8": "ring", "DAPI": "nucleus"},
+    )
     path = tmp_path / "cells.h5ad"
     adata.write_h5ad(path)
     back = ad.read_h5ad(path)
@@ -193,13 +222,20 @@ def test_anndata_holds_markers_cells_and_um_coordinates(tmp_path):
 
 def test_squidpy_runs_on_the_exported_anndata(tmp_path):
     import anndata as ad
+
     sq = pytest.importorskip("squidpy", reason="squidpy is a test extra")
 
     rng = np.random.default_rng(0)
     n = 300
-    table = pd.DataFrame({"cell_id": np.arange(1, n + 1), "x_um": rng.uniform(0, 500, n),
-                          "y_um": rng.uniform(0, 500, n),
-                          "CD8_cell_mean": rng.random(n), "DAPI_nucleus_mean": rng.random(n)})
+    table = pd.DataFrame(
+        {
+            "cell_id": np.arange(1, n + 1),
+            "x_um": rng.uniform(0, 500, n),
+            "y_um": rng.uniform(0, 500, n),
+            "CD8_cell_mean": rng.random(n),
+            "DAPI_nucleus_mean": rng.random(n),
+        }
+    )
     # tumor cells on the left half, CD8 T cells on the right: strongly segregated
     table["phenotype"] = np.where(table["x_um"] < 250, "tumor", "CD8_T")
     table["region"] = "stroma"
@@ -208,8 +244,9 @@ def test_squidpy_runs_on_the_exported_anndata(tmp_path):
     to_anndata(table, 0.5, "s").write_h5ad(path)
     adata = ad.read_h5ad(path)
     sq.gr.spatial_neighbors_radius(adata, radius=30.0)  # µm, as obsm["spatial"]
-    zscore, count = sq.gr.nhood_enrichment(adata, cluster_key="phenotype", n_perms=50, seed=0,
-                                           copy=True, show_progress_bar=False)
+    zscore, count = sq.gr.nhood_enrichment(
+        adata, cluster_key="phenotype", n_perms=50, seed=0, copy=True, show_progress_bar=False
+    )
     cats = adata.obs["phenotype"].cat.categories.tolist()
     i, j = cats.index("tumor"), cats.index("CD8_T")
     assert zscore[i, i] > 5 and zscore[j, j] > 5  # each type neighbours its own kind

@@ -49,10 +49,15 @@ def true_distance(xy, tumor):
 
 # --------------------------------------------------------------------------- rasters, iso-lines
 
+
 def test_rasterize_marks_exactly_the_pixel_centres_inside_polygon_with_hole():
     outer = blob(300, 260, 200, wobble=0.3, lobes=7)
-    geom = MultiPolygon([Polygon(outer.exterior, [Point(300, 260).buffer(60).exterior]),
-                         box(550.3, 10.1, 599.9, 480.7)])
+    geom = MultiPolygon(
+        [
+            Polygon(outer.exterior, [Point(300, 260).buffer(60).exterior]),
+            box(550.3, 10.1, 599.9, 480.7),
+        ]
+    )
     mask = front.rasterize(geom, (300, 320), 2.0)
     rows, cols = np.mgrid[0:300, 0:320]
     expected = shapely.contains_xy(geom, (cols + 0.5) * 2.0, (rows + 0.5) * 2.0)
@@ -82,8 +87,10 @@ def test_iso_region_rebuilds_holes_and_islands_in_holes():
 
 
 def test_clean_region_drops_small_parts_and_fills_small_holes():
-    big = Polygon(box(0, 0, 300, 300).exterior, [box(100, 100, 120, 120).exterior,
-                                                  box(150, 150, 250, 250).exterior])
+    big = Polygon(
+        box(0, 0, 300, 300).exterior,
+        [box(100, 100, 120, 120).exterior, box(150, 150, 250, 250).exterior],
+    )
     geom = MultiPolygon([big, box(400, 400, 420, 420)])
     out = front.clean_region(geom, min_region_area_um2=1000, min_hole_area_um2=2500)
     assert len(out.geoms) == 1  # the 400 µm² island is gone
@@ -92,6 +99,7 @@ def test_clean_region_drops_small_parts_and_fills_small_holes():
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def test_detected_front_gives_distances_within_5_um_of_the_truth(tissue_pattern):
     xy, is_tumor, tumor, extent = tissue_pattern
@@ -141,6 +149,7 @@ def test_tissue_follows_the_cells():
 
 # --------------------------------------------------------------------------- annotations
 
+
 def qupath_feature(geometry, cls=None):
     props = {"objectType": "annotation"}
     if cls:
@@ -151,24 +160,33 @@ def qupath_feature(geometry, cls=None):
 def test_annotation_in_pixels_is_converted_to_um_and_classes_are_selected():
     tumor_px = shapely.geometry.mapping(box(200, 200, 600, 400))
     stroma_px = shapely.geometry.mapping(box(0, 0, 100, 100))
-    obj = {"type": "FeatureCollection",
-           "features": [qupath_feature(tumor_px, "Tumor"), qupath_feature(stroma_px, "Stroma")]}
+    obj = {
+        "type": "FeatureCollection",
+        "features": [qupath_feature(tumor_px, "Tumor"), qupath_feature(stroma_px, "Stroma")],
+    }
     region = front.annotation_to_tumor(obj, pixel_size_um=0.5, units="px", extent_um=(500, 500))
     assert region.area == pytest.approx(200 * 100)
     assert region.bounds == pytest.approx((100, 100, 300, 200))
     # a list of features in µm, none classified: every polygon counts
-    region = front.annotation_to_tumor([qupath_feature(tumor_px), qupath_feature(stroma_px)],
-                                       pixel_size_um=0.5, units="um", extent_um=(1000, 1000))
+    region = front.annotation_to_tumor(
+        [qupath_feature(tumor_px), qupath_feature(stroma_px)],
+        pixel_size_um=0.5,
+        units="um",
+        extent_um=(1000, 1000),
+    )
     assert region.area == pytest.approx(400 * 200 + 100 * 100)
 
 
 def test_annotation_errors_name_sample_file_problem_and_fix():
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [100, 100], [100, 0], [0, 100], [0, 0]]]}
     with pytest.raises(FrontlineInputError) as err:
-        front.annotation_to_tumor(bowtie, pixel_size_um=1.0, extent_um=(500, 500), sample="s1",
-                                  file="ann.geojson")
+        front.annotation_to_tumor(
+            bowtie, pixel_size_um=1.0, extent_um=(500, 500), sample="s1", file="ann.geojson"
+        )
     text = str(err.value)
-    assert "s1" in text and "ann.geojson" in text and "not a valid polygon" in text and "Fix:" in text
+    assert (
+        "s1" in text and "ann.geojson" in text and "not a valid polygon" in text and "Fix:" in text
+    )
 
     far = shapely.geometry.mapping(box(5000, 5000, 6000, 6000))
     with pytest.raises(FrontlineInputError, match="outside the image.*annotation_units"):
@@ -185,8 +203,9 @@ def test_annotation_errors_name_sample_file_problem_and_fix():
 
 def test_annotation_replaces_the_detected_tumor(tissue_pattern):
     xy, is_tumor, tumor, extent = tissue_pattern
-    annotated = front.annotation_to_tumor(shapely.geometry.mapping(tumor), pixel_size_um=0.5,
-                                          units="um", extent_um=extent)
+    annotated = front.annotation_to_tumor(
+        shapely.geometry.mapping(tumor), pixel_size_um=0.5, units="um", extent_um=extent
+    )
     regions = front.detect_regions(xy, is_tumor, extent, annotation=annotated)
     assert regions.source == "annotation"
     assert regions.tumor.symmetric_difference(tumor).area < 1.0
@@ -195,11 +214,16 @@ def test_annotation_replaces_the_detected_tumor(tissue_pattern):
 
 # --------------------------------------------------------------------------- GeoJSON
 
+
 def test_geojson_for_qupath_is_in_pixels_and_round_trips_in_um():
     tumor = MultiPolygon([blob(400, 300, 150)])
     tissue = MultiPolygon([box(0, 0, 1000, 800)])
-    regions = front.Regions(tumor=tumor, tissue=tissue,
-                            front=front.invasive_front(tumor, tissue), extent_um=(1000.0, 800.0))
+    regions = front.Regions(
+        tumor=tumor,
+        tissue=tissue,
+        front=front.invasive_front(tumor, tissue),
+        extent_um=(1000.0, 800.0),
+    )
     px = json.loads(front.dumps(front.regions_to_geojson(regions, units="px", pixel_size_um=0.5)))
     assert px["type"] == "FeatureCollection"
     assert px["frontline"]["units"] == "px" and px["frontline"]["pixel_size_um"] == 0.5
@@ -210,7 +234,9 @@ def test_geojson_for_qupath_is_in_pixels_and_round_trips_in_um():
     assert tissue_px.bounds == pytest.approx((0, 0, 2000, 1600))  # pixels = µm / 0.5
     assert px["features"][2]["geometry"]["type"] == "LineString"
     for units in ("px", "um"):
-        obj = json.loads(front.dumps(front.regions_to_geojson(regions, units=units, pixel_size_um=0.5)))
+        obj = json.loads(
+            front.dumps(front.regions_to_geojson(regions, units=units, pixel_size_um=0.5))
+        )
         back = front.regions_from_geojson(obj)
         assert back.tumor.symmetric_difference(tumor).area < 1.0
         assert back.front.hausdorff_distance(regions.front) < 0.01
@@ -223,8 +249,13 @@ def test_join_phenotypes_refuses_tables_of_different_cells():
     import pandas as pd
 
     cells = pd.DataFrame({"cell_id": [1, 2, 3], "x_um": [1.0, 2, 3], "y_um": [1.0, 2, 3]})
-    phen = pd.DataFrame({"cell_id": [3, 1, 2], "phenotype": ["tumor", "CD8_T", "other"],
-                         "CD8_positive": [False, True, False]})
+    phen = pd.DataFrame(
+        {
+            "cell_id": [3, 1, 2],
+            "phenotype": ["tumor", "CD8_T", "other"],
+            "CD8_positive": [False, True, False],
+        }
+    )
     joined = front.join_phenotypes(cells, phen)
     assert joined["phenotype"].tolist() == ["CD8_T", "other", "tumor"]
     assert joined["CD8_positive"].tolist() == [True, False, False]

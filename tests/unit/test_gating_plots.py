@@ -23,9 +23,19 @@ def test_gating_figure_has_histogram_gate_and_crop():
     values = np.r_[rng.lognormal(5, 0.3, 900), rng.lognormal(7, 0.3, 100)]
     labels = np.zeros((60, 60), np.int64)
     labels[5:20, 5:20], labels[30:50, 30:50] = 1, 2
-    fig = gating_figure(values, 500.0, marker="CD8", compartment="cell", method="gmm",
-                        confidence=0.9, cofactor=150.0, crop=rng.random((60, 60)),
-                        cell_labels=labels, positive_ids=[2], pixel_size_um=0.5)
+    fig = gating_figure(
+        values,
+        500.0,
+        marker="CD8",
+        compartment="cell",
+        method="gmm",
+        confidence=0.9,
+        cofactor=150.0,
+        crop=rng.random((60, 60)),
+        cell_labels=labels,
+        positive_ids=[2],
+        pixel_size_um=0.5,
+    )
     hist, crop = fig.axes
     assert np.isclose(hist.lines[0].get_xdata()[0], np.arcsinh(500 / 150))
     rgb = crop.images[0].get_array()
@@ -34,7 +44,14 @@ def test_gating_figure_has_histogram_gate_and_crop():
 
 
 def test_gating_figure_without_gate_or_crop():
-    fig = gating_figure(np.full(50, 3.0), np.nan, marker="MPO", compartment="cell",
-                        method="undefined", confidence=0.0, cofactor=np.nan)
+    fig = gating_figure(
+        np.full(50, 3.0),
+        np.nan,
+        marker="MPO",
+        compartment="cell",
+        method="undefined",
+        confidence=0.0,
+        cofactor=np.nan,
+    )
     assert len(fig.axes) == 1
     assert "undefined" in fig.axes[0].get_title()

@@ -6,8 +6,14 @@ import pytest
 import tifffile
 
 from frontline.errors import FrontlineInputError
-from frontline.io import (open_image, open_labels, read_labels, require_channels, write_image,
-                          write_labels)
+from frontline.io import (
+    open_image,
+    open_labels,
+    read_labels,
+    require_channels,
+    write_image,
+    write_labels,
+)
 
 NAMES = ["DAPI", "PanCK", "CD8"]
 
@@ -35,6 +41,7 @@ def _plane_tiff(path, plane, pixel_size_um=None, **kw):
 
 # --------------------------------------------------------------------------- OME-TIFF
 
+
 def test_ome_round_trip_keeps_names_pixel_size_and_pixels(ome, image):
     with open_image(ome, sample="s1") as img:
         assert img.channels == NAMES
@@ -43,8 +50,9 @@ def test_ome_round_trip_keeps_names_pixel_size_and_pixels(ome, image):
         assert img.dtype == np.uint16
         assert img.source == "OME-TIFF"
         np.testing.assert_array_equal(img.read("PanCK"), image[1])
-        np.testing.assert_array_equal(img.read("CD8", window=(10, 77, 300, 420)),
-                                      image[2, 10:77, 300:420])
+        np.testing.assert_array_equal(
+            img.read("CD8", window=(10, 77, 300, 420)), image[2, 10:77, 300:420]
+        )
         both = img.read_channels(["CD8", "DAPI"], window=(0, 5, 0, 6))
         assert both.shape == (2, 5, 6)
         np.testing.assert_array_equal(both, image[[2, 0], :5, :6])
@@ -58,9 +66,17 @@ def test_ome_round_trip_keeps_names_pixel_size_and_pixels(ome, image):
 
 def test_ome_with_singleton_t_and_z_axes(tmp_path, image):
     path = tmp_path / "tczyx.ome.tif"
-    tifffile.imwrite(path, image[None, :, None], photometric="minisblack",
-                     metadata={"axes": "TCZYX", "Channel": {"Name": NAMES},
-                               "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    tifffile.imwrite(
+        path,
+        image[None, :, None],
+        photometric="minisblack",
+        metadata={
+            "axes": "TCZYX",
+            "Channel": {"Name": NAMES},
+            "PhysicalSizeX": 0.5,
+            "PhysicalSizeY": 0.5,
+        },
+    )
     with open_image(path) as img:
         assert img.channels == NAMES and img.shape == (300, 420)
         np.testing.assert_array_equal(img.read("CD8", (1, 3, 4, 9)), image[2, 1:3, 4:9])
@@ -68,10 +84,19 @@ def test_ome_with_singleton_t_and_z_axes(tmp_path, image):
 
 def test_ome_pixel_size_in_nanometres_is_converted(tmp_path, image):
     path = tmp_path / "nm.ome.tif"
-    tifffile.imwrite(path, image, photometric="minisblack",
-                     metadata={"axes": "CYX", "Channel": {"Name": NAMES},
-                               "PhysicalSizeX": 650.0, "PhysicalSizeXUnit": "nm",
-                               "PhysicalSizeY": 650.0, "PhysicalSizeYUnit": "nm"})
+    tifffile.imwrite(
+        path,
+        image,
+        photometric="minisblack",
+        metadata={
+            "axes": "CYX",
+            "Channel": {"Name": NAMES},
+            "PhysicalSizeX": 650.0,
+            "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeY": 650.0,
+            "PhysicalSizeYUnit": "nm",
+        },
+    )
     with open_image(path) as img:
         assert img.pixel_size_um == pytest.approx(0.65)
 
@@ -94,10 +119,20 @@ def test_lazy_tile_read_of_a_20k_slide_keeps_memory_low(tmp_path):
                     yield np.full((T, T), (3 * c + 5 * i + j) % 251, np.uint8)
 
     with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tif:
-        tif.write(tiles(), shape=(C, Y, X), dtype=np.uint8, tile=(T, T), compression="zstd",
-                  photometric="minisblack",
-                  metadata={"axes": "CYX", "Channel": {"Name": [f"M{c}" for c in range(C)]},
-                            "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        tif.write(
+            tiles(),
+            shape=(C, Y, X),
+            dtype=np.uint8,
+            tile=(T, T),
+            compression="zstd",
+            photometric="minisblack",
+            metadata={
+                "axes": "CYX",
+                "Channel": {"Name": [f"M{c}" for c in range(C)]},
+                "PhysicalSizeX": 0.5,
+                "PhysicalSizeY": 0.5,
+            },
+        )
     full_bytes = C * Y * X
 
     def open_and_read_one_tile():
@@ -156,6 +191,7 @@ def test_pyramidal_ome_reads_level0_and_overview_from_a_level(tmp_path, image):
 
 # --------------------------------------------------------------------------- folders
 
+
 def test_folder_of_single_channel_tiffs(tmp_path, image):
     folder = tmp_path / "fov1"
     folder.mkdir()
@@ -185,8 +221,14 @@ def test_folder_without_pixel_size_uses_the_sheet_then_the_config(tmp_path, imag
 
 def test_dpi_placeholder_resolution_is_not_a_pixel_size(tmp_path, image):
     path = tmp_path / "dpi.tif"
-    tifffile.imwrite(path, image[0], photometric="minisblack", metadata=None,
-                     resolution=(72, 72), resolutionunit="INCH")
+    tifffile.imwrite(
+        path,
+        image[0],
+        photometric="minisblack",
+        metadata=None,
+        resolution=(72, 72),
+        resolutionunit="INCH",
+    )
     with open_image(path, channel_names=["DAPI"], pixel_size_um=0.5) as img:
         assert img.pixel_size_um == pytest.approx(0.5)
 
@@ -211,13 +253,16 @@ def test_real_dcis_mibi_folders(shared_data):
 
 # --------------------------------------------------------------------------- names
 
+
 def test_plain_tiff_names_from_config_or_a_clear_error(tmp_path, image):
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, image, photometric="minisblack", metadata=None)
     with open_image(path, channel_names=NAMES, pixel_size_um=0.5) as img:
         assert img.channels == NAMES
         np.testing.assert_array_equal(img.read("CD8"), image[2])
-    with pytest.raises(FrontlineInputError, match=r"(?s)3 channel\(s\) but no channel names.*channel_names"):
+    with pytest.raises(
+        FrontlineInputError, match=r"(?s)3 channel\(s\) but no channel names.*channel_names"
+    ):
         open_image(path, sample="s", pixel_size_um=0.5)
     with pytest.raises(FrontlineInputError, match=r"lists 2 name\(s\) but the image has 3"):
         open_image(path, channel_names=NAMES[:2], pixel_size_um=0.5)
@@ -251,6 +296,7 @@ def test_duplicate_channel_names_are_an_error(tmp_path, image):
 
 
 # --------------------------------------------------------------------------- bad inputs
+
 
 def test_missing_image(tmp_path):
     with pytest.raises(FrontlineInputError, match=r"(?s)sample 's'.*does not exist.*image"):
@@ -297,9 +343,17 @@ def test_rgb_image_is_refused(tmp_path):
 
 def test_z_stack_is_refused(tmp_path):
     path = tmp_path / "stack.ome.tif"
-    tifffile.imwrite(path, np.zeros((5, 2, 32, 32), np.uint8), photometric="minisblack",
-                     metadata={"axes": "ZCYX", "Channel": {"Name": ["DAPI", "CD8"]},
-                               "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    tifffile.imwrite(
+        path,
+        np.zeros((5, 2, 32, 32), np.uint8),
+        photometric="minisblack",
+        metadata={
+            "axes": "ZCYX",
+            "Channel": {"Name": ["DAPI", "CD8"]},
+            "PhysicalSizeX": 0.5,
+            "PhysicalSizeY": 0.5,
+        },
+    )
     with pytest.raises(FrontlineInputError, match=r"(?s)3-D.*Z=5.*project"):
         open_image(path, sample="s")
 
@@ -316,8 +370,14 @@ def test_non_positive_pixel_size_is_refused(tmp_path, image, bad):
 
 def test_non_square_pixels_are_refused(tmp_path, image):
     path = tmp_path / "rect.tif"
-    tifffile.imwrite(path, image[0], photometric="minisblack", metadata=None,
-                     resolution=(1e4 / 0.5, 1e4 / 1.0), resolutionunit="CENTIMETER")
+    tifffile.imwrite(
+        path,
+        image[0],
+        photometric="minisblack",
+        metadata=None,
+        resolution=(1e4 / 0.5, 1e4 / 1.0),
+        resolutionunit="CENTIMETER",
+    )
     with pytest.raises(FrontlineInputError, match=r"not square"):
         open_image(path, channel_names=["DAPI"])
 
@@ -356,6 +416,7 @@ def test_window_outside_the_image_is_a_programming_error(ome):
 
 # --------------------------------------------------------------------------- labels
 
+
 def test_labels_round_trip_and_lazy_reader(tmp_path):
     labels = np.zeros((700, 900), np.uint32)
     labels[100:200, 300:420] = 7
@@ -380,8 +441,13 @@ def test_open_labels_missing_file(tmp_path):
 
 def test_imagej_tiff_pixel_size_from_its_micron_unit(tmp_path, image):
     path = tmp_path / "fiji.tif"
-    tifffile.imwrite(path, image, imagej=True, resolution=(1 / 0.4, 1 / 0.4),
-                     metadata={"axes": "CYX", "unit": "um"})
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(1 / 0.4, 1 / 0.4),
+        metadata={"axes": "CYX", "unit": "um"},
+    )
     with open_image(path, channel_names=NAMES, pixel_size_um=1.0) as img:
         assert img.pixel_size_um == pytest.approx(0.4)
         np.testing.assert_array_equal(img.read("PanCK"), image[1])
@@ -394,15 +460,21 @@ def test_multifile_ome_with_a_missing_companion_is_refused(tmp_path):
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuid_a}">'
         '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" '
-        'SizeX="32" SizeY="16" SizeC="2" SizeZ="1" SizeT="1" PhysicalSizeX="0.5" PhysicalSizeY="0.5">'
+        'SizeX="32" SizeY="16" SizeC="2" SizeZ="1" SizeT="1" '
+        'PhysicalSizeX="0.5" PhysicalSizeY="0.5">'
         '<Channel ID="Channel:0:0" Name="DAPI" SamplesPerPixel="1"/>'
         '<Channel ID="Channel:0:1" Name="CD8" SamplesPerPixel="1"/>'
-        f'<TiffData FirstC="0" IFD="0" PlaneCount="1"><UUID FileName="a.ome.tif">{uuid_a}</UUID></TiffData>'
-        f'<TiffData FirstC="1" IFD="0" PlaneCount="1"><UUID FileName="b.ome.tif">{uuid_b}</UUID></TiffData>'
-        "</Pixels></Image></OME>")
+        '<TiffData FirstC="0" IFD="0" PlaneCount="1">'
+        f'<UUID FileName="a.ome.tif">{uuid_a}</UUID></TiffData>'
+        '<TiffData FirstC="1" IFD="0" PlaneCount="1">'
+        f'<UUID FileName="b.ome.tif">{uuid_b}</UUID></TiffData>'
+        "</Pixels></Image></OME>"
+    )
     path = tmp_path / "a.ome.tif"
     tifffile.imwrite(path, np.ones((16, 32), np.uint8), description=xml, metadata=None)
-    with pytest.raises(FrontlineInputError, match=r"(?s)sample 'mf'.*1 of the image's 2 planes are missing"):
+    with pytest.raises(
+        FrontlineInputError, match=r"(?s)sample 'mf'.*1 of the image's 2 planes are missing"
+    ):
         open_image(path, sample="mf")
 
 

@@ -27,6 +27,7 @@ def qptiff(tmp_path, planes):
 
 # --------------------------------------------------------------------------- QPTIFF
 
+
 def test_qptiff_channels_pixel_size_and_pixels(qptiff, planes):
     path, _ = qptiff
     pages = tifffile.TiffFile(path).pages
@@ -38,8 +39,9 @@ def test_qptiff_channels_pixel_size_and_pixels(qptiff, planes):
         assert img.shape == (512, 640) and img.dtype == np.uint8
         assert img.pixel_size_um == pytest.approx(0.4977, rel=1e-6)
         for i, name in enumerate(img.channels):
-            np.testing.assert_array_equal(img.read(name, (100, 356, 33, 290)),
-                                          planes[i, 100:356, 33:290])
+            np.testing.assert_array_equal(
+                img.read(name, (100, 356, 33, 290)), planes[i, 100:356, 33:290]
+            )
 
 
 def test_qptiff_overview_comes_from_the_reduced_pages(qptiff, planes):
@@ -81,7 +83,9 @@ def test_fluor_map_applies_to_fluors_even_when_biomarkers_are_named(qptiff):
 def test_qptiff_two_pages_claiming_one_fluor(tmp_path, planes):
     path = tmp_path / "dup.qptiff"
     write_qptiff(path, planes[:3], ["DAPI", "Opal 570", "Opal 570"], levels=1)
-    with pytest.raises(FrontlineInputError, match=r"(?s)same fluor \['Opal 570'\] \(pages \[1, 2\]\)"):
+    with pytest.raises(
+        FrontlineInputError, match=r"(?s)same fluor \['Opal 570'\] \(pages \[1, 2\]\)"
+    ):
         open_image(path, sample="s")
 
 
@@ -105,8 +109,14 @@ def test_qptiff_without_resolution_falls_back_or_fails_clearly(tmp_path, planes)
 
 def test_qptiff_pixel_size_from_the_scan_profile(tmp_path, planes):
     path = tmp_path / "profile.qptiff"
-    write_qptiff(path, planes[:2], ["DAPI", "Opal 570"], resolution_tags=False,
-                 scan_profile_um=0.2488, levels=1)
+    write_qptiff(
+        path,
+        planes[:2],
+        ["DAPI", "Opal 570"],
+        resolution_tags=False,
+        scan_profile_um=0.2488,
+        levels=1,
+    )
     with open_image(path, pixel_size_um=0.5) as img:
         assert img.pixel_size_um == pytest.approx(0.2488)
 
@@ -114,14 +124,20 @@ def test_qptiff_pixel_size_from_the_scan_profile(tmp_path, planes):
 def test_brightfield_qptiff_is_refused(tmp_path):
     path = tmp_path / "he.qptiff"
     with tifffile.TiffWriter(path) as tif:
-        tif.write(np.zeros((256, 256, 3), np.uint8), photometric="rgb", metadata=None,
-                  software="PerkinElmer-QPI", tile=(128, 128),
-                  description=qpi_description("FullResolution", "Brightfield"))
+        tif.write(
+            np.zeros((256, 256, 3), np.uint8),
+            photometric="rgb",
+            metadata=None,
+            software="PerkinElmer-QPI",
+            tile=(128, 128),
+            description=qpi_description("FullResolution", "Brightfield"),
+        )
     with pytest.raises(FrontlineInputError, match=r"(?s)RGB.*brightfield"):
         open_image(path, sample="he", pixel_size_um=0.5)
 
 
 # --------------------------------------------------------------------------- inForm
+
 
 def test_inform_component_data(tmp_path):
     rng = np.random.default_rng(5)
@@ -140,6 +156,7 @@ def test_inform_component_data(tmp_path):
 
 
 # --------------------------------------------------------------------------- MCMICRO
+
 
 def _markers(path, names, column="marker_name"):
     rows = "\n".join(f"{i + 1},{n},FITC" for i, n in enumerate(names))
@@ -161,7 +178,9 @@ def test_mcmicro_markers_csv_beside_the_image_must_match_the_channel_count(tmp_p
     image = tmp_path / "exemplar.ome.tif"
     write_image(image, planes[:3], ["a", "b", "c"], 0.65)
     _markers(tmp_path / "markers.csv", ["DNA_1", "CD8"])
-    with pytest.raises(FrontlineInputError, match=r"(?s)sample 'm'.*markers.csv.*2 markers.*3 channels"):
+    with pytest.raises(
+        FrontlineInputError, match=r"(?s)sample 'm'.*markers.csv.*2 markers.*3 channels"
+    ):
         open_image(image, sample="m")
     _markers(tmp_path / "markers.csv", ["DNA_1", "CD8", "PanCK"], column="name")
     with pytest.raises(FrontlineInputError, match=r"no `marker_name` column"):

@@ -26,8 +26,9 @@ def two_squares():
 def test_means_areas_and_centroid_match_hand_computation():
     image, labels = two_squares()
     # 0.5 µm/px and a 1 µm growth = 2 px, exactly the band painted into 'mem'
-    cells = measure_cells(image, labels, pixel_size_um=0.5, channels=["nuc", "mem"],
-                          cell_expansion_um=1.0)
+    cells = measure_cells(
+        image, labels, pixel_size_um=0.5, channels=["nuc", "mem"], cell_expansion_um=1.0
+    )
     assert list(cells["cell_id"]) == [1, 7]
     first = cells.iloc[0]
     # centroid of rows/cols 10..13 is 11.5 px -> (11.5 + 0.5) * 0.5 µm
@@ -71,8 +72,9 @@ def random_nuclei(shape=(500, 620), n=400, seed=0):
     k = 1
     for _ in range(n):
         r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
-        rr, cc = ellipse(r, c, rng.uniform(2, 9), rng.uniform(2, 14), shape=shape,
-                         rotation=rng.uniform(0, np.pi))
+        rr, cc = ellipse(
+            r, c, rng.uniform(2, 9), rng.uniform(2, 14), shape=shape, rotation=rng.uniform(0, np.pi)
+        )
         if (labels[rr, cc] == 0).all():
             labels[rr, cc] = 3 * k + 100  # ids need not be consecutive
             k += 1
@@ -83,10 +85,10 @@ def random_nuclei(shape=(500, 620), n=400, seed=0):
 @pytest.mark.parametrize("tile_px", [97, 128, 256])
 def test_tiled_equals_whole_image(tile_px):
     image, labels = random_nuclei()
-    whole = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
-                          tile_px=4096)
-    tiled = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
-                          tile_px=tile_px)
+    whole = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0, tile_px=4096)
+    tiled = measure_cells(
+        image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0, tile_px=tile_px
+    )
     assert len(whole) == len(np.unique(labels)) - 1  # every nucleus once, edge ones included
     pd.testing.assert_frame_equal(whole, tiled)
 
@@ -123,15 +125,23 @@ def test_notched_nucleus_has_low_solidity():
 def test_column_names_and_types():
     image, labels = two_squares()
     cells = measure_cells(image, labels, 0.5, ["nuc", "mem"])
-    assert list(cells.columns[:7]) == ["cell_id", "x_um", "y_um", "nucleus_area_um2",
-                                       "cell_area_um2", "eccentricity", "solidity"]
+    assert list(cells.columns[:7]) == [
+        "cell_id",
+        "x_um",
+        "y_um",
+        "nucleus_area_um2",
+        "cell_area_um2",
+        "eccentricity",
+        "solidity",
+    ]
     assert list(cells.columns[7:]) == intensity_columns(["nuc", "mem"])
     assert cells["cell_id"].dtype == np.int64
 
 
 def test_no_nuclei_gives_empty_table_with_columns():
-    cells = measure_cells(np.ones((2, 50, 50), np.float32), np.zeros((50, 50), np.uint32), 1.0,
-                          ["a", "b"])
+    cells = measure_cells(
+        np.ones((2, 50, 50), np.float32), np.zeros((50, 50), np.uint32), 1.0, ["a", "b"]
+    )
     assert len(cells) == 0
     assert "b_ring_mean" in cells.columns
 
@@ -151,20 +161,28 @@ def test_tiled_equals_whole_image_on_simulated_tissue():
 
 def test_ring_median_is_the_median_over_each_ring():
     image, labels = random_nuclei()
-    cells = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
-                          ring_median=["b", "not_a_channel"])
+    cells = measure_cells(
+        image,
+        labels,
+        0.65,
+        ["a", "b", "c"],
+        cell_expansion_um=3.0,
+        ring_median=["b", "not_a_channel"],
+    )
     assert list(cells.columns[7:]) == intensity_columns(["a", "b", "c"], ring_median=["b"])
     grown = expand_nuclei(labels, 3.0 / 0.65)
-    ring = (grown != labels)
+    ring = grown != labels
     for row in cells.sample(25, random_state=0).itertuples():
         pixels = image[1][ring & (grown == row.cell_id)]
         expected = np.median(pixels) if pixels.size else np.nan
         np.testing.assert_allclose(row.b_ring_median, expected, rtol=1e-6)
-    tiled = measure_cells(image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0,
-                          tile_px=97, ring_median=["b"])
+    tiled = measure_cells(
+        image, labels, 0.65, ["a", "b", "c"], cell_expansion_um=3.0, tile_px=97, ring_median=["b"]
+    )
     pd.testing.assert_frame_equal(cells, tiled)
-    boxed = measure_cells(*two_squares(), 0.5, ["nuc", "mem"], cell_expansion_um=0.0,
-                          ring_median=["mem"])
+    boxed = measure_cells(
+        *two_squares(), 0.5, ["nuc", "mem"], cell_expansion_um=0.0, ring_median=["mem"]
+    )
     assert boxed["mem_ring_median"].isna().all()  # no ring: absent, not dark
 
 
@@ -177,11 +195,12 @@ def test_ring_median_ignores_keratin_on_one_side_of_the_ring():
     labels = np.zeros((80, 90), np.uint32)
     keratin = np.zeros((80, 90), np.float32)
     keratin[disk((40, 30), 17, shape=keratin.shape)] = 100.0  # tumour cytoplasm, 17 px
-    labels[disk((40, 30), 8, shape=labels.shape)] = 1            # tumour nucleus
-    labels[disk((40, 53), 4, shape=labels.shape)] = 2            # stromal nucleus, 15 px off
+    labels[disk((40, 30), 8, shape=labels.shape)] = 1  # tumour nucleus
+    labels[disk((40, 53), 4, shape=labels.shape)] = 2  # stromal nucleus, 15 px off
     keratin[labels == 2] = 0.0
-    cells = measure_cells(keratin[None], labels, 0.5, ["PanCK"], cell_expansion_um=3.0,
-                          ring_median=["PanCK"]).set_index("cell_id")
+    cells = measure_cells(
+        keratin[None], labels, 0.5, ["PanCK"], cell_expansion_um=3.0, ring_median=["PanCK"]
+    ).set_index("cell_id")
     assert cells.loc[1, "PanCK_ring_median"] == 100.0
-    assert cells.loc[2, "PanCK_ring_mean"] > 10.0     # a sixth or more of its ring is keratin
+    assert cells.loc[2, "PanCK_ring_mean"] > 10.0  # a sixth or more of its ring is keratin
     assert cells.loc[2, "PanCK_ring_median"] == 0.0

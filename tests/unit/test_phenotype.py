@@ -7,9 +7,17 @@ import pandas as pd
 import pytest
 
 from frontline.errors import FrontlineInputError
-from frontline.phenotype import (assign_phenotypes, auto_gate, exclusive_margins, gate_margins,
-                                 gate_markers, gated_markers, parse_phenotypes, phenotype_cells,
-                                 ring_median_markers)
+from frontline.phenotype import (
+    assign_phenotypes,
+    auto_gate,
+    exclusive_margins,
+    gate_margins,
+    gate_markers,
+    gated_markers,
+    parse_phenotypes,
+    phenotype_cells,
+    ring_median_markers,
+)
 
 CHANNELS = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD20", "CD68", "MPO"]
 TREE = {
@@ -58,9 +66,11 @@ def test_rare_positives_above_two_negative_populations():
     rng = np.random.default_rng(7)
     n = 20000
     kind = rng.choice(3, n, p=[0.55, 0.44, 0.01])
-    x = np.where(kind == 0, rng.lognormal(np.log(150), 0.08, n),
-                 np.where(kind == 1, rng.lognormal(np.log(180), 0.1, n),
-                          rng.lognormal(np.log(400), 0.2, n)))
+    x = np.where(
+        kind == 0,
+        rng.lognormal(np.log(150), 0.08, n),
+        np.where(kind == 1, rng.lognormal(np.log(180), 0.1, n), rng.lognormal(np.log(400), 0.2, n)),
+    )
     result = auto_gate(x)
     assert np.mean((x > result["gate"]) == (kind == 2)) > 0.998
 
@@ -73,8 +83,11 @@ def test_gate_does_not_depend_on_intensity_units():
 @pytest.mark.parametrize("name", ["lognormal", "gamma", "normal"])
 def test_unimodal_skewed_falls_back_with_low_confidence(name):
     rng = np.random.default_rng(3)
-    x = {"lognormal": rng.lognormal(5, 0.6, 20000), "gamma": rng.gamma(1.5, 100, 20000),
-         "normal": rng.normal(100, 10, 20000)}[name]
+    x = {
+        "lognormal": rng.lognormal(5, 0.6, 20000),
+        "gamma": rng.gamma(1.5, 100, 20000),
+        "normal": rng.normal(100, 10, 20000),
+    }[name]
     result = auto_gate(x)
     assert result["method"] == "negative_tail"
     assert result["confidence"] < 0.5
@@ -106,8 +119,13 @@ def test_point_mass_at_zero_is_negative_and_one_population_above_it_positive():
 
 
 def test_constant_marker_is_undefined_all_negative_and_warned(caplog):
-    cells = pd.DataFrame({"cell_id": np.arange(50), "CD3_cell_mean": np.full(50, 7.0),
-                          "CD3_ring_mean": np.full(50, 7.0)})
+    cells = pd.DataFrame(
+        {
+            "cell_id": np.arange(50),
+            "CD3_cell_mean": np.full(50, 7.0),
+            "CD3_ring_mean": np.full(50, 7.0),
+        }
+    )
     with caplog.at_level(logging.WARNING):
         gates = gate_markers(cells, ["CD3"], {"CD3": "ring"})
     row = gates.iloc[0]
@@ -129,16 +147,26 @@ def test_manual_gate_is_used_and_non_number_is_rejected():
 
 
 def test_empty_ring_reads_the_whole_cell():
-    cells = pd.DataFrame({"cell_id": [1, 2, 3, 4], "CD3_cell_mean": [0.0, 9.0, 0.0, 9.0],
-                          "CD3_ring_mean": [0.0, np.nan, 0.0, 9.0]})
+    cells = pd.DataFrame(
+        {
+            "cell_id": [1, 2, 3, 4],
+            "CD3_cell_mean": [0.0, 9.0, 0.0, 9.0],
+            "CD3_ring_mean": [0.0, np.nan, 0.0, 9.0],
+        }
+    )
     gates = gate_markers(cells, ["CD3"], {"CD3": "ring"}, gates={"CD3": 5})
     assert gates.iloc[0]["n_positive"] == 2
 
 
 def test_ring_median_is_gated_and_an_empty_ring_reads_the_whole_cell():
-    cells = pd.DataFrame({"cell_id": [1, 2, 3, 4], "PanCK_cell_mean": [0.0, 9.0, 9.0, 0.0],
-                          "PanCK_ring_mean": [9.0, np.nan, 9.0, 9.0],
-                          "PanCK_ring_median": [0.0, np.nan, 9.0, 0.0]})
+    cells = pd.DataFrame(
+        {
+            "cell_id": [1, 2, 3, 4],
+            "PanCK_cell_mean": [0.0, 9.0, 9.0, 0.0],
+            "PanCK_ring_mean": [9.0, np.nan, 9.0, 9.0],
+            "PanCK_ring_median": [0.0, np.nan, 9.0, 0.0],
+        }
+    )
     gates = gate_markers(cells, ["PanCK"], {"PanCK": "ring_median"}, gates={"PanCK": 5})
     assert gates.iloc[0]["compartment"] == "ring_median"
     assert gates.iloc[0]["n_positive"] == 2  # cells 2 (whole cell) and 3; not 1 and 4
@@ -151,11 +179,15 @@ def test_ring_median_not_measured_is_a_clear_error():
 
 
 def test_ring_median_markers_are_those_read_there():
-    cfg = {"phenotypes": TREE, "compartments": {"PanCK": "ring_median", "DAPI": "nucleus"},
-           "exclusive_compartments": {"CD68": "ring_median"}}
+    cfg = {
+        "phenotypes": TREE,
+        "compartments": {"PanCK": "ring_median", "DAPI": "nucleus"},
+        "exclusive_compartments": {"CD68": "ring_median"},
+    }
     assert ring_median_markers(cfg) == ["CD68", "PanCK"]
-    every = ring_median_markers({"phenotypes": TREE, "default_compartment": "ring_median",
-                                 "compartments": {"CD45": "cell"}})
+    every = ring_median_markers(
+        {"phenotypes": TREE, "default_compartment": "ring_median", "compartments": {"CD45": "cell"}}
+    )
     assert every == sorted(set(CHANNELS) - {"DAPI", "CD45"})
 
 
@@ -166,12 +198,35 @@ def positives(rows):
 
 def test_most_specific_phenotype_ambiguous_and_other():
     tree = parse_phenotypes(TREE, CHANNELS, EXCLUSIVE)
-    rows = [{"PanCK"}, {"CD45"}, {"CD45", "CD3"}, {"CD45", "CD3", "CD8"}, {"CD45", "CD20"},
-            {"CD45", "CD68"}, {"CD45", "MPO"}, set(), {"CD3"}, {"PanCK", "CD45", "CD3"},
-            {"CD45", "CD20", "CD68"}, {"PanCK", "CD8"}]
+    rows = [
+        {"PanCK"},
+        {"CD45"},
+        {"CD45", "CD3"},
+        {"CD45", "CD3", "CD8"},
+        {"CD45", "CD20"},
+        {"CD45", "CD68"},
+        {"CD45", "MPO"},
+        set(),
+        {"CD3"},
+        {"PanCK", "CD45", "CD3"},
+        {"CD45", "CD20", "CD68"},
+        {"PanCK", "CD8"},
+    ]
     names = assign_phenotypes(positives(rows), tree, EXCLUSIVE)
-    assert list(names) == ["tumor", "immune", "T_helper", "CD8_T", "B_cell", "macrophage",
-                           "neutrophil", "other", "other", "ambiguous", "immune", "tumor"]
+    assert list(names) == [
+        "tumor",
+        "immune",
+        "T_helper",
+        "CD8_T",
+        "B_cell",
+        "macrophage",
+        "neutrophil",
+        "other",
+        "other",
+        "ambiguous",
+        "immune",
+        "tumor",
+    ]
 
 
 def test_co_positive_roots_without_common_ancestor_are_ambiguous():
@@ -181,8 +236,7 @@ def test_co_positive_roots_without_common_ancestor_are_ambiguous():
 
 
 def test_cycle_in_tree_is_an_error():
-    spec = {"a": {"parent": "c", "positive": ["CD3"]}, "b": {"parent": "a"},
-            "c": {"parent": "b"}}
+    spec = {"a": {"parent": "c", "positive": ["CD3"]}, "b": {"parent": "a"}, "c": {"parent": "b"}}
     with pytest.raises(FrontlineInputError, match="cycle: a -> c -> b -> a"):
         parse_phenotypes(spec, CHANNELS, sample="s1")
 
@@ -194,8 +248,9 @@ def test_unknown_parent_is_an_error():
 
 def test_unknown_channel_error_lists_the_channels():
     with pytest.raises(FrontlineInputError) as err:
-        parse_phenotypes({"tumor": {"positive": ["PanKRT"]}}, CHANNELS, sample="s1",
-                         file="config/config.yaml")
+        parse_phenotypes(
+            {"tumor": {"positive": ["PanKRT"]}}, CHANNELS, sample="s1", file="config/config.yaml"
+        )
     text = str(err.value)
     assert "'PanKRT'" in text and "sample 's1'" in text
     assert str(CHANNELS) in text
@@ -214,19 +269,31 @@ def test_gated_markers_follow_the_tree_then_extra_gates():
 def test_phenotype_cells_end_to_end_on_synthetic_table():
     rng = np.random.default_rng(5)
     n = 6000
-    kind = rng.choice(["tumor", "CD8_T", "T_helper", "B_cell", "stromal"], n,
-                      p=[0.5, 0.1, 0.1, 0.1, 0.2])
-    expected = {"tumor": {"PanCK"}, "CD8_T": {"CD45", "CD3", "CD8"}, "T_helper": {"CD45", "CD3"},
-                "B_cell": {"CD45", "CD20"}, "stromal": set()}
+    kind = rng.choice(
+        ["tumor", "CD8_T", "T_helper", "B_cell", "stromal"], n, p=[0.5, 0.1, 0.1, 0.1, 0.2]
+    )
+    expected = {
+        "tumor": {"PanCK"},
+        "CD8_T": {"CD45", "CD3", "CD8"},
+        "T_helper": {"CD45", "CD3"},
+        "B_cell": {"CD45", "CD20"},
+        "stromal": set(),
+    }
     cells = {"cell_id": np.arange(1, n + 1)}
     for m in CHANNELS:
         on = np.array([m in expected[k] for k in kind])
-        level = np.where(on, rng.lognormal(np.log(1500), 0.3, n),
-                         rng.lognormal(np.log(150), 0.4, n))
+        level = np.where(
+            on, rng.lognormal(np.log(1500), 0.3, n), rng.lognormal(np.log(150), 0.4, n)
+        )
         for comp in ("nucleus", "cell", "ring"):
             cells[f"{m}_{comp}_mean"] = level
-    cfg = {"phenotypes": TREE, "exclusive": EXCLUSIVE, "default_compartment": "cell",
-           "compartments": {"CD45": "ring"}, "gates": {}}
+    cfg = {
+        "phenotypes": TREE,
+        "exclusive": EXCLUSIVE,
+        "default_compartment": "cell",
+        "compartments": {"CD45": "ring"},
+        "gates": {},
+    }
     phenotypes, gates = phenotype_cells(pd.DataFrame(cells), cfg)
     want = np.where(kind == "stromal", "other", kind)
     assert np.mean(phenotypes["phenotype"].to_numpy() == want) > 0.99
@@ -262,15 +329,17 @@ def nest_cells(seed=3):
     n_tumor, n_stroma, n_t = 1500, 1000, 600
     kind = np.array(["tumor"] * n_tumor + ["stromal"] * n_stroma + ["CD8_T"] * n_t)
     in_nest = np.zeros(kind.size, bool)
-    in_nest[n_tumor + n_stroma:][: n_t // 3] = True
+    in_nest[n_tumor + n_stroma :][: n_t // 3] = True
     n = kind.size
     lognormal = lambda level, sd=0.3: rng.lognormal(np.log(level), sd, n)  # noqa: E731
     is_tumor, is_t = kind == "tumor", kind == "CD8_T"
     cells = {"cell_id": np.arange(1, n + 1)}
-    panck_cell = np.where(is_tumor, lognormal(2000),
-                          np.where(in_nest, lognormal(1800), lognormal(150)))
-    panck_nucleus = np.where(is_tumor, lognormal(1000),
-                             np.where(in_nest, lognormal(180), lognormal(120)))
+    panck_cell = np.where(
+        is_tumor, lognormal(2000), np.where(in_nest, lognormal(1800), lognormal(150))
+    )
+    panck_nucleus = np.where(
+        is_tumor, lognormal(1000), np.where(in_nest, lognormal(180), lognormal(120))
+    )
     for m in CHANNELS:
         on = is_t if m in ("CD45", "CD3", "CD8") else np.zeros(n, bool)
         level = np.where(on, lognormal(1200), lognormal(150, 0.4))
@@ -283,8 +352,12 @@ def nest_cells(seed=3):
 
 def test_exclusive_conflict_weighed_in_the_nucleus_keeps_t_cells_in_tumour_nests():
     cells, kind, in_nest = nest_cells()
-    cfg = {"phenotypes": TREE, "exclusive": EXCLUSIVE, "exclusive_margin": 0.1,
-           "compartments": {"PanCK": "cell"}}
+    cfg = {
+        "phenotypes": TREE,
+        "exclusive": EXCLUSIVE,
+        "exclusive_margin": 0.1,
+        "compartments": {"PanCK": "cell"},
+    }
     cell_only, gates = phenotype_cells(cells, cfg)
     assert gates.set_index("marker").loc["PanCK", "compartment"] == "cell"  # positivity unchanged
     nucleus, _ = phenotype_cells(cells, {**cfg, "exclusive_compartments": {"PanCK": "nucleus"}})

@@ -23,11 +23,29 @@ def test_default_config_passes(config):
     preflight.check_phenotyping(config["phenotyping"])
 
 
-@pytest.mark.parametrize("section, key, value, expected", [
-    ("spatial", "margin_um", 0, "`spatial.margin_um`: 0 is less than or equal to the minimum of 0"),
-    ("spatial", "margin_um", 5000, "`spatial.margin_um`: 5000 is greater than the maximum of 2000"),
-    ("segmentation", "tile_px", "big", "`segmentation.tile_px`: 'big' is not of type 'integer'"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        (
+            "spatial",
+            "margin_um",
+            0,
+            "`spatial.margin_um`: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            "spatial",
+            "margin_um",
+            5000,
+            "`spatial.margin_um`: 5000 is greater than the maximum of 2000",
+        ),
+        (
+            "segmentation",
+            "tile_px",
+            "big",
+            "`segmentation.tile_px`: 'big' is not of type 'integer'",
+        ),
+    ],
+)
 def test_schema_message_names_key_value_and_fix(config, section, key, value, expected):
     config[section][key] = value
     with pytest.raises(FrontlineInputError) as err:
@@ -37,10 +55,16 @@ def test_schema_message_names_key_value_and_fix(config, section, key, value, exp
     assert "file 'config/config.yaml + my.yaml'" in text and "Fix: set `" in text
 
 
-@pytest.mark.parametrize("seg, expected", [
-    ({"tile_px": 256, "overlap_px": 256}, "overlap_px (256) must be smaller than segmentation.tile_px (256)"),
-    ({"job_tile_px": 512, "job_halo_px": 512}, "job_halo_px (512) must be smaller"),
-])
+@pytest.mark.parametrize(
+    "seg, expected",
+    [
+        (
+            {"tile_px": 256, "overlap_px": 256},
+            "overlap_px (256) must be smaller than segmentation.tile_px (256)",
+        ),
+        ({"job_tile_px": 512, "job_halo_px": 512}, "job_halo_px (512) must be smaller"),
+    ],
+)
 def test_tile_settings(seg, expected):
     with pytest.raises(FrontlineInputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         preflight.check_segmentation(seg)
@@ -58,14 +82,21 @@ def test_unknown_model(tmp_path):
 def test_missing_image_is_reported_unless_the_workflow_makes_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "there.tif").write_bytes(b"x")
-    config = {"simulate": {"outdir": "sim", "samples": {"a": {}}},
-              "download": {"folders": {"dl/p1": {}}}}
-    ok = pd.DataFrame({"image": ["there.tif", "sim/a.ome.tif", "dl/p1"], "annotation": ""},
-                      index=["s1", "s2", "s3"])
+    config = {
+        "simulate": {"outdir": "sim", "samples": {"a": {}}},
+        "download": {"folders": {"dl/p1": {}}},
+    }
+    ok = pd.DataFrame(
+        {"image": ["there.tif", "sim/a.ome.tif", "dl/p1"], "annotation": ""},
+        index=["s1", "s2", "s3"],
+    )
     preflight.check_sample_files(ok, config, "sheet.tsv")
     bad = pd.DataFrame({"image": ["There.tif"], "annotation": ""}, index=["s4"])
-    with pytest.raises(FrontlineInputError, match=r"sample 's4', file 'sheet.tsv': the image "
-                                                  r"'There.tif' does not exist.*did you mean"):
+    with pytest.raises(
+        FrontlineInputError,
+        match=r"sample 's4', file 'sheet.tsv': the image "
+        r"'There.tif' does not exist.*did you mean",
+    ):
         preflight.check_sample_files(bad, config, "sheet.tsv")
 
 
@@ -86,10 +117,13 @@ def test_images_are_opened_at_startup(tmp_path):
         tifffile.imwrite(folder / f"{name}.tif", np.zeros((64, 64), np.uint8))
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((64, 64, 3), np.uint8), photometric="rgb")
-    config = {"segmentation": {"nuclear_channel": "DAPI"},
-              "phenotyping": {"phenotypes": {"tumor": {"positive": ["PanCK"]}}}}
-    sheet = pd.DataFrame({"image": [str(folder)], "pixel_size_um": ["0.5"], "fluor_map": [""]},
-                         index=["s1"])
+    config = {
+        "segmentation": {"nuclear_channel": "DAPI"},
+        "phenotyping": {"phenotypes": {"tumor": {"positive": ["PanCK"]}}},
+    }
+    sheet = pd.DataFrame(
+        {"image": [str(folder)], "pixel_size_um": ["0.5"], "fluor_map": [""]}, index=["s1"]
+    )
     preflight.check_images(sheet, config, "sheet.tsv")
 
     no_size = sheet.assign(pixel_size_um="")

@@ -23,8 +23,13 @@ def small_overview():
     """A 3-channel 50 x 80 overview of a 200 x 320 px image at 0.5 µm/px (factor 4)."""
     rng = np.random.default_rng(0)
     image = rng.poisson(100, (3, 50, 80)).astype(np.uint16)
-    cells = pd.DataFrame({"x_um": rng.uniform(0, 160, 300), "y_um": rng.uniform(0, 100, 300),
-                          "phenotype": rng.choice(["tumor", "CD8_T", "stromal"], 300)})
+    cells = pd.DataFrame(
+        {
+            "x_um": rng.uniform(0, 160, 300),
+            "y_um": rng.uniform(0, 100, 300),
+            "phenotype": rng.choice(["tumor", "CD8_T", "stromal"], 300),
+        }
+    )
     return image, ["DAPI", "PanCK", "CD8"], cells
 
 
@@ -32,8 +37,16 @@ def test_overview_has_um_axes_both_panels_and_legends():
     image, channels, cells = small_overview()
     tumor = box(0, 0, 80, 100)
     front = LineString([(80, 0), (80, 100)])
-    fig = overview_figure(image, channels, factor=4.0, pixel_size_um=0.5, cells=cells,
-                          tumor=tumor, front=front, title="s1: inflamed")
+    fig = overview_figure(
+        image,
+        channels,
+        factor=4.0,
+        pixel_size_um=0.5,
+        cells=cells,
+        tumor=tumor,
+        front=front,
+        title="s1: inflamed",
+    )
     left, right = fig.axes
     assert left.get_xlim() == (0.0, 160.0) and left.get_ylim() == (100.0, 0.0)  # y down
     assert right.get_xlabel() == "x (µm)" and left.get_ylabel() == "y (µm)"
@@ -57,10 +70,17 @@ def test_cohort_figure_one_panel_per_type_bars_are_the_densities():
     for sample, scale in (("a", 1.0), ("b", 0.5)):
         for name in ("CD8_T", "B_cell"):
             for j, region in enumerate(("tumor_core", "inner_margin", "outer_margin", "stroma")):
-                rows.append({"sample": sample, "phenotype": name, "region": region,
-                             "density_per_mm2": scale * 100 * (j + 1)})
-    fig = cohort_figure(pd.DataFrame(rows), {"a": "inflamed", "b": "desert"},
-                        types=["CD8_T", "B_cell"])
+                rows.append(
+                    {
+                        "sample": sample,
+                        "phenotype": name,
+                        "region": region,
+                        "density_per_mm2": scale * 100 * (j + 1),
+                    }
+                )
+    fig = cohort_figure(
+        pd.DataFrame(rows), {"a": "inflamed", "b": "desert"}, types=["CD8_T", "B_cell"]
+    )
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["CD8_T", "B_cell"]
     heights = sorted(p.get_height() for p in visible[0].patches)

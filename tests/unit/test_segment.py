@@ -38,8 +38,11 @@ def model():
         return sg.load_model(override, precision="float32")
     folder = ROOT / seg["model_basedir"] / seg["model"]
     if not folder.is_dir():
-        pytest.fail(f"the shipped nuclei model {folder} is missing: train it (`snakemake train`) "
-                    "and copy it to resources/models/", pytrace=False)
+        pytest.fail(
+            f"the shipped nuclei model {folder} is missing: train it (`snakemake train`) "
+            "and copy it to resources/models/",
+            pytrace=False,
+        )
     return sg.load_model(seg["model"], ROOT / seg["model_basedir"], precision="float32")
 
 
@@ -60,29 +63,33 @@ def slide():
 
 
 def reader(array):
-    return lambda w: array[w[0]:w[1], w[2]:w[3]]
+    return lambda w: array[w[0] : w[1], w[2] : w[3]]
 
 
 def whole(strips):
     return np.concatenate([labels for _, labels in strips])
 
 
-def segment_array(model, image, pixel_size_um=0.5, tile_px=1024, overlap_px=64, stats=None,
-                  background_max=0.1):
+def segment_array(
+    model, image, pixel_size_um=0.5, tile_px=1024, overlap_px=64, stats=None, background_max=0.1
+):
     read = reader(image)
     norm = sg.normalisation_range(read, image.shape)
     plan = sg.plan(model, pixel_size_um, tile_px, overlap_px)
-    return whole(sg.segment_labels(model, read, image.shape, norm, plan,
-                                   background_max=background_max, stats=stats))
+    return whole(
+        sg.segment_labels(
+            model, read, image.shape, norm, plan, background_max=background_max, stats=stats
+        )
+    )
 
 
 def stardist_whole(model, image):
     """StarDist's own predict_instances on the whole image (same normalisation)."""
     norm = sg.normalisation_range(reader(image), image.shape)
     x = (image.astype(np.float32) - norm.lo) / (norm.hi - norm.lo)
-    labels, _ = model.stardist.predict_instances(x, prob_thresh=model.prob_thresh,
-                                                 nms_thresh=model.nms_thresh,
-                                                 show_tile_progress=False)
+    labels, _ = model.stardist.predict_instances(
+        x, prob_thresh=model.prob_thresh, nms_thresh=model.nms_thresh, show_tile_progress=False
+    )
     return labels
 
 
@@ -104,8 +111,9 @@ def test_sampled_percentiles_match_whole_image():
     """64 windows of 64 px (6 % of a 2048 px image) give the whole image's percentiles."""
     for preset, seed in (("inflamed", 12), ("desert", 3)):
         dapi = dapi_of(simulate_tissue(preset, (2048, 2048), 0.5, seed=seed))
-        lo, hi, contrast, signal = sg.normalisation_range(reader(dapi), dapi.shape, (1.0, 99.8),
-                                                          size=64, count=64)
+        lo, hi, contrast, signal = sg.normalisation_range(
+            reader(dapi), dapi.shape, (1.0, 99.8), size=64, count=64
+        )
         assert signal and contrast > 50
         full_lo, full_hi = np.percentile(dapi, (1.0, 99.8))
         span = full_hi - full_lo
@@ -158,8 +166,10 @@ def test_image_smaller_than_one_tile(model, tissue):
     labels = segment_array(model, small, tile_px=1024)
     assert labels.shape == (200, 300) and labels.dtype == np.uint32
     assert labels.max() > 20
-    assert matching(truth, labels, thresh=0.5).f1 >= matching(
-        tissue.labels, segment_array(model, dapi_of(tissue)), thresh=0.5).f1 - 0.08
+    assert (
+        matching(truth, labels, thresh=0.5).f1
+        >= matching(tissue.labels, segment_array(model, dapi_of(tissue)), thresh=0.5).f1 - 0.08
+    )
 
 
 def test_rescales_to_the_models_pixel_size(model):
@@ -173,17 +183,26 @@ def test_rescales_to_the_models_pixel_size(model):
     f1_native = matching(native.labels, segment_array(model, dapi_of(native)), thresh=0.5).f1
     assert f1_fine >= f1_native - 0.05, (f1_fine, f1_native)
     # without rescaling the nuclei are twice the size the model knows: clearly worse
-    unscaled = sg.SegmentationModel(model.stardist, model.name, model.source, None,
-                                    model.prob_thresh, model.nms_thresh)
-    f1_unscaled = matching(fine.labels, segment_array(unscaled, dapi_of(fine), tile_px=512),
-                           thresh=0.5).f1
+    unscaled = sg.SegmentationModel(
+        model.stardist, model.name, model.source, None, model.prob_thresh, model.nms_thresh
+    )
+    f1_unscaled = matching(
+        fine.labels, segment_array(unscaled, dapi_of(fine), tile_px=512), thresh=0.5
+    ).f1
     assert f1_fine > f1_unscaled + 0.05, (f1_fine, f1_unscaled)
 
 
 def test_bfloat16_network_finds_the_same_nuclei(model, tissue):
     """bfloat16 arithmetic (the default on CPUs with AVX512-BF16) barely changes the result."""
-    fast = sg.SegmentationModel(model.stardist, model.name, model.source, model.pixel_size_um,
-                                model.prob_thresh, model.nms_thresh, precision="bfloat16")
+    fast = sg.SegmentationModel(
+        model.stardist,
+        model.name,
+        model.source,
+        model.pixel_size_um,
+        model.prob_thresh,
+        model.nms_thresh,
+        precision="bfloat16",
+    )
     dapi = dapi_of(tissue)
     exact = segment_array(model, dapi)
     approx = segment_array(fast, dapi)
@@ -197,6 +216,7 @@ def test_auto_precision_follows_the_cpu():
     assert sg.resolve_precision("float32") == "float32"
     expected = "bfloat16" if sg.cpu_has_bfloat16() else "float32"
     import tensorflow as tf
+
     if tf.config.list_physical_devices("GPU"):
         expected = "float32"
     assert sg.resolve_precision("auto") == expected
@@ -234,8 +254,9 @@ def cut_labels(labels, seams_y, seams_x, min_width=6, ratio=0.6):
             for inner, outer in ((lab[s - 1], lab[s]), (lab[s], lab[s - 1])):
                 counts = np.bincount(inner, minlength=len(width))
                 present_outer = np.bincount(outer, minlength=len(width)) > 0
-                ids = np.flatnonzero((counts >= ratio * width) & (width >= min_width)
-                                     & ~present_outer)
+                ids = np.flatnonzero(
+                    (counts >= ratio * width) & (width >= min_width) & ~present_outer
+                )
                 cut.update(int(i) for i in ids if i)
     return cut
 
@@ -297,10 +318,12 @@ def test_tile_jobs_merge_like_one_job_without_seams(model, slide, tmp_path):
     assert dup_merged <= dup_single
     # seam nuclei are whole: as good a match to the truth as in one job
     t_seam = np.isin(slide.labels, on_seams) * slide.labels
-    f1_merged = matching(t_seam, np.where(np.isin(merged, np.unique(merged[t_seam > 0])), merged, 0),
-                         thresh=0.5)
-    f1_single = matching(t_seam, np.where(np.isin(single, np.unique(single[t_seam > 0])), single, 0),
-                         thresh=0.5)
+    f1_merged = matching(
+        t_seam, np.where(np.isin(merged, np.unique(merged[t_seam > 0])), merged, 0), thresh=0.5
+    )
+    f1_single = matching(
+        t_seam, np.where(np.isin(single, np.unique(single[t_seam > 0])), single, 0), thresh=0.5
+    )
     assert f1_merged.tp >= f1_single.tp - 1
     assert f1_merged.mean_matched_score >= f1_single.mean_matched_score - 0.01
     # and none ends on a seam with a straight edge made by the job border: a label that does
@@ -324,12 +347,15 @@ def test_tile_jobs_merge_like_one_job_without_seams(model, slide, tmp_path):
 
 def test_job_rows_refuse_tiles_that_do_not_fit(model, tmp_path):
     empty = sg.Objects.empty(model.n_rays)
-    sg.save_job_tile(tmp_path / "r000c000.npz", sg.JobTile(empty, (0, 100, 0, 100), (100, 200),
-                                                         0.5, 64.0, 0.4))
-    sg.save_job_tile(tmp_path / "r000c001.npz", sg.JobTile(empty, (0, 100, 120, 200), (100, 200),
-                                                         0.5, 64.0, 0.4))
-    shape, _, rows = sg.job_rows([tmp_path / "r000c000.npz", tmp_path / "r000c001.npz"],
-                                 sample="s1")
+    sg.save_job_tile(
+        tmp_path / "r000c000.npz", sg.JobTile(empty, (0, 100, 0, 100), (100, 200), 0.5, 64.0, 0.4)
+    )
+    sg.save_job_tile(
+        tmp_path / "r000c001.npz", sg.JobTile(empty, (0, 100, 120, 200), (100, 200), 0.5, 64.0, 0.4)
+    )
+    shape, _, rows = sg.job_rows(
+        [tmp_path / "r000c000.npz", tmp_path / "r000c001.npz"], sample="s1"
+    )
     with pytest.raises(FrontlineInputError, match="does not fit"):
         list(rows)
 
@@ -340,7 +366,7 @@ def test_job_rows_refuse_tiles_that_do_not_fit(model, tmp_path):
 def test_label_strips_stream_into_a_tiled_ome_tiff(tmp_path):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5000, (1100, 1300)).astype(np.uint32)
-    strips = ((y, labels[y:y + sg.STRIP]) for y in range(0, 1100, sg.STRIP))
+    strips = ((y, labels[y : y + sg.STRIP]) for y in range(0, 1100, sg.STRIP))
     path = tmp_path / "nuclei.ome.tif"
     sg.write_label_strips(path, strips, labels.shape, 0.325)
     back, size = io.read_labels(path)
@@ -376,8 +402,9 @@ def test_missing_nuclear_channel_lists_the_channels(tmp_path):
     io.write_image(path, np.zeros((2, 64, 64), np.uint16), ["Hoechst", "CD8"], 0.5)
     with io.open_image(path, sample="s1") as img:
         with pytest.raises(FrontlineInputError) as err:
-            io.require_channels(img, ["DAPI"], sample="s1",
-                                what="segmentation (segmentation.nuclear_channel)")
+            io.require_channels(
+                img, ["DAPI"], sample="s1", what="segmentation (segmentation.nuclear_channel)"
+            )
     text = str(err.value)
     assert "'Hoechst'" in text and "'CD8'" in text and "DAPI" in text and "s1" in text
 
@@ -411,15 +438,23 @@ def test_folder_that_is_not_a_stardist_model(tmp_path):
 
 def test_published_model_without_network_suggests_the_shipped_one(tmp_path):
     """No cached copy (empty KERAS_HOME) and no route out (proxy on a closed port)."""
-    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras"), TF_CPP_MIN_LOG_LEVEL="3",
-               HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
-               PYTHONPATH=str(ROOT / "workflow"))
-    code = ("from frontline.segment import load_model\n"
-            "from frontline.errors import FrontlineInputError\n"
-            "try:\n    load_model('2D_versatile_fluo', sample='s1')\n"
-            "except FrontlineInputError as e:\n    print('ERROR:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300)
+    env = dict(
+        os.environ,
+        KERAS_HOME=str(tmp_path / "keras"),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        PYTHONPATH=str(ROOT / "workflow"),
+    )
+    code = (
+        "from frontline.segment import load_model\n"
+        "from frontline.errors import FrontlineInputError\n"
+        "try:\n    load_model('2D_versatile_fluo', sample='s1')\n"
+        "except FrontlineInputError as e:\n    print('ERROR:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     line = [x for x in out.stdout.splitlines() if x.startswith("ERROR:")]
     assert line, out.stdout + out.stderr
     assert "2D_versatile_fluo" in line[0] and "cannot be downloaded" in line[0]

@@ -29,10 +29,14 @@ def samples():
 def signed_distance_map(tumor, shape, ps):
     """Signed distance (µm) of every pixel centre to the rasterised tumor, negative inside."""
     yy, xx = np.indices(shape)
-    inside = shapely.contains_xy(tumor, (xx.ravel() + 0.5) * ps,
-                                 (yy.ravel() + 0.5) * ps).reshape(shape)
-    return np.where(inside, -ndimage.distance_transform_edt(inside, ps),
-                    ndimage.distance_transform_edt(~inside, ps))
+    inside = shapely.contains_xy(tumor, (xx.ravel() + 0.5) * ps, (yy.ravel() + 0.5) * ps).reshape(
+        shape
+    )
+    return np.where(
+        inside,
+        -ndimage.distance_transform_edt(inside, ps),
+        ndimage.distance_transform_edt(~inside, ps),
+    )
 
 
 def immune_density(cells, region_area_mm2, selector):
@@ -61,8 +65,11 @@ def test_written_files_follow_the_contract(tmp_path):
     paths = simulate.truth_paths(tmp_path, "demo")
     simulate.write_simulation(sim, paths)
     assert {p.name for p in tmp_path.iterdir()} == {
-        "demo.ome.tif", "demo.truth_nuclei.ome.tif", "demo.truth_cells.parquet",
-        "demo.truth_tumor.geojson"}
+        "demo.ome.tif",
+        "demo.truth_nuclei.ome.tif",
+        "demo.truth_cells.parquet",
+        "demo.truth_tumor.geojson",
+    }
     with tifffile.TiffFile(paths["image"]) as tif:
         assert tif.series[0].shape == (8, 512, 512)
         meta = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
@@ -87,14 +94,14 @@ def test_written_files_follow_the_contract(tmp_path):
 
 def test_front_lies_inside_the_image_with_stroma_around(samples):
     for sim in samples.values():
-        area = SHAPE[0] * SHAPE[1] * PS ** 2
+        area = SHAPE[0] * SHAPE[1] * PS**2
         assert 0.15 < sim.tumor.area / area < 0.7
         frame = shapely.box(0, 0, SHAPE[1] * PS, SHAPE[0] * PS).exterior
         assert sim.tumor.distance(frame) > 20.0  # stroma all around the tumor
 
 
 def test_presets_give_the_expected_immune_patterns(samples):
-    area = SHAPE[0] * SHAPE[1] * PS ** 2 * 1e-6
+    area = SHAPE[0] * SHAPE[1] * PS**2 * 1e-6
     ratios, totals = {}, {}
     for preset, sim in samples.items():
         cells = sim.cells
@@ -124,9 +131,11 @@ def test_measured_density_recovers_the_model(samples):
         dmap = signed_distance_map(sim.tumor, SHAPE, PS).ravel()
         for lo, hi in [(-1000, -20), (0, 60), (60, 1000)]:
             in_band = (dmap >= lo) & (dmap < hi)
-            area_mm2 = in_band.sum() * PS ** 2 * 1e-6
-            expected = sum(simulate.expected_density_per_mm2(preset, p, dmap[in_band]).mean()
-                           for p in simulate.IMMUNE)
+            area_mm2 = in_band.sum() * PS**2 * 1e-6
+            expected = sum(
+                simulate.expected_density_per_mm2(preset, p, dmap[in_band]).mean()
+                for p in simulate.IMMUNE
+            )
             d = sim.cells["dist_front_um"]
             measured = immune_density(sim.cells, area_mm2, (d >= lo) & (d < hi))
             assert abs(measured - expected) < 0.3 * expected + 30, (preset, lo, hi)
@@ -134,7 +143,7 @@ def test_measured_density_recovers_the_model(samples):
 
 def test_cell_density_is_realistic(samples):
     sim = samples["inflamed"]
-    area = SHAPE[0] * SHAPE[1] * PS ** 2 * 1e-6
+    area = SHAPE[0] * SHAPE[1] * PS**2 * 1e-6
     a_in = sim.tumor.area * 1e-6
     inside = (sim.cells["dist_front_um"] < 0).sum() / a_in
     outside = (sim.cells["dist_front_um"] >= 0).sum() / (area - a_in)
@@ -178,10 +187,14 @@ def test_truth_tumor_has_no_cell_free_specks_or_holes(samples):
 
 
 def test_observable_tumor_drops_specks_and_empty_holes():
-    big = shapely.Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
-                          [[(10, 10), (20, 10), (20, 20), (10, 20)],    # empty hole: filled
-                           [(60, 60), (80, 60), (80, 80), (60, 80)]])   # hole with a cell
-    speck = shapely.box(200, 200, 210, 210)                            # 2 tumor cells: dropped
+    big = shapely.Polygon(
+        [(0, 0), (100, 0), (100, 100), (0, 100)],
+        [
+            [(10, 10), (20, 10), (20, 20), (10, 20)],  # empty hole: filled
+            [(60, 60), (80, 60), (80, 80), (60, 80)],
+        ],
+    )  # hole with a cell
+    speck = shapely.box(200, 200, 210, 210)  # 2 tumor cells: dropped
     x = np.array([50, 51, 52, 53, 54, 70, 205, 206], float)
     y = np.array([40, 41, 42, 43, 44, 70, 205, 206], float)
     is_tumor = np.array([1, 1, 1, 1, 1, 0, 1, 1], bool)
@@ -205,8 +218,11 @@ def test_truth_labels_match_the_cells_table(samples):
         err = np.hypot(x[ids] - sim.cells["x_um"], y[ids] - sim.cells["y_um"])
         assert err.max() < 1.0
         # nuclei are single connected objects
-        objects = [ndimage.label(labels[s] == i + 1)[1]
-                   for i, s in enumerate(ndimage.find_objects(labels)) if s is not None]
+        objects = [
+            ndimage.label(labels[s] == i + 1)[1]
+            for i, s in enumerate(ndimage.find_objects(labels))
+            if s is not None
+        ]
         assert np.mean(np.array(objects) == 1) > 0.99
 
 
@@ -214,11 +230,14 @@ def test_nuclei_have_realistic_sizes_and_shapes(samples):
     from skimage.measure import regionprops_table
 
     sim = samples["inflamed"]
-    props = pd.DataFrame(regionprops_table(
-        sim.labels, properties=("label", "area", "axis_major_length", "axis_minor_length",
-                                "solidity")))
+    props = pd.DataFrame(
+        regionprops_table(
+            sim.labels,
+            properties=("label", "area", "axis_major_length", "axis_minor_length", "solidity"),
+        )
+    )
     props = props.merge(sim.cells, left_on="label", right_on="cell_id")
-    props["diameter_um"] = 2 * np.sqrt(props["area"] * PS ** 2 / np.pi)
+    props["diameter_um"] = 2 * np.sqrt(props["area"] * PS**2 / np.pi)
     props["elongation"] = props["axis_major_length"] / props["axis_minor_length"]
     med = props.groupby("phenotype")[["diameter_um", "elongation", "solidity"]].median()
     assert 10.0 < med.loc["tumor", "diameter_um"] < 16.0
@@ -265,9 +284,15 @@ def test_markers_are_gateable_but_not_trivially(samples):
 def test_large_slide_tiles_are_seamless(tmp_path):
     shape = (1024, 1536)
     for tile in (512, 1024):
-        simulate.write_large_slide(tmp_path / f"s{tile}.ome.tif", shape, seed=2, tile_px=tile,
-                                   labels_path=tmp_path / f"l{tile}.ome.tif",
-                                   store_tile_px=256, min_level_px=256)
+        simulate.write_large_slide(
+            tmp_path / f"s{tile}.ome.tif",
+            shape,
+            seed=2,
+            tile_px=tile,
+            labels_path=tmp_path / f"l{tile}.ome.tif",
+            store_tile_px=256,
+            min_level_px=256,
+        )
     small, large = (io.read_labels(tmp_path / f"l{t}.ome.tif")[0] for t in (512, 1024))
     assert np.array_equal(small, large) and (small > 0).mean() > 0.1
     a = tifffile.imread(tmp_path / "s512.ome.tif")
@@ -290,21 +315,22 @@ def test_large_slide_memory_does_not_grow_with_slide_size(tmp_path, repo_root):
     """After one single-tile slide, a 9-tile slide raises peak RSS by far less than its size."""
     script = textwrap.dedent(f"""
         import resource, sys
-        sys.path.insert(0, {str(repo_root / 'workflow')!r})
+        sys.path.insert(0, {str(repo_root / "workflow")!r})
         from frontline import simulate
-        simulate.write_large_slide({str(tmp_path / 'one.ome.tif')!r}, (512, 512), seed=1,
-                                   tile_px=512, labels_path={str(tmp_path / 'one_l.ome.tif')!r},
+        simulate.write_large_slide({str(tmp_path / "one.ome.tif")!r}, (512, 512), seed=1,
+                                   tile_px=512, labels_path={str(tmp_path / "one_l.ome.tif")!r},
                                    store_tile_px=256, min_level_px=128)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        simulate.write_large_slide({str(tmp_path / 'big.ome.tif')!r}, (1536, 1536), seed=1,
-                                   tile_px=512, labels_path={str(tmp_path / 'big_l.ome.tif')!r},
+        simulate.write_large_slide({str(tmp_path / "big.ome.tif")!r}, (1536, 1536), seed=1,
+                                   tile_px=512, labels_path={str(tmp_path / "big_l.ome.tif")!r},
                                    store_tile_px=256, min_level_px=128)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) * 1024)
     """)
     env = dict(os.environ, MALLOC_ARENA_MAX="1", OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
     growth = int(out.stdout.split()[-1])
     full = 1536 * 1536 * (8 * 2 + 4)  # image + labels, bytes
     assert growth < 0.2 * full, f"peak RSS grew by {growth / 2**20:.0f} MiB"

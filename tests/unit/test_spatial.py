@@ -14,8 +14,12 @@ from frontline import front, spatial
 def regions_of(tumor, extent=(1000.0, 1000.0), tolerance=20.0):
     tissue = MultiPolygon([box(0, 0, *extent)])
     tumor = front.as_multipolygon(tumor)
-    return front.Regions(tumor=tumor, tissue=tissue,
-                         front=front.invasive_front(tumor, tissue, tolerance), extent_um=extent)
+    return front.Regions(
+        tumor=tumor,
+        tissue=tissue,
+        front=front.invasive_front(tumor, tissue, tolerance),
+        extent_um=extent,
+    )
 
 
 def uniform(rng, n, extent=(1000.0, 1000.0)):
@@ -23,6 +27,7 @@ def uniform(rng, n, extent=(1000.0, 1000.0)):
 
 
 # --------------------------------------------------------------------------- distances, regions
+
 
 def test_signed_distance_is_exact_to_a_quarter_micron_and_negative_inside():
     rng = np.random.default_rng(0)
@@ -51,8 +56,17 @@ def test_regions_from_distance_with_margin():
     d = np.array([-150.0, -100.0, -99.9, -0.1, 0.0, 100.0, 100.1, np.nan, np.nan])
     in_tumor = np.array([1, 1, 1, 1, 0, 0, 0, 1, 0], bool)
     reg = spatial.assign_regions(d, in_tumor, 100.0)
-    assert list(reg) == ["tumor_core", "inner_margin", "inner_margin", "inner_margin",
-                         "outer_margin", "outer_margin", "stroma", "tumor_core", "stroma"]
+    assert list(reg) == [
+        "tumor_core",
+        "inner_margin",
+        "inner_margin",
+        "inner_margin",
+        "outer_margin",
+        "outer_margin",
+        "stroma",
+        "tumor_core",
+        "stroma",
+    ]
 
 
 def test_band_areas_are_measured_on_the_tissue_raster():
@@ -67,7 +81,9 @@ def test_band_areas_are_measured_on_the_tissue_raster():
     # (within 1 %: the front stops edge_tolerance_um short of the image border)
     assert area_mm2[inside_image] == pytest.approx(0.02, rel=0.01)
     assert area_mm2[~inside_image].sum() < 1e-4  # (corner pixels beyond the front ends)
-    assert spatial.region_areas_mm2(dmap, 100.0) == pytest.approx([0.24, 0.08, 0.08, 0.40], rel=0.01)
+    assert spatial.region_areas_mm2(dmap, 100.0) == pytest.approx(
+        [0.24, 0.08, 0.08, 0.40], rel=0.01
+    )
     # pixel distances are exact, not offset by half a pixel
     cols = (np.arange(dmap.dist_um.shape[1]) + 0.5) * 2.0
     assert dmap.dist_um[200] == pytest.approx(cols - 400, abs=0.01)  # the row at y = 401 µm
@@ -79,14 +95,24 @@ def test_band_densities_recover_a_known_density_profile():
     regions = regions_of(box(0, 0, 1000, 2000), extent=extent)
     # density of "CD8_T": 100/mm² inside, 400/mm² outside the tumor
     n_in, n_out = rng.poisson(100 * 2.0), rng.poisson(400 * 2.0)
-    xy = np.vstack([rng.uniform((0, 0), (1000, 2000), (n_in, 2)),
-                    rng.uniform((1000, 0), (2000, 2000), (n_out, 2))])
+    xy = np.vstack(
+        [
+            rng.uniform((0, 0), (1000, 2000), (n_in, 2)),
+            rng.uniform((1000, 0), (2000, 2000), (n_out, 2)),
+        ]
+    )
     phen = np.array(["CD8_T"] * len(xy))
     dist = spatial.signed_distance(xy, regions)
     dmap = spatial.distance_map(regions)
     r, c = dmap.pixel_of(xy)
-    table = spatial.band_densities(dist, phen, dmap.tissue[r, c], dmap,
-                                   spatial.band_edges((-500, 500), 250.0), immune_lineage=["CD8_T"])
+    table = spatial.band_densities(
+        dist,
+        phen,
+        dmap.tissue[r, c],
+        dmap,
+        spatial.band_edges((-500, 500), 250.0),
+        immune_lineage=["CD8_T"],
+    )
     cd8 = table[table["phenotype"] == "CD8_T"]
     assert cd8["density_per_mm2"].iloc[:2].to_numpy() == pytest.approx([100, 100], rel=0.25)
     assert cd8["density_per_mm2"].iloc[2:].to_numpy() == pytest.approx([400, 400], rel=0.15)
@@ -95,6 +121,7 @@ def test_band_densities_recover_a_known_density_profile():
 
 
 # --------------------------------------------------------------------------- neighbours
+
 
 def test_neighbour_counts_on_a_lattice():
     # a square lattice of spacing 10 µm: 4 neighbours within 10 µm, 8 within 14.2 µm
@@ -136,13 +163,16 @@ def test_knn_neighbourhoods_separate_two_communities():
     left = uniform(rng, 3000, (500.0, 1000.0))
     right = uniform(rng, 3000, (500.0, 1000.0)) + [500, 0]
     xy = np.vstack([left, right])
-    phen = np.r_[rng.choice(["tumor", "CD8_T"], 3000, p=[0.9, 0.1]),
-                 rng.choice(["stromal", "macrophage"], 3000, p=[0.7, 0.3])]
+    phen = np.r_[
+        rng.choice(["tumor", "CD8_T"], 3000, p=[0.9, 0.1]),
+        rng.choice(["stromal", "macrophage"], 3000, p=[0.7, 0.3]),
+    ]
     names, codes = np.unique(phen, return_inverse=True)
     comp = spatial.knn_composition(xy, codes, len(names), k=10)
     assert comp.sum(axis=1) == pytest.approx(1.0)
-    labels, centroids = spatial.cellular_neighbourhoods(comp, 2, seed=0,
-                                                        order_by=list(names).index("tumor"))
+    labels, centroids = spatial.cellular_neighbourhoods(
+        comp, 2, seed=0, order_by=list(names).index("tumor")
+    )
     assert np.mean(labels[:3000] == 1) > 0.95 and np.mean(labels[3000:] == 2) > 0.95
     assert centroids[0, list(names).index("tumor")] > 0.8
     again, _ = spatial.cellular_neighbourhoods(comp, 2, seed=0, order_by=list(names).index("tumor"))
@@ -168,7 +198,8 @@ def test_enrichment_finds_segregated_types():
     xy = uniform(rng, 2000)
     phen = np.where(xy[:, 0] < 500, "tumor", "CD8_T")
     z = spatial.nhood_enrichment(xy, phen, 50.0, min_cells=20).set_index(
-        ["phenotype", "neighbour_phenotype"])["zscore"]
+        ["phenotype", "neighbour_phenotype"]
+    )["zscore"]
     assert z[("tumor", "tumor")] > 10 and z[("tumor", "CD8_T")] < -10
     assert z[("tumor", "CD8_T")] == pytest.approx(z[("CD8_T", "tumor")])
 
@@ -188,13 +219,15 @@ def test_cross_l_function_is_r_for_independent_types_and_above_for_attraction():
     near = np.clip(near, 1, 999)
     edge = shapely.distance(window.boundary, shapely.points(near))
     tumor_edge = shapely.distance(window.boundary, shapely.points(tumor))
-    obs, lo, hi = spatial.l_function_envelope(near, edge, tumor, tumor_edge, window.area, radii,
-                                              permutations=19, seed=0)
+    obs, lo, hi = spatial.l_function_envelope(
+        near, edge, tumor, tumor_edge, window.area, radii, permutations=19, seed=0
+    )
     assert obs[0] > hi[0] and obs[0] - radii[0] > 5
     assert (lo <= hi).all()
 
 
 # --------------------------------------------------------------------------- the whole step
+
 
 def small_sample(rng, tumor_fraction=0.5):
     """1 x 1 mm: a tumor disc of radius 300 µm, immune cells piling up outside its edge."""
@@ -206,8 +239,14 @@ def small_sample(rng, tumor_fraction=0.5):
     phen = np.where(inside, "tumor", "stromal").astype(object)
     immune = (~inside) & (rng.random(len(xy)) < np.exp(-d / 60.0))
     phen[immune] = rng.choice(["CD8_T", "macrophage"], immune.sum())
-    cells = pd.DataFrame({"cell_id": np.arange(1, len(xy) + 1), "x_um": xy[:, 0], "y_um": xy[:, 1],
-                          "phenotype": phen.astype(str)})
+    cells = pd.DataFrame(
+        {
+            "cell_id": np.arange(1, len(xy) + 1),
+            "x_um": xy[:, 0],
+            "y_um": xy[:, 1],
+            "phenotype": phen.astype(str),
+        }
+    )
     return cells, regions_of(tumor_poly, extent)
 
 
@@ -217,11 +256,19 @@ def test_analyze_writes_every_table_and_a_json_summary():
     cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
     res = spatial.analyze(cells, regions, params, sample="s1")
     assert (res.cells["cell_id"].to_numpy() == cells["cell_id"].to_numpy()).all()  # same row order
-    assert {"dist_front_um", "region", "dist_nearest_tumor_um", "neighbourhood", "in_tissue"} <= set(res.cells)
+    assert {
+        "dist_front_um",
+        "region",
+        "dist_nearest_tumor_um",
+        "neighbourhood",
+        "in_tissue",
+    } <= set(res.cells)
     assert res.cells["dist_front_um"].notna().all()
     summary = json.loads(json.dumps(res.summary, allow_nan=False))
     assert summary["phenotype_call"] == "excluded"  # CD8_T only outside the tumor
-    assert summary["has_front"] and summary["front_length_um"] == pytest.approx(2 * np.pi * 300, rel=0.01)
+    assert summary["has_front"] and summary["front_length_um"] == pytest.approx(
+        2 * np.pi * 300, rel=0.01
+    )
     assert summary["density_per_mm2_tumor_core_CD8_T"] == 0
     assert summary["fraction_near_front_CD8_T"] > 0.4
     # no B cells: not computable, with a reason; densities are a true 0
@@ -256,6 +303,7 @@ def test_analyze_without_front_reports_no_front(case, caplog):
 
 # --------------------------------------------------------------------------- accuracy on truth
 
+
 @pytest.mark.parametrize("preset,seed", [("inflamed", 1), ("excluded", 2), ("desert", 3)])
 def test_accuracy_on_simulator_truth(preset, seed):
     """Front inferred from the truth tumor cells, against the simulator's true distances and
@@ -264,18 +312,34 @@ def test_accuracy_on_simulator_truth(preset, seed):
     from frontline.evaluate import spatial_accuracy
 
     cells, tumor, extent = simulate.truth_cells(preset, (2048, 2048), 0.5, seed)
-    regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(),
-                                   (cells["phenotype"] == "tumor").to_numpy(), extent)
+    regions = front.detect_regions(
+        cells[["x_um", "y_um"]].to_numpy(), (cells["phenotype"] == "tumor").to_numpy(), extent
+    )
     params = spatial.Params(permutations=0)
-    res = spatial.analyze(cells.drop(columns="dist_front_um"), regions, params,
-                          immune_lineage=simulate.IMMUNE, sample=preset)
-    acc = spatial_accuracy(cells, tumor, res.cells, regions, res.densities,
-                           res.summary["phenotype_call"], params, simulate.IMMUNE)
+    res = spatial.analyze(
+        cells.drop(columns="dist_front_um"),
+        regions,
+        params,
+        immune_lineage=simulate.IMMUNE,
+        sample=preset,
+    )
+    acc = spatial_accuracy(
+        cells,
+        tumor,
+        res.cells,
+        regions,
+        res.densities,
+        res.summary["phenotype_call"],
+        params,
+        simulate.IMMUNE,
+    )
     assert acc["dist_n_cells"] > 1500
     assert acc["dist_median_abs_error_um"] <= 5.0
     # every band where the truth has >= 50 cells/mm² and >= 100 cells, within 15 %
     assert acc["density_bands_compared"] >= 4
-    assert acc["density_bands_within_tolerance"] == acc["density_bands_compared"], acc["density_worst_bands"]
+    assert acc["density_bands_within_tolerance"] == acc["density_bands_compared"], acc[
+        "density_worst_bands"
+    ]
     assert acc["density_max_rel_error"] <= 0.15
     assert acc["truth_call"] == preset
     assert res.summary["phenotype_call"] == preset

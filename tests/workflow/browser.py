@@ -24,9 +24,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--hide-scrollbars"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+]
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference
 
 
@@ -37,9 +44,12 @@ def find_chromium(install=True):
     -------
     (chromium, chromedriver, None) or (None, None, reason)
     """
+
     def which():
-        return (shutil.which("chromium") or shutil.which("chromium-browser"),
-                shutil.which("chromedriver"))
+        return (
+            shutil.which("chromium") or shutil.which("chromium-browser"),
+            shutil.which("chromedriver"),
+        )
 
     chromium, driver = which()
     if chromium and driver:
@@ -47,11 +57,19 @@ def find_chromium(install=True):
     if not install:
         return None, None, "chromium and chromedriver are not installed"
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        return None, None, ("chromium/chromedriver are not installed and cannot be installed "
-                            "here (needs apt-get as root: apt-get install chromium chromium-driver)")
+        return (
+            None,
+            None,
+            (
+                "chromium/chromedriver are not installed and cannot be installed "
+                "here (needs apt-get as root: apt-get install chromium chromium-driver)"
+            ),
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
+    ):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             return None, None, f"installing chromium failed: {' '.join(cmd)}: {proc.stderr[-500:]}"
@@ -92,8 +110,11 @@ class Browser:
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self):
         self.port = _free_port()
-        self.process = subprocess.Popen([self.chromedriver, f"--port={self.port}"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [self.chromedriver, f"--port={self.port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -106,9 +127,14 @@ class Browser:
                 raise WebDriverError("chromedriver did not start")
             time.sleep(0.2)
         args = CHROMIUM_ARGS + [f"--window-size={self.size[0]},{self.size[1]}"]
-        caps = {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": self.chromium, "args": args}}}}
+        caps = {
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {"binary": self.chromium, "args": args},
+                }
+            }
+        }
         try:
             self.session = self._call("POST", "/session", caps)["sessionId"]
         except BaseException:
@@ -138,17 +164,21 @@ class Browser:
     # ---------------------------------------------------------------- protocol
     def _call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                         method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 payload = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as err:
             payload = json.loads(err.read() or b"{}")
             value = payload.get("value", {})
-            raise WebDriverError(f"{method} {path}: {value.get('error')}: "
-                                 f"{str(value.get('message'))[:500]}") from None
+            raise WebDriverError(
+                f"{method} {path}: {value.get('error')}: {str(value.get('message'))[:500]}"
+            ) from None
         return payload.get("value")
 
     def _session(self, method, path, body=None):

@@ -1,7 +1,5 @@
 """Fixtures of the workflow tests (helpers live in runs.py): the demo input, work folders."""
 
-import pytest
-
 import os
 import signal
 import subprocess
@@ -9,22 +7,51 @@ import sys
 import time
 from pathlib import Path
 
-from runs import (DEMO_OVERRIDES, DEMO_PRESET, DEMO_SAMPLE, DEMO_SEED, ODD_SAMPLE, code_env,
-                  demo_rows, make_workdir, odd_rows, readable, run_demo, snakefile, snakemake,
-                  tree_hashes, write_sheet)
+import pytest
+from runs import (
+    DEMO_OVERRIDES,
+    DEMO_PRESET,
+    DEMO_SAMPLE,
+    DEMO_SEED,
+    ODD_SAMPLE,
+    code_env,
+    demo_rows,
+    make_workdir,
+    odd_rows,
+    readable,
+    run_demo,
+    snakefile,
+    snakemake,
+    tree_hashes,
+    write_sheet,
+)
 
 
 @pytest.fixture(scope="session")
 def demo_input(tmp_path_factory):
     """One simulated 1024 x 1024 px sample, made once: {'image', 'truth', 'dir'} (read-only use)."""
     work = tmp_path_factory.mktemp("demo_input")
-    make_workdir(work, rows=[], overrides={
-        "simulate": {"outdir": "simulated",
-                     "samples": {DEMO_SAMPLE: {"preset": DEMO_PRESET, "seed": DEMO_SEED}}}})
+    make_workdir(
+        work,
+        rows=[],
+        overrides={
+            "simulate": {
+                "outdir": "simulated",
+                "samples": {DEMO_SAMPLE: {"preset": DEMO_PRESET, "seed": DEMO_SEED}},
+            }
+        },
+    )
     # The sheet must name a sample; the simulated image is made by the `simulate` rule.
-    write_sheet(work / "config" / "samples.tsv",
-                [{"sample": DEMO_SAMPLE, "image": f"simulated/{DEMO_SAMPLE}.ome.tif",
-                  "truth": f"simulated/{DEMO_SAMPLE}"}])
+    write_sheet(
+        work / "config" / "samples.tsv",
+        [
+            {
+                "sample": DEMO_SAMPLE,
+                "image": f"simulated/{DEMO_SAMPLE}.ome.tif",
+                "truth": f"simulated/{DEMO_SAMPLE}",
+            }
+        ],
+    )
     target = f"simulated/{DEMO_SAMPLE}.ome.tif"
     snakemake(work, target, timeout_s=300, check=True)
     image = work / target
@@ -63,13 +90,32 @@ def resumed_run(tmp_path_factory, demo_input):
     nuclei = work / "results" / ODD_SAMPLE / "nuclei.ome.tif"
     tiles = work / "results" / ODD_SAMPLE / "tiles"
 
-    cmd = ["timeout", "-s", "KILL", "600", sys.executable, "-m", "snakemake", "--snakefile",
-           str(snakefile()), "--directory", str(work), "--cores", "1"]
+    cmd = [
+        "timeout",
+        "-s",
+        "KILL",
+        "600",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile()),
+        "--directory",
+        str(work),
+        "--cores",
+        "1",
+    ]
     first_log = work.parent / f"{work.name}.first_run.log"
     t0 = time.monotonic()
     with open(first_log, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=code_env())
+        proc = subprocess.Popen(
+            cmd,
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=code_env(),
+        )
         try:
             deadline = time.monotonic() + 500
             # Wait for the first finished job tile: the next tile job is then running.
@@ -82,18 +128,26 @@ def resumed_run(tmp_path_factory, demo_input):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running job
             proc.wait(timeout=60)
-    killed_files = sorted(str(p.relative_to(work)) for p in (work / "results").rglob("*")
-                          if p.is_file())
+    killed_files = sorted(
+        str(p.relative_to(work)) for p in (work / "results").rglob("*") if p.is_file()
+    )
     segmented_at_kill = nuclei.exists()
-    broken_at_kill = [f for f in killed_files
-                      if not Path(f).name.startswith(".") and not readable(work / f)]
+    broken_at_kill = [
+        f for f in killed_files if not Path(f).name.startswith(".") and not readable(work / f)
+    ]
 
     snakemake(work, "--unlock", timeout_s=120, check=True)
     snakemake(work, "--rerun-incomplete", cores=1, timeout_s=900, check=True)
     seconds = time.monotonic() - t0
     print(f"\ninterrupted and resumed run (--cores 1): {seconds:.0f} s")
-    return {"dir": work, "inputs_before": inputs_before,
-            "inputs_after": {str(p): tree_hashes(p) for p in inputs},
-            "killed_files": killed_files, "segmented_at_kill": segmented_at_kill,
-            "broken_at_kill": broken_at_kill,
-            "returncode_at_kill": proc.returncode, "first_log": first_log, "seconds": seconds}
+    return {
+        "dir": work,
+        "inputs_before": inputs_before,
+        "inputs_after": {str(p): tree_hashes(p) for p in inputs},
+        "killed_files": killed_files,
+        "segmented_at_kill": segmented_at_kill,
+        "broken_at_kill": broken_at_kill,
+        "returncode_at_kill": proc.returncode,
+        "first_log": first_log,
+        "seconds": seconds,
+    }

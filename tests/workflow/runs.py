@@ -29,7 +29,15 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT_PARTS = ("Snakefile", "workflow", "config", "profiles", "envs", "constraints.txt", "resources/models")
+SNAPSHOT_PARTS = (
+    "Snakefile",
+    "workflow",
+    "config",
+    "profiles",
+    "envs",
+    "constraints.txt",
+    "resources/models",
+)
 
 # The demo: small enough for 2 cores, big enough to have a tumour, a front and every cell type.
 DEMO_SAMPLE = "demo"
@@ -91,13 +99,25 @@ def snakemake(workdir, *args, timeout_s=600, env=None, check=False, cores=1):
     -------
     CompletedProcess with ``stdout``/``stderr`` text and ``output`` (both together).
     """
-    cmd = ["timeout", "-s", "KILL", str(int(timeout_s)), sys.executable, "-m", "snakemake",
-           "--snakefile", str(snakefile()), "--directory", str(workdir)]
+    cmd = [
+        "timeout",
+        "-s",
+        "KILL",
+        str(int(timeout_s)),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile()),
+        "--directory",
+        str(workdir),
+    ]
     if cores is not None:
         cmd += ["--cores", str(cores)]
     cmd += [str(a) for a in args]
-    proc = subprocess.run(cmd, cwd=workdir, env=code_env(env), capture_output=True, text=True,
-                          errors="replace")
+    proc = subprocess.run(
+        cmd, cwd=workdir, env=code_env(env), capture_output=True, text=True, errors="replace"
+    )
     proc.output = proc.stdout + proc.stderr
     if proc.returncode in (124, 137, -9):
         raise AssertionError(f"snakemake was killed after {timeout_s} s:\n{proc.output[-4000:]}")
@@ -157,17 +177,21 @@ def make_workdir(path, rows=None, overrides=None, sheet_text=None):
     config = demo_config(overrides or {})
     config["samples"] = "config/samples.tsv"
     (path / "config" / "config.yaml").write_text(
-        yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
 def demo_config(overrides=None):
     """The default config made small: no simulated samples of its own, the shipped model."""
-    config = deep_update(default_config(), {
-        "simulate": {"shape_px": DEMO_SHAPE_PX, "samples": {}},
-        "segmentation": {"model_basedir": str(code_root() / "resources" / "models")},
-        "spatial": {"permutations": 9},
-    })
+    config = deep_update(
+        default_config(),
+        {
+            "simulate": {"shape_px": DEMO_SHAPE_PX, "samples": {}},
+            "segmentation": {"model_basedir": str(code_root() / "resources" / "models")},
+            "spatial": {"permutations": 9},
+        },
+    )
     return deep_update(config, overrides or {})
 
 
@@ -265,8 +289,13 @@ def readable(path):
 
 def demo_rows(demo_input, sample=DEMO_SAMPLE, image=None):
     """Sample sheet rows for the demo sample (absolute paths)."""
-    return [{"sample": sample, "image": str(image or demo_input["image"]),
-             "truth": str(demo_input["truth"])}]
+    return [
+        {
+            "sample": sample,
+            "image": str(image or demo_input["image"]),
+            "truth": str(demo_input["truth"]),
+        }
+    ]
 
 
 def planned_jobs(output):
@@ -277,7 +306,7 @@ def planned_jobs(output):
     except ValueError:
         return {}
     jobs = {}
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
             break

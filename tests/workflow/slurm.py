@@ -53,8 +53,10 @@ def ensure_installed(timeout_s=600):
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         return "SLURM is not installed and cannot be (needs root and apt-get)"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
         try:
             subprocess.run(cmd, env=env, capture_output=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
@@ -183,7 +185,9 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             # `timeout` ends the daemons even if this process dies without calling stop().
             watchdog = ["timeout", "-s", "KILL", str(int(self.max_lifetime_s))]
             self._spawn("slurmctld", watchdog + ["slurmctld", "-D", "-i", "-f", str(self.conf)])
-            self._wait(lambda: "UP" in self._out(["scontrol", "ping"]), timeout_s, "slurmctld to answer")
+            self._wait(
+                lambda: "UP" in self._out(["scontrol", "ping"]), timeout_s, "slurmctld to answer"
+            )
             self._spawn("slurmd", watchdog + ["slurmd", "-D", "-f", str(self.conf)])
             self._wait(self._node_idle, timeout_s, "the node to be idle")
         except Exception:
@@ -239,8 +243,10 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         for name in DAEMONS:
             path = self.root / "log" / f"{name}.log"
             if path.exists():
-                text.append(f"--- {path} (last 40 lines)\n" + "\n".join(
-                    path.read_text(errors="replace").splitlines()[-40:]))
+                text.append(
+                    f"--- {path} (last 40 lines)\n"
+                    + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
+                )
         return "\n".join(text)
 
     # -- internals --------------------------------------------------------------------
@@ -250,8 +256,14 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         if self._procs is None:
             self._procs = {}
         out = open(self.root / "log" / f"{name}.stdout", "wb")
-        proc = subprocess.Popen(cmd, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         self._procs[name] = proc
         self.pids[name] = proc.pid
@@ -260,8 +272,9 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 
     def _out(self, cmd):
         try:
-            return subprocess.run(cmd, env=self.env(), capture_output=True, text=True,
-                                  timeout=10).stdout
+            return subprocess.run(
+                cmd, env=self.env(), capture_output=True, text=True, timeout=10
+            ).stdout
         except subprocess.TimeoutExpired:
             return ""
 
@@ -274,7 +287,9 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
         while time.monotonic() < deadline:
             for name, proc in (self._procs or {}).items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}\n{self.daemon_logs()}")
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode}\n{self.daemon_logs()}"
+                    )
             if ready():
                 return
             time.sleep(0.5)

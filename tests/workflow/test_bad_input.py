@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-
-from runs import (DEMO_SAMPLE, ODD_SAMPLE, demo_rows, make_workdir, result_fingerprint,
-                  snakemake)
+from runs import DEMO_SAMPLE, ODD_SAMPLE, demo_rows, make_workdir, result_fingerprint, snakemake
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -27,14 +25,14 @@ class Case:
     """One bad input: how to make it, and what the message must say."""
 
     id: str
-    problem: str                       # substring of the problem sentence
-    file: str = None                   # substring of the file the message names
-    sample: str = None                 # the sample the message names, if any
-    overrides: dict = field(default_factory=dict)   # merged into the demo config
-    rows: callable = None              # (demo, images) -> sample sheet rows
-    sheet_text: object = None          # exact sheet content (str or bytes)
-    prepare: callable = None           # (workdir) -> None, after the folder is made
-    at_startup: bool = True            # no job may start
+    problem: str  # substring of the problem sentence
+    file: str = None  # substring of the file the message names
+    sample: str = None  # the sample the message names, if any
+    overrides: dict = field(default_factory=dict)  # merged into the demo config
+    rows: callable = None  # (demo, images) -> sample sheet rows
+    sheet_text: object = None  # exact sheet content (str or bytes)
+    prepare: callable = None  # (workdir) -> None, after the folder is made
+    at_startup: bool = True  # no job may start
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +49,13 @@ def bad_images(tmp_path_factory, demo_input):
     out["corrupt"].write_bytes(b"II*\x00" + bytes(range(256)) * 64)  # TIFF magic, then noise
 
     out["rgb"] = folder / "brightfield.tif"
-    tifffile.imwrite(out["rgb"], np.zeros((256, 256, 3), np.uint8), photometric="rgb",
-                     resolution=(2.0, 2.0), resolutionunit="CENTIMETER")
+    tifffile.imwrite(
+        out["rgb"],
+        np.zeros((256, 256, 3), np.uint8),
+        photometric="rgb",
+        resolution=(2.0, 2.0),
+        resolutionunit="CENTIMETER",
+    )
 
     out["no_pixel_size"] = folder / "no pixel size"  # a folder of plain single-channel TIFFs
     out["no_pixel_size"].mkdir()
@@ -65,7 +68,7 @@ def bad_images(tmp_path_factory, demo_input):
         page = tif.pages[0]
         offsets, counts = page.dataoffsets, page.databytecounts
     for off, cnt in zip(offsets, counts):
-        data[off:off + cnt] = b"\xff" * cnt
+        data[off : off + cnt] = b"\xff" * cnt
     out["damaged_pixels"] = folder / "damaged pixels.ome.tif"
     out["damaged_pixels"].write_bytes(bytes(data))
     return out
@@ -77,56 +80,139 @@ def _image(name):
 
 CASES = [
     Case("empty sample sheet", "the sample sheet is empty", file=SHEET, sheet_text=""),
-    Case("sample sheet not UTF-8", "not UTF-8 text", file=SHEET,
-         sheet_text="sample\timage\nprélèvement\tx.tif\n".encode("latin-1")),
-    Case("sheet lacks the image column", "lacks the required column(s) ['image']", file=SHEET,
-         sheet_text="sample\tpath\ndemo\tx.tif\n"),
-    Case("duplicate sample names", "duplicate sample name(s) ['demo']", file=SHEET,
-         rows=lambda demo, images: demo_rows(demo) * 2),
-    Case("image file missing", "the image 'missing/demo.ome.tif' does not exist", file=SHEET,
-         sample=DEMO_SAMPLE,
-         rows=lambda demo, images: demo_rows(demo, image="missing/demo.ome.tif")),
-    Case("corrupt TIFF", "cannot read the TIFF structure", file="corrupt.ome.tif",
-         sample=DEMO_SAMPLE, rows=_image("corrupt")),
-    Case("nuclear channel not in the image", "ask(s) for channel(s) ['Hoechst']",
-         file="demo.ome.tif", sample=DEMO_SAMPLE,
-         overrides={"segmentation": {"nuclear_channel": "Hoechst"}}),
-    Case("no pixel size anywhere", "carries no pixel size", file="no pixel size",
-         sample=DEMO_SAMPLE, rows=_image("no_pixel_size")),
-    Case("zero pixel size in the sheet", "pixel_size_um is '0', not a positive number",
-         file=SHEET, sample=DEMO_SAMPLE,
-         rows=lambda demo, images: [dict(demo_rows(demo)[0], pixel_size_um="0")]),
-    Case("negative pixel size in the config", "`pixel_size_um`: -0.5 is less than or equal to "
-         "the minimum of 0", file=CONFIG, overrides={"pixel_size_um": -0.5}),
-    Case("RGB image", "the image is RGB", file="brightfield.tif", sample=DEMO_SAMPLE,
-         rows=_image("rgb")),
-    Case("overlap as big as the tile", "overlap_px (1024) must be smaller than "
-         "segmentation.tile_px (1024)", file=CONFIG,
-         overrides={"segmentation": {"tile_px": 1024, "overlap_px": 1024}}),
-    Case("halo as big as the job tile", "job_halo_px (512) must be smaller than "
-         "segmentation.job_tile_px (512)", file=CONFIG,
-         overrides={"segmentation": {"tile_jobs": True, "job_tile_px": 512, "job_halo_px": 512}}),
-    Case("margin width out of range", "`spatial.margin_um`: 5000 is greater than the maximum of "
-         "2000", file=CONFIG, overrides={"spatial": {"margin_um": 5000}}),
-    Case("margin width zero", "`spatial.margin_um`: 0 is less than or equal to the minimum of 0",
-         file=CONFIG, overrides={"spatial": {"margin_um": 0}}),
-    Case("unknown model name", "segmentation.model 'frontline_nucleii' is neither a folder",
-         file=CONFIG, overrides={"segmentation": {"model": "frontline_nucleii"}}),
-    Case("phenotype names an unknown channel", "ask(s) for channel(s) ['CD8a']",
-         file="demo.ome.tif", sample=DEMO_SAMPLE,
-         overrides={"phenotyping": {"phenotypes": {"CD8_T": {"parent": "T_cell",
-                                                             "positive": ["CD8a"]}}}}),
-    Case("phenotype tree with a cycle", "the phenotype tree has a cycle: T_cell -> CD8_T -> "
-         "T_cell", file=CONFIG,
-         overrides={"phenotyping": {"phenotypes": {"T_cell": {"parent": "CD8_T",
-                                                              "positive": ["CD3"]}}}}),
-    Case("non-numeric manual gate", "the gate for marker 'CD8' is 'high', neither 'auto' nor a "
-         "number", file=CONFIG, overrides={"phenotyping": {"gates": {"CD8": "high"}}}),
-    Case("output folder not writable", "the output folder 'results' cannot be created",
-         file="results", prepare=lambda work: (work / "results").write_text("a file")),
-    Case("pixel data damaged (metadata intact)", "cannot decode pixels",
-         file="damaged pixels.ome.tif",
-         sample=DEMO_SAMPLE, rows=_image("damaged_pixels"), at_startup=False),
+    Case(
+        "sample sheet not UTF-8",
+        "not UTF-8 text",
+        file=SHEET,
+        sheet_text="sample\timage\nprélèvement\tx.tif\n".encode("latin-1"),
+    ),
+    Case(
+        "sheet lacks the image column",
+        "lacks the required column(s) ['image']",
+        file=SHEET,
+        sheet_text="sample\tpath\ndemo\tx.tif\n",
+    ),
+    Case(
+        "duplicate sample names",
+        "duplicate sample name(s) ['demo']",
+        file=SHEET,
+        rows=lambda demo, images: demo_rows(demo) * 2,
+    ),
+    Case(
+        "image file missing",
+        "the image 'missing/demo.ome.tif' does not exist",
+        file=SHEET,
+        sample=DEMO_SAMPLE,
+        rows=lambda demo, images: demo_rows(demo, image="missing/demo.ome.tif"),
+    ),
+    Case(
+        "corrupt TIFF",
+        "cannot read the TIFF structure",
+        file="corrupt.ome.tif",
+        sample=DEMO_SAMPLE,
+        rows=_image("corrupt"),
+    ),
+    Case(
+        "nuclear channel not in the image",
+        "ask(s) for channel(s) ['Hoechst']",
+        file="demo.ome.tif",
+        sample=DEMO_SAMPLE,
+        overrides={"segmentation": {"nuclear_channel": "Hoechst"}},
+    ),
+    Case(
+        "no pixel size anywhere",
+        "carries no pixel size",
+        file="no pixel size",
+        sample=DEMO_SAMPLE,
+        rows=_image("no_pixel_size"),
+    ),
+    Case(
+        "zero pixel size in the sheet",
+        "pixel_size_um is '0', not a positive number",
+        file=SHEET,
+        sample=DEMO_SAMPLE,
+        rows=lambda demo, images: [dict(demo_rows(demo)[0], pixel_size_um="0")],
+    ),
+    Case(
+        "negative pixel size in the config",
+        "`pixel_size_um`: -0.5 is less than or equal to the minimum of 0",
+        file=CONFIG,
+        overrides={"pixel_size_um": -0.5},
+    ),
+    Case(
+        "RGB image",
+        "the image is RGB",
+        file="brightfield.tif",
+        sample=DEMO_SAMPLE,
+        rows=_image("rgb"),
+    ),
+    Case(
+        "overlap as big as the tile",
+        "overlap_px (1024) must be smaller than segmentation.tile_px (1024)",
+        file=CONFIG,
+        overrides={"segmentation": {"tile_px": 1024, "overlap_px": 1024}},
+    ),
+    Case(
+        "halo as big as the job tile",
+        "job_halo_px (512) must be smaller than segmentation.job_tile_px (512)",
+        file=CONFIG,
+        overrides={"segmentation": {"tile_jobs": True, "job_tile_px": 512, "job_halo_px": 512}},
+    ),
+    Case(
+        "margin width out of range",
+        "`spatial.margin_um`: 5000 is greater than the maximum of 2000",
+        file=CONFIG,
+        overrides={"spatial": {"margin_um": 5000}},
+    ),
+    Case(
+        "margin width zero",
+        "`spatial.margin_um`: 0 is less than or equal to the minimum of 0",
+        file=CONFIG,
+        overrides={"spatial": {"margin_um": 0}},
+    ),
+    Case(
+        "unknown model name",
+        "segmentation.model 'frontline_nucleii' is neither a folder",
+        file=CONFIG,
+        overrides={"segmentation": {"model": "frontline_nucleii"}},
+    ),
+    Case(
+        "phenotype names an unknown channel",
+        "ask(s) for channel(s) ['CD8a']",
+        file="demo.ome.tif",
+        sample=DEMO_SAMPLE,
+        overrides={
+            "phenotyping": {"phenotypes": {"CD8_T": {"parent": "T_cell", "positive": ["CD8a"]}}}
+        },
+    ),
+    Case(
+        "phenotype tree with a cycle",
+        "the phenotype tree has a cycle: T_cell -> CD8_T -> T_cell",
+        file=CONFIG,
+        overrides={
+            "phenotyping": {"phenotypes": {"T_cell": {"parent": "CD8_T", "positive": ["CD3"]}}}
+        },
+    ),
+    Case(
+        "non-numeric manual gate",
+        "the gate for marker 'CD8' is 'high', neither 'auto' nor a number",
+        file=CONFIG,
+        overrides={"phenotyping": {"gates": {"CD8": "high"}}},
+    ),
+    Case(
+        "output folder not writable",
+        "the output folder 'results' cannot be created",
+        file="results",
+        prepare=lambda work: (work / "results").write_text("a file"),
+    ),
+    Case(
+        "pixel data damaged (metadata intact)",
+        "cannot decode pixels",
+        file="damaged pixels.ome.tif",
+        sample=DEMO_SAMPLE,
+        rows=_image("damaged_pixels"),
+        at_startup=False,
+    ),
 ]
 
 
@@ -151,7 +237,7 @@ def test_bad_input(case, tmp_path, demo_input, bad_images):
     assert case.problem in text, proc.output[-3000:]
     assert "Fix: " in text, proc.output[-3000:]
     if case.file:
-        assert f"file '" in text and case.file in text, proc.output[-3000:]
+        assert "file '" in text and case.file in text, proc.output[-3000:]
     if case.sample:
         assert f"sample '{case.sample}'" in text, proc.output[-3000:]
     if case.at_startup:
@@ -162,8 +248,9 @@ def test_bad_input(case, tmp_path, demo_input, bad_images):
             assert not (work / "results").exists(), _outputs(work)
     else:
         assert "Select jobs to execute" in proc.output, "expected the check inside a rule"
-        partial = [o for o in _outputs(work) if Path(o).name.startswith(".")
-                   or o.endswith(".partial")]
+        partial = [
+            o for o in _outputs(work) if Path(o).name.startswith(".") or o.endswith(".partial")
+        ]
         assert partial == [], f"partial files left behind: {partial}"
         assert not (work / "results" / DEMO_SAMPLE / "nuclei.ome.tif").exists()
 
@@ -176,5 +263,6 @@ def test_odd_but_valid_inputs_work(resumed_run, demo_run):
     """Non-ASCII sample name, spaces in the path, upper-case .OME.TIF: the demo's results."""
     odd = resumed_run["dir"] / "results" / ODD_SAMPLE
     assert (odd / "summary.json").is_file() and (odd / "cells.parquet").is_file()
-    assert result_fingerprint(resumed_run["dir"], ODD_SAMPLE) == \
-        result_fingerprint(demo_run["dir"], DEMO_SAMPLE)
+    assert result_fingerprint(resumed_run["dir"], ODD_SAMPLE) == result_fingerprint(
+        demo_run["dir"], DEMO_SAMPLE
+    )

@@ -8,7 +8,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from runs import default_config, make_workdir, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -19,14 +18,23 @@ def demo(tmp_path_factory):
     """The default config and sheet, run with ``--cores 2``: {sample: evaluation dict}."""
     shipped = default_config()
     work = tmp_path_factory.mktemp("readme_demo")
-    rows = [{"sample": name, "image": f"results/simulated/{name}.ome.tif",
-             "truth": f"results/simulated/{name}"} for name in shipped["simulate"]["samples"]]
-    make_workdir(work, rows=rows, overrides={"simulate": shipped["simulate"],
-                                             "spatial": {"permutations": 9}})
+    rows = [
+        {
+            "sample": name,
+            "image": f"results/simulated/{name}.ome.tif",
+            "truth": f"results/simulated/{name}",
+        }
+        for name in shipped["simulate"]["samples"]
+    ]
+    make_workdir(
+        work, rows=rows, overrides={"simulate": shipped["simulate"], "spatial": {"permutations": 9}}
+    )
     snakemake(work, cores=2, timeout_s=1100, check=True)
     results = work / "results"
-    out = {row["sample"]: json.loads((results / row["sample"] / "evaluation.json").read_text())
-           for row in rows}
+    out = {
+        row["sample"]: json.loads((results / row["sample"] / "evaluation.json").read_text())
+        for row in rows
+    }
     out["_cohort"] = pd.read_csv(results / "cohort" / "summary.tsv", sep="\t")
     return out
 
@@ -48,8 +56,9 @@ def test_distances_bands_and_call_meet_targets(demo, sample):
     assert spatial["dist_n_cells"] >= 1500, spatial
     assert spatial["dist_median_abs_error_um"] <= 5.0, spatial
     assert spatial["density_bands_compared"] >= 4, spatial
-    assert spatial["density_bands_within_tolerance"] == spatial["density_bands_compared"], \
-        spatial["density_worst_bands"]
+    assert spatial["density_bands_within_tolerance"] == spatial["density_bands_compared"], spatial[
+        "density_worst_bands"
+    ]
     assert spatial["call"] == spatial["truth_call"] == sample.removeprefix("demo_")
 
 

@@ -7,17 +7,17 @@ creation times in Parquet or TIFF headers can neither hide nor fake a difference
 """
 
 import pytest
-
 from runs import DEMO_SAMPLE, ODD_SAMPLE, result_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_one_core_and_two_cores_give_identical_results(demo_run, resumed_run):
-    print(f"\n--cores 2: {demo_run['seconds']:.0f} s; --cores 1 (with a restart): "
-          f"{resumed_run['seconds']:.0f} s")
+    print(
+        f"\n--cores 2: {demo_run['seconds']:.0f} s; --cores 1 (with a restart): "
+        f"{resumed_run['seconds']:.0f} s"
+    )
     two = result_fingerprint(demo_run["dir"], DEMO_SAMPLE)
     one = result_fingerprint(resumed_run["dir"], ODD_SAMPLE)
     for name in two:
         assert one[name] == two[name], name
-

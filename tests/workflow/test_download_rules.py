@@ -7,7 +7,6 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from runs import make_workdir, snakemake
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,8 +27,9 @@ def server(tmp_path_factory):
         (root / "point1" / name).write_bytes(data)
     (root / "slide.ome.tif").write_bytes(b"slide" * 1000)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -43,14 +43,18 @@ def sha(data):
 
 def setup(work, server, slide_sha256):
     download = {
-        "folders": {"data/point1": {
-            "url": f"{server}/point1",
-            "files": {name: {"sha256": sha(data)} for name, data in FILES.items()}}},
-        "files": {"data/slide.ome.tif": {"url": f"{server}/slide.ome.tif",
-                                         "sha256": slide_sha256}},
+        "folders": {
+            "data/point1": {
+                "url": f"{server}/point1",
+                "files": {name: {"sha256": sha(data)} for name, data in FILES.items()},
+            }
+        },
+        "files": {"data/slide.ome.tif": {"url": f"{server}/slide.ome.tif", "sha256": slide_sha256}},
     }
-    rows = [{"sample": "p1", "image": "data/point1", "pixel_size_um": "0.5"},
-            {"sample": "s1", "image": "data/slide.ome.tif"}]
+    rows = [
+        {"sample": "p1", "image": "data/point1", "pixel_size_um": "0.5"},
+        {"sample": "s1", "image": "data/slide.ome.tif"},
+    ]
     return make_workdir(work, rows=rows, overrides={"download": download})
 
 
@@ -70,11 +74,16 @@ def test_checksum_mismatch_stops_and_keeps_nothing(server, tmp_path):
     proc = snakemake(work, "download", timeout_s=240)
     assert proc.returncode != 0
     text = " ".join(proc.output.split())
-    assert f"checksum mismatch for {server}/slide.ome.tif: expected sha256 {wrong}, got " \
-           f"{sha(b'slide' * 1000)}" in text, proc.output[-3000:]
+    assert (
+        f"checksum mismatch for {server}/slide.ome.tif: expected sha256 {wrong}, got "
+        f"{sha(b'slide' * 1000)}" in text
+    ), proc.output[-3000:]
     assert "file 'data/slide.ome.tif'" in text and "Fix: " in text
-    leftovers = sorted(str(p.relative_to(work)) for p in (work / "data").rglob("*")) \
-        if (work / "data").exists() else []
+    leftovers = (
+        sorted(str(p.relative_to(work)) for p in (work / "data").rglob("*"))
+        if (work / "data").exists()
+        else []
+    )
     assert "data/slide.ome.tif" not in leftovers
     assert not [p for p in leftovers if p.endswith(".partial")], leftovers
 

@@ -13,7 +13,6 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-
 from runs import code_root, planned_jobs, snakemake
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,14 +45,15 @@ class QuietHandler(SimpleHTTPRequestHandler):
 def test_example_checksums_verify_the_fields(shared_data, tmp_path):
     fields = shared_data / "dcis_mibi"
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(fields)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     try:
         work = example_workdir(tmp_path / "work")
         config = yaml.safe_load((work / EXAMPLE).read_text(encoding="utf-8"))
         local = f"http://127.0.0.1:{httpd.server_address[1]}"
-        for folder, entry in config["download"]["folders"].items():
+        for entry in config["download"]["folders"].values():
             entry["url"] = f"{local}/{entry['url'].rsplit('/', 1)[1]}"  # same field, local host
         (work / "local.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         proc = snakemake(work, "download", "--configfile", "local.yaml", timeout_s=240)

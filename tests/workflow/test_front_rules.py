@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import Point, box, mapping, shape
-
 from runs import make_workdir, snakemake, write_sheet
+from shapely.geometry import Point, box, mapping, shape
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -30,7 +29,9 @@ def inputs(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("front inputs")
     image = folder / "s1.ome.tif"
-    io.write_image(image, np.zeros((len(CHANNELS), SIZE_PX, SIZE_PX), np.uint16), CHANNELS, PIXEL_UM)
+    io.write_image(
+        image, np.zeros((len(CHANNELS), SIZE_PX, SIZE_PX), np.uint16), CHANNELS, PIXEL_UM
+    )
     rng = np.random.default_rng(0)
     step = 1e3 / np.sqrt(2600)
     g = np.arange(step / 2, 1000, step)
@@ -42,7 +43,11 @@ def inputs(tmp_path_factory):
     phen = pd.DataFrame({"cell_id": ids, "phenotype": np.where(inside, "tumor", "other")})
     cells.to_parquet(folder / "cells.parquet", index=False)
     phen.to_parquet(folder / "phenotypes.parquet", index=False)
-    return {"image": image, "cells": folder / "cells.parquet", "phenotypes": folder / "phenotypes.parquet"}
+    return {
+        "image": image,
+        "cells": folder / "cells.parquet",
+        "phenotypes": folder / "phenotypes.parquet",
+    }
 
 
 def run_front(work, inputs, annotation, units=""):
@@ -50,10 +55,18 @@ def run_front(work, inputs, annotation, units=""):
     make_workdir(work)
     ann = work / "tumor annotation.geojson"
     ann.write_text(json.dumps(annotation), encoding="utf-8")
-    write_sheet(work / "config" / "samples.tsv",
-                [{"sample": SAMPLE, "image": inputs["image"], "annotation": ann.name,
-                  "annotation_units": units}],
-                columns=("sample", "image", "annotation", "annotation_units"))
+    write_sheet(
+        work / "config" / "samples.tsv",
+        [
+            {
+                "sample": SAMPLE,
+                "image": inputs["image"],
+                "annotation": ann.name,
+                "annotation_units": units,
+            }
+        ],
+        columns=("sample", "image", "annotation", "annotation_units"),
+    )
     results = work / "results" / SAMPLE
     results.mkdir(parents=True)
     for name in ("cells", "phenotypes"):
@@ -64,35 +77,59 @@ def run_front(work, inputs, annotation, units=""):
 
 def qupath_export(geom_px, extra=()):
     """A FeatureCollection as QuPath exports it: a classified Tumor annotation (+ extras)."""
-    features = [{"type": "Feature", "geometry": mapping(geom_px),
-                 "properties": {"objectType": "annotation",
-                                "classification": {"name": "Tumor", "color": [200, 0, 0]}}}]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": mapping(geom_px),
+            "properties": {
+                "objectType": "annotation",
+                "classification": {"name": "Tumor", "color": [200, 0, 0]},
+            },
+        }
+    ]
     for geom, cls in extra:
-        features.append({"type": "Feature", "geometry": mapping(geom),
-                         "properties": {"objectType": "annotation",
-                                        "classification": {"name": cls, "color": [0, 0, 200]}}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": mapping(geom),
+                "properties": {
+                    "objectType": "annotation",
+                    "classification": {"name": cls, "color": [0, 0, 200]},
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
 def test_annotation_in_pixels_becomes_the_tumor_in_both_geojsons(tmp_path, inputs):
     # the annotated tumor is a square in pixels (QuPath's units), plus a stroma annotation
     square_px = box(150, 150, 350, 350)  # 300..700 µm
-    proc, results = run_front(tmp_path / "work", inputs,
-                              qupath_export(square_px, [(box(0, 0, 50, 50), "Stroma")]))
+    proc, results = run_front(
+        tmp_path / "work", inputs, qupath_export(square_px, [(box(0, 0, 50, 50), "Stroma")])
+    )
     assert proc.returncode == 0, proc.output[-3000:]
     px = json.loads((results / "tumor.geojson").read_text())
     um = json.loads((results / "tumor_um.geojson").read_text())
     assert px["frontline"]["units"] == "px" and um["frontline"]["units"] == "um"
     assert px["frontline"]["pixel_size_um"] == PIXEL_UM
     assert px["frontline"]["tumor_source"] == "annotation"
-    tumor_px = [shape(f["geometry"]) for f in px["features"]
-                if f["properties"]["classification"]["name"] == "Tumor"]
-    tumor_um = [shape(f["geometry"]) for f in um["features"]
-                if f["properties"]["classification"]["name"] == "Tumor"]
+    tumor_px = [
+        shape(f["geometry"])
+        for f in px["features"]
+        if f["properties"]["classification"]["name"] == "Tumor"
+    ]
+    tumor_um = [
+        shape(f["geometry"])
+        for f in um["features"]
+        if f["properties"]["classification"]["name"] == "Tumor"
+    ]
     assert len(tumor_px) == 1 and tumor_px[0].symmetric_difference(square_px).area < 1.0
     assert tumor_um[0].bounds == pytest.approx((300, 300, 700, 700), abs=0.01)
-    front = [shape(f["geometry"]) for f in um["features"]
-             if f["properties"]["classification"]["name"] == "Invasive front"]
+    front = [
+        shape(f["geometry"])
+        for f in um["features"]
+        if f["properties"]["classification"]["name"] == "Invasive front"
+    ]
     assert sum(f.length for f in front) == pytest.approx(1600, rel=0.001)
 
 
@@ -115,8 +152,10 @@ def test_annotation_outside_the_image_stops_the_rule_with_a_clear_message(tmp_pa
 
 
 def test_self_crossing_annotation_stops_the_rule(tmp_path, inputs):
-    bowtie = {"type": "Polygon", "coordinates": [[[100, 100], [300, 300], [300, 100],
-                                                 [100, 300], [100, 100]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[100, 100], [300, 300], [300, 100], [100, 300], [100, 100]]],
+    }
     proc, results = run_front(tmp_path / "work", inputs, bowtie)
     assert proc.returncode != 0
     assert "not a valid polygon" in proc.output and "Fix:" in proc.output

@@ -11,7 +11,6 @@ visible under a result's name.
 import signal
 
 import pytest
-
 from runs import DEMO_SAMPLE, ODD_SAMPLE, result_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -31,8 +30,9 @@ def test_nothing_half_written_is_visible_after_the_kill(resumed_run):
 def test_resumed_run_gives_the_uninterrupted_results(resumed_run, demo_run):
     resumed = result_fingerprint(resumed_run["dir"], ODD_SAMPLE)
     assert resumed == result_fingerprint(demo_run["dir"], DEMO_SAMPLE)
-    leftovers = [p for p in (resumed_run["dir"] / "results").rglob("*")
-                 if p.name.endswith(".partial")]
+    leftovers = [
+        p for p in (resumed_run["dir"] / "results").rglob("*") if p.name.endswith(".partial")
+    ]
     assert leftovers == []
 
 

@@ -10,7 +10,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from runs import DEMO_SAMPLE, demo_rows, make_workdir, snakemake
 
 
@@ -37,8 +36,15 @@ def test_rules_write_cells_gates_plots_and_evaluation(evaluated):
     gates = pd.read_csv(res / "gates.tsv", sep="\t")
     assert len(cells) == len(phenotypes) > 300
     assert (cells["cell_id"].to_numpy() == phenotypes["cell_id"].to_numpy()).all()
-    assert list(gates.columns[:7]) == ["marker", "compartment", "gate", "method", "confidence",
-                                       "n_positive", "fraction_positive"]
+    assert list(gates.columns[:7]) == [
+        "marker",
+        "compartment",
+        "gate",
+        "method",
+        "confidence",
+        "n_positive",
+        "fraction_positive",
+    ]
     for marker in gates["marker"]:
         assert (res / "plots" / "gating" / f"{marker}.png").stat().st_size > 10_000
     assert "segment" not in evaluated["output"].split("Job stats:")[1].split("Reasons")[0]

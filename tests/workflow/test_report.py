@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from browser import Browser, find_chromium
+from PIL import Image
 from runs import DEMO_SAMPLE, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -47,7 +46,8 @@ WAIT_APP = "return typeof app !== 'undefined' && document.querySelector('nav a')
 SHOWN_IMAGE = """
 const img = document.querySelector('#app div.p-3 > img');
 const path = app.state.resultPath;
-if (!img || !path || img.getAttribute('src') !== results[path].data_uri || !img.complete) return null;
+if (!img || !path || img.getAttribute('src') !== results[path].data_uri) return null;
+if (!img.complete) return null;
 return {path: path, width: img.naturalWidth, height: img.naturalHeight};
 """
 ALL_IMAGES_LOADED = """
@@ -73,7 +73,8 @@ def show_every_image(browser, url, screenshots=None):
     """
     open_report(browser, url)
     tree = browser.execute(
-        "return Object.keys(categories).map(c => [c, Object.keys(categories[c])])")
+        "return Object.keys(categories).map(c => [c, Object.keys(categories[c])])"
+    )
     shown = {}
     for category, subcategories in tree:
         for subcategory in subcategories:
@@ -100,21 +101,26 @@ def test_report_shows_every_figure_of_every_stage(chromium, report_run, tmp_path
     work = report_run
     report = work / "report.html"
     pngs = sorted(str(p.relative_to(work)) for p in (work / "results").rglob("*.png"))
-    expected_figures = {f"results/{DEMO_SAMPLE}/plots/overview.png",
-                        f"results/{DEMO_SAMPLE}/plots/distance_profile.png",
-                        "results/cohort/summary.png"}
+    expected_figures = {
+        f"results/{DEMO_SAMPLE}/plots/overview.png",
+        f"results/{DEMO_SAMPLE}/plots/distance_profile.png",
+        "results/cohort/summary.png",
+    }
     assert expected_figures <= set(pngs)
     assert any("/plots/gating/" in p for p in pngs)
 
     overview = f"results/{DEMO_SAMPLE}/plots/overview.png"
-    shots = {overview: tmp_path / "report_overview.png",
-             "results/cohort/summary.png": tmp_path / "report_cohort.png"}
+    shots = {
+        overview: tmp_path / "report_overview.png",
+        "results/cohort/summary.png": tmp_path / "report_cohort.png",
+    }
     with Browser(*chromium, width=1600, height=1000) as browser:
         url = report.as_uri()
         open_report(browser, url)
         results = browser.execute(
             "return Object.fromEntries(Object.entries(results).map("
-            "([k, v]) => [k, [v.mime_type, v.caption]]))")
+            "([k, v]) => [k, [v.mime_type, v.caption]]))"
+        )
         shown = show_every_image(browser, url, shots)
         open_report(browser, url)
         browser.screenshot(tmp_path / "report_start.png")
@@ -148,13 +154,15 @@ def test_cohort_table_has_a_row_with_call_densities_and_accuracy(report_run):
     assert row["phenotype_call"] == summary["phenotype_call"]
     assert row["n_cells"] == summary["n_cells"]
     assert row["density_per_mm2_outer_margin_CD8_T"] == pytest.approx(
-        summary["density_per_mm2_outer_margin_CD8_T"])
+        summary["density_per_mm2_outer_margin_CD8_T"]
+    )
     assert any(c.startswith("segmentation_") for c in table.columns)
     assert any(c.startswith("phenotype_") and c != "phenotype_call" for c in table.columns)
 
 
 def test_anndata_export_opens_in_squidpy(report_run):
     import anndata as ad
+
     sq = pytest.importorskip("squidpy", reason="squidpy is a test extra")
 
     res = report_run / "results" / DEMO_SAMPLE
@@ -167,8 +175,9 @@ def test_anndata_export_opens_in_squidpy(report_run):
     for column in ("phenotype", "region", "dist_front_um", "cell_id"):
         assert column in adata.obs
     sq.gr.spatial_neighbors_radius(adata, radius=30.0)
-    zscore, _ = sq.gr.nhood_enrichment(adata, cluster_key="phenotype", n_perms=20, seed=0,
-                                       copy=True, show_progress_bar=False)
+    zscore, _ = sq.gr.nhood_enrichment(
+        adata, cluster_key="phenotype", n_perms=20, seed=0, copy=True, show_progress_bar=False
+    )
     cats = list(adata.obs["phenotype"].cat.categories)
     tumor = cats.index("tumor")
     assert zscore[tumor, tumor] > 3  # tumor cells cluster in nests
@@ -181,15 +190,18 @@ def test_qupath_export_has_one_detection_per_cell_in_pixels(report_run):
     detections = [f for f in data["features"] if f["properties"]["objectType"] == "detection"]
     annotations = [f for f in data["features"] if f["properties"]["objectType"] == "annotation"]
     assert len(detections) == len(cells)
-    assert {a["properties"]["classification"]["name"] for a in annotations} >= {"Tumor",
-                                                                               "Invasive front"}
+    assert {a["properties"]["classification"]["name"] for a in annotations} >= {
+        "Tumor",
+        "Invasive front",
+    }
     for feature in detections[:50]:
         props = feature["properties"]
         cell = cells.loc[int(props["metadata"]["cell_id"])]
         assert props["classification"]["name"] == cell["phenotype"]
         assert props["metadata"]["region"] == cell["region"]
-        assert props["measurements"]["dist_front_um"] == pytest.approx(cell["dist_front_um"],
-                                                                       rel=1e-5)
+        assert props["measurements"]["dist_front_um"] == pytest.approx(
+            cell["dist_front_um"], rel=1e-5
+        )
         # the centre in px (µm / 0.5) lies inside the outline's bounding box
         ring = np.asarray(feature["geometry"]["coordinates"][0])
         cx, cy = cell["x_um"] / 0.5, cell["y_um"] / 0.5

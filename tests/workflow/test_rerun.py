@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 import yaml
-
 from runs import downstream, planned_jobs, rule_graph, snakemake, triggered_by
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -18,13 +17,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 # fail because a script was edited while the test session ran.
 TRIGGERS = ["--rerun-triggers", "mtime", "params", "input", "software-env"]
 
+
 @pytest.fixture(scope="module")
 def finished(demo_run, tmp_path_factory):
     """A copy of the finished demo run (timestamps kept) and its rule graph."""
     work = tmp_path_factory.mktemp("rerun") / "work"
     shutil.copytree(demo_run["dir"], work, symlinks=True)
     proc = snakemake(work, "-n", *TRIGGERS, timeout_s=120, check=True)
-    assert planned_jobs(proc.output) == {}, "the copied run is not up to date:\n" + proc.output[-3000:]
+    assert planned_jobs(proc.output) == {}, (
+        "the copied run is not up to date:\n" + proc.output[-3000:]
+    )
     return {"dir": work, "graph": rule_graph(work)}
 
 

@@ -7,7 +7,6 @@ them fails here rather than on a cluster that refuses or kills its job.
 import re
 
 import pytest
-
 from runs import ROOT
 
 RULES = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
@@ -31,8 +30,12 @@ def test_rule_declares_threads_memory_runtime_and_log(block):
 def test_big_rules_ask_for_more_memory_on_a_retry():
     """Rules whose memory grows with the image are retried with more (``attempt``)."""
     text = {p.stem: p.read_text(encoding="utf-8") for p in RULES}
-    for stem, rule in [("segment", "segment"), ("segment", "segment_tile"),
-                       ("segment", "merge_tiles"), ("measure", "measure"),
-                       ("simulate", "simulate")]:
+    for stem, rule in [
+        ("segment", "segment"),
+        ("segment", "segment_tile"),
+        ("segment", "merge_tiles"),
+        ("measure", "measure"),
+        ("simulate", "simulate"),
+    ]:
         block = re.search(rf"^rule {rule}:.*?(?=^rule |\Z)", text[stem], re.M | re.S).group(0)
         assert re.search(r"mem_mb=lambda[^\n]*attempt", block), rule

@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 import pytest
+from runs import DEMO_SAMPLE, demo_rows, make_workdir, planned_jobs, snakemake
 from stardist.matching import matching
 
 from frontline import io
-from runs import DEMO_SAMPLE, demo_rows, make_workdir, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -33,8 +33,9 @@ def test_tile_list_comes_from_the_image_header(tmp_path, demo_input):
     # 1024 px demo, 384 px job tiles: 3 x 3 jobs, one normalisation, one merge, no single job
     assert jobs == {"segment_normalisation": 1, "segment_tile": 9, "merge_tiles": 1}
     # big images are split without asking
-    work = workdir_for(tmp_path / "auto", demo_input, tile_jobs=False, tile_jobs_min_px=1000,
-                       job_tile_px=512)
+    work = workdir_for(
+        tmp_path / "auto", demo_input, tile_jobs=False, tile_jobs_min_px=1000, job_tile_px=512
+    )
     assert planned_jobs(snakemake(work, "-n", TARGET, check=True).output)["segment_tile"] == 4
     work = workdir_for(tmp_path / "one", demo_input, tile_jobs=False)
     assert planned_jobs(snakemake(work, "-n", TARGET, check=True).output) == {"segment": 1}
@@ -43,8 +44,14 @@ def test_tile_list_comes_from_the_image_header(tmp_path, demo_input):
 def test_tile_jobs_give_the_single_job_labels(tmp_path, demo_input):
     one = workdir_for(tmp_path / "one", demo_input, tile_jobs=False, tile_px=512)
     snakemake(one, TARGET, check=True, cores=2)
-    tiled = workdir_for(tmp_path / "tiled", demo_input, tile_jobs=True, job_tile_px=384,
-                        job_halo_px=128, tile_px=512)
+    tiled = workdir_for(
+        tmp_path / "tiled",
+        demo_input,
+        tile_jobs=True,
+        job_tile_px=384,
+        job_halo_px=128,
+        tile_px=512,
+    )
     snakemake(tiled, TARGET, check=True, cores=2)
 
     single, size_single = io.read_labels(one / TARGET)

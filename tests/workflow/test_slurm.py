@@ -11,20 +11,31 @@ import sys
 import time
 
 import pytest
-
-from runs import (DEMO_OVERRIDES, DEMO_SAMPLE, code_root, demo_rows, make_workdir,
-                  result_fingerprint, snakemake)
+from runs import (
+    DEMO_OVERRIDES,
+    code_root,
+    demo_rows,
+    make_workdir,
+    result_fingerprint,
+    snakemake,
+)
 from slurm import SlurmCluster, ensure_installed
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(900)]
 
 # The profile exactly as users run it, plus: first status poll after 1 s, keep all job logs.
-FAST = ["--slurm-init-seconds-before-status-checks", "1", "--slurm-keep-successful-logs",
-        "--retries", "0"]
+FAST = [
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--slurm-keep-successful-logs",
+    "--retries",
+    "0",
+]
 
 
 def profile():
     return ["--profile", str(code_root() / "profiles" / "slurm"), *FAST]
+
 
 TOY_SNAKEFILE = """\
 rule all:
@@ -112,8 +123,12 @@ def test_demo_on_slurm_matches_the_local_run(cluster, demo_run, demo_input, tmp_
         jobs.setdefault(name, []).append(log)
     print(f"SLURM jobs: { {r: len(i) for r, i in sorted(jobs.items())} }")
     assert len(jobs.get("rule_segment_tile", [])) == 4, jobs  # 1024 px image, 512 px job tiles
-    for name in ("rule_segment_normalisation", "rule_merge_tiles", "rule_cohort",
-                 "group_sample_analysis"):
+    for name in (
+        "rule_segment_normalisation",
+        "rule_merge_tiles",
+        "rule_cohort",
+        "group_sample_analysis",
+    ):
         assert len(jobs.get(name, [])) == 1, (name, jobs)
     group_log = jobs["group_sample_analysis"][0].read_text(errors="replace")
     for rule in ("measure", "phenotype", "front", "spatial", "evaluate"):

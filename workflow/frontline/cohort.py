@@ -17,8 +17,15 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 # Columns people look at first, in this order, when present.
-LEADING = ["sample", "phenotype_call", "has_front", "n_cells", "tissue_area_mm2",
-           "tumor_area_mm2", "front_length_um"]
+LEADING = [
+    "sample",
+    "phenotype_call",
+    "has_front",
+    "n_cells",
+    "tissue_area_mm2",
+    "tumor_area_mm2",
+    "front_length_um",
+]
 
 
 def _scalar(value):
@@ -85,11 +92,18 @@ def cohort_table(summaries, evaluations=None):
                 columns.append(key)
     evaluated = {c for e in evaluations.values() for c in evaluation_columns(e)}
     rest = [c for c in columns if c not in LEADING and c not in evaluated]
-    ordered = ([c for c in LEADING if c in columns] + rest
-               + [c for c in columns if c in evaluated and c not in LEADING])
+    ordered = (
+        [c for c in LEADING if c in columns]
+        + rest
+        + [c for c in columns if c in evaluated and c not in LEADING]
+    )
     table = pd.DataFrame(rows, columns=ordered)
-    log.info("cohort table: %d samples, %d columns (%d with accuracy against truth)",
-             len(table), len(ordered), len(evaluations))
+    log.info(
+        "cohort table: %d samples, %d columns (%d with accuracy against truth)",
+        len(table),
+        len(ordered),
+        len(evaluations),
+    )
     return table
 
 
@@ -111,6 +125,7 @@ def density_long(region_tables):
         part.insert(0, "sample", name)
         parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=["sample", "phenotype", "region", "n_cells", "area_mm2",
-                                     "density_per_mm2"])
+        return pd.DataFrame(
+            columns=["sample", "phenotype", "region", "n_cells", "area_mm2", "density_per_mm2"]
+        )
     return pd.concat(parts, ignore_index=True)

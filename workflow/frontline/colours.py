@@ -20,8 +20,39 @@ KNOWN_PHENOTYPES = {
     "unclassified": (150, 150, 150),
 }
 
-_EXTRA = [(141, 211, 199), (190, 186, 218), (251, 128, 114), (128, 177, 211), (253, 180, 98),
-          (179, 222, 105), (252, 205, 229), (188, 128, 189), (204, 235, 197), (255, 237, 111)]
+_EXTRA = [
+    (141, 211, 199),
+    (190, 186, 218),
+    (251, 128, 114),
+    (128, 177, 211),
+    (253, 180, 98),
+    (179, 222, 105),
+    (252, 205, 229),
+    (188, 128, 189),
+    (204, 235, 197),
+    (255, 237, 111),
+]
+
+# QuPath classes of the region annotations (tumor.geojson, qupath_cells.geojson, simulator truth).
+TUMOR_CLASS = "Tumor"
+TISSUE_CLASS = "Tissue"
+FRONT_CLASS = "Invasive front"
+REGION_COLOURS = {
+    TUMOR_CLASS: (200, 0, 0),
+    TISSUE_CLASS: (150, 150, 150),
+    FRONT_CLASS: (255, 200, 0),
+}
+
+
+def region_colour(name):
+    """The colour (r, g, b ints 0-255) of a region class, matched without regard to case
+    (``Tumour`` is ``Tumor``); grey for other names."""
+    key = str(name).strip().lower()
+    aliases = {"tumour": TUMOR_CLASS, "front": FRONT_CLASS}
+    by_lower = {k.lower(): k for k in REGION_COLOURS}
+    cls = aliases.get(key, by_lower.get(key))
+    return REGION_COLOURS[cls] if cls else (200, 200, 200)
+
 
 # Pseudo-colours of the usual mIF channels in a composite (RGB 0-1).
 KNOWN_CHANNELS = {
@@ -34,8 +65,14 @@ KNOWN_CHANNELS = {
     "CD68": (1.0, 0.0, 1.0),
     "MPO": (0.6, 0.4, 1.0),
 }
-_EXTRA_CHANNELS = [(1.0, 0.5, 0.5), (0.5, 1.0, 0.5), (0.5, 0.5, 1.0), (1.0, 1.0, 0.5),
-                   (0.5, 1.0, 1.0), (1.0, 0.5, 1.0)]
+_EXTRA_CHANNELS = [
+    (1.0, 0.5, 0.5),
+    (0.5, 1.0, 0.5),
+    (0.5, 0.5, 1.0),
+    (1.0, 1.0, 0.5),
+    (0.5, 1.0, 1.0),
+    (1.0, 0.5, 1.0),
+]
 
 
 def phenotype_colours(names):

@@ -48,7 +48,7 @@ def expected_checksums(entry):
             continue
         value = str(value).strip().lower()
         if value.startswith(f"{algo}:"):
-            value = value[len(algo) + 1:]
+            value = value[len(algo) + 1 :]
         out[algo] = value
     return out
 
@@ -72,8 +72,9 @@ def verify(path, expected, *, url, dest):
             f"(the file just downloaded has sha256 {actual}; it was not kept)",
             file=dest,
             fix=f"compare {actual} with the checksum the data host publishes and, if they "
-                f"agree, add `sha256: {actual}` (or the host's `md5:`) to this file's entry "
-                f"under `download:` in the config")
+            f"agree, add `sha256: {actual}` (or the host's `md5:`) to this file's entry "
+            f"under `download:` in the config",
+        )
     actual = file_checksums(path, tuple(expected))
     for algo, want in expected.items():
         if actual[algo] != want:
@@ -82,8 +83,9 @@ def verify(path, expected, *, url, dest):
                 f"(the download was discarded)",
                 file=dest,
                 fix="download again (a transfer may have been cut); if it keeps failing, the "
-                    "host now serves different bytes: check the dataset's page and update "
-                    f"`{algo}:` in the config only if the new file is the one you want")
+                "host now serves different bytes: check the dataset's page and update "
+                f"`{algo}:` in the config only if the new file is the one you want",
+            )
     return actual
 
 
@@ -108,13 +110,21 @@ def fetch(url, dest, *, sha256=None, md5=None, timeout_s=60):
     dest = Path(dest)
     expected = expected_checksums({"sha256": sha256, "md5": md5})
     if not str(url).lower().startswith(("https://", "http://")):
-        raise FrontlineInputError(f"'{url}' is not an http(s) URL", file=dest,
-                                  fix="give the full https:// address of the file")
+        raise FrontlineInputError(
+            f"'{url}' is not an http(s) URL",
+            file=dest,
+            fix="give the full https:// address of the file",
+        )
     with atomic_output(dest) as tmp:
         size = _stream(url, tmp, dest, timeout_s)
         checksums = verify(tmp, expected, url=url, dest=dest)
-        log.info("downloaded %s (%d bytes) -> %s, %s", url, size, dest,
-                 ", ".join(f"{a} {d}" for a, d in checksums.items()))
+        log.info(
+            "downloaded %s (%d bytes) -> %s, %s",
+            url,
+            size,
+            dest,
+            ", ".join(f"{a} {d}" for a, d in checksums.items()),
+        )
     return checksums
 
 
@@ -135,8 +145,11 @@ def fetch_folder(url, folder, files, *, timeout_s=60):
     """
     folder = Path(folder)
     if not files:
-        raise FrontlineInputError("the download entry lists no files", file=folder,
-                                  fix="list the files under `files:` with their checksums")
+        raise FrontlineInputError(
+            "the download entry lists no files",
+            file=folder,
+            fix="list the files under `files:` with their checksums",
+        )
     if folder.is_dir():
         shutil.rmtree(folder)  # an older copy: it is replaced as a whole
     with atomic_output(folder) as tmp:
@@ -150,26 +163,31 @@ def fetch_folder(url, folder, files, *, timeout_s=60):
 def _stream(url, tmp, dest, timeout_s):
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response, \
-                open(tmp, "wb") as out:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
             expected_len = response.headers.get("Content-Length")
             shutil.copyfileobj(response, out, CHUNK)
             size = out.tell()
     except urllib.error.HTTPError as err:
         raise FrontlineInputError(
-            f"could not download {url}: HTTP {err.code} {err.reason}", file=dest,
+            f"could not download {url}: HTTP {err.code} {err.reason}",
+            file=dest,
             fix="check the URL in the config's `download:` section (the dataset may have "
-                "moved; see its DOI)") from None
+            "moved; see its DOI)",
+        ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", err)
         raise FrontlineInputError(
-            f"could not download {url}: {reason}", file=dest,
+            f"could not download {url}: {reason}",
+            file=dest,
             fix="check the network connection (compute nodes often have none: the download "
-                "rules run on the submit host) and run the workflow again") from None
+            "rules run on the submit host) and run the workflow again",
+        ) from None
     if expected_len is not None and int(expected_len) != size:
         raise FrontlineInputError(
-            f"the download of {url} was cut short: {size} of {expected_len} bytes", file=dest,
-            fix="run the workflow again")
+            f"the download of {url} was cut short: {size} of {expected_len} bytes",
+            file=dest,
+            fix="run the workflow again",
+        )
     return size
 
 

@@ -37,13 +37,13 @@ from .phenotype import AMBIGUOUS, OTHER, lineage_of
 
 log = logging.getLogger(__name__)
 
-TRUTH_PHENOTYPES = ["tumor", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil",
-                    "stromal"]
+TRUTH_PHENOTYPES = ["tumor", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil", "stromal"]
 DEFAULT_PHENOTYPE_MAP = {OTHER: "stromal"}
 UNASSIGNED = "unassigned"
 
 
 # --------------------------------------------------------------------------- segmentation
+
 
 def segmentation_metrics(truth, pred, iou_threshold=0.5):
     """Object-level precision, recall and F1 of a label image against the truth.
@@ -68,8 +68,7 @@ def segmentation_metrics(truth, pred, iou_threshold=0.5):
     both = (truth > 0) & (pred > 0)
     t_idx = np.searchsorted(t_ids, truth[both])
     p_idx = np.searchsorted(p_ids, pred[both])
-    key, inter = np.unique(t_idx.astype(np.int64) * max(p_ids.size, 1) + p_idx,
-                           return_counts=True)
+    key, inter = np.unique(t_idx.astype(np.int64) * max(p_ids.size, 1) + p_idx, return_counts=True)
     pt, pp = key // max(p_ids.size, 1), key % max(p_ids.size, 1)
     iou = inter / (t_area[pt] + p_area[pp] - inter)
     ok = iou >= iou_threshold
@@ -101,6 +100,7 @@ def segmentation_metrics(truth, pred, iou_threshold=0.5):
 
 # --------------------------------------------------------------------------- cell matching
 
+
 def match_points(truth_xy, pred_xy, radius):
     """Pair points one-to-one within ``radius``.
 
@@ -122,8 +122,9 @@ def match_points(truth_xy, pred_xy, radius):
     n, m = len(truth_xy), len(pred_xy)
     if n == 0 or m == 0:
         return np.zeros(0, int), np.zeros(0, int)
-    dist = cKDTree(truth_xy).sparse_distance_matrix(cKDTree(pred_xy), radius,
-                                                    output_type="coo_matrix")
+    dist = cKDTree(truth_xy).sparse_distance_matrix(
+        cKDTree(pred_xy), radius, output_type="coo_matrix"
+    )
     rows, cols, d = dist.row, dist.col, dist.data  # coincident points kept (d = 0)
     if rows.size == 0:
         return np.zeros(0, int), np.zeros(0, int)
@@ -155,6 +156,7 @@ def match_points(truth_xy, pred_xy, radius):
 
 
 # --------------------------------------------------------------------------- phenotypes
+
 
 def map_predictions(names, truth_classes, phenotype_map=None):
     """Predicted phenotype names in the truth's vocabulary (see the module docstring)."""
@@ -189,18 +191,23 @@ def classification_scores(truth, pred, classes, min_class_cells=1):
         if n_t + n_p == 0:
             continue
         f1 = 2 * tp / (n_t + n_p)
-        per_class[name] = {"precision": tp / n_p if n_p else 0.0,
-                           "recall": tp / n_t if n_t else 0.0,
-                           "f1": f1, "n_truth": n_t, "n_pred": n_p}
+        per_class[name] = {
+            "precision": tp / n_p if n_p else 0.0,
+            "recall": tp / n_t if n_t else 0.0,
+            "f1": f1,
+            "n_truth": n_t,
+            "n_pred": n_p,
+        }
         f1s.append(f1)
         if n_t >= min_class_cells:
             counted.append(name)
-    return {"accuracy": float(np.mean(truth == pred)) if truth.size else 0.0,
-            "macro_f1": (float(np.mean([per_class[c]["f1"] for c in counted]))
-                         if counted else None),
-            "macro_f1_classes": counted,
-            "macro_f1_all": float(np.mean(f1s)) if f1s else None,
-            "per_class": per_class}
+    return {
+        "accuracy": float(np.mean(truth == pred)) if truth.size else 0.0,
+        "macro_f1": (float(np.mean([per_class[c]["f1"] for c in counted])) if counted else None),
+        "macro_f1_classes": counted,
+        "macro_f1_all": float(np.mean(f1s)) if f1s else None,
+        "per_class": per_class,
+    }
 
 
 def confusion(truth, pred, truth_labels, pred_labels):
@@ -210,14 +217,28 @@ def confusion(truth, pred, truth_labels, pred_labels):
     -------
     dict: ``truth_labels`` (rows), ``predicted_labels`` (columns), ``counts`` (list of lists)
     """
-    table = pd.crosstab(pd.Categorical(truth, categories=truth_labels),
-                        pd.Categorical(pred, categories=pred_labels), dropna=False)
-    return {"truth_labels": list(truth_labels), "predicted_labels": list(pred_labels),
-            "counts": table.to_numpy().astype(int).tolist()}
+    table = pd.crosstab(
+        pd.Categorical(truth, categories=truth_labels),
+        pd.Categorical(pred, categories=pred_labels),
+        dropna=False,
+    )
+    return {
+        "truth_labels": list(truth_labels),
+        "predicted_labels": list(pred_labels),
+        "counts": table.to_numpy().astype(int).tolist(),
+    }
 
 
-def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
-                      phenotype_map=None, min_class_cells=10, lineages=("tumor", "immune")):
+def phenotype_metrics(
+    truth_cells,
+    cells,
+    phenotypes,
+    tree,
+    match_radius_um=4.0,
+    phenotype_map=None,
+    min_class_cells=10,
+    lineages=("tumor", "immune"),
+):
     """Phenotype accuracy of one sample against the simulator's truth.
 
     Parameters
@@ -235,14 +256,17 @@ def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
     -------
     dict, see the module docstring; JSON-ready.
     """
-    pred = cells[["cell_id", "x_um", "y_um"]].merge(phenotypes[["cell_id", "phenotype"]],
-                                                    on="cell_id", how="inner")
-    i_t, i_p = match_points(truth_cells[["x_um", "y_um"]].to_numpy(),
-                            pred[["x_um", "y_um"]].to_numpy(), match_radius_um)
+    pred = cells[["cell_id", "x_um", "y_um"]].merge(
+        phenotypes[["cell_id", "phenotype"]], on="cell_id", how="inner"
+    )
+    i_t, i_p = match_points(
+        truth_cells[["x_um", "y_um"]].to_numpy(), pred[["x_um", "y_um"]].to_numpy(), match_radius_um
+    )
     true_names = truth_cells["phenotype"].to_numpy(dtype=object)[i_t]
     pred_names = pred["phenotype"].to_numpy(dtype=object)[i_p]
     classes = [c for c in TRUTH_PHENOTYPES if c in set(truth_cells["phenotype"])] + sorted(
-        set(truth_cells["phenotype"]) - set(TRUTH_PHENOTYPES))
+        set(truth_cells["phenotype"]) - set(TRUTH_PHENOTYPES)
+    )
     mapping = dict(DEFAULT_PHENOTYPE_MAP if phenotype_map is None else phenotype_map)
     mapped = map_predictions(pred_names, classes, mapping)
     scores = classification_scores(true_names, mapped, classes, min_class_cells)
@@ -250,8 +274,11 @@ def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
     true_lineage = np.array([lineage_of(tree, n) for n in true_names], dtype=object)
     pred_lineage = np.array([lineage_of(tree, n) for n in pred_names], dtype=object)
     considered = np.isin(true_lineage, list(lineages))
-    tumor_immune = (float(np.mean(pred_lineage[considered] == true_lineage[considered]))
-                    if considered.any() else None)
+    tumor_immune = (
+        float(np.mean(pred_lineage[considered] == true_lineage[considered]))
+        if considered.any()
+        else None
+    )
 
     pred_labels = [n for n in list(tree) + [AMBIGUOUS, OTHER] if n in set(pred["phenotype"])]
     pred_labels += sorted(set(pred["phenotype"]) - set(pred_labels))
@@ -273,19 +300,35 @@ def phenotype_metrics(truth_cells, cells, phenotypes, tree, match_radius_um=4.0,
         "per_class": scores["per_class"],
         "confusion": confusion(true_names, pred_names, classes, pred_labels),
     }
-    log.info("phenotypes: %d/%d true cells matched; tumor-vs-immune accuracy %s; macro-F1 %s "
-             "over %s", n_matched, n_truth,
-             "n/a" if tumor_immune is None else f"{tumor_immune:.3f}",
-             "n/a" if scores["macro_f1"] is None else f"{scores['macro_f1']:.3f}",
-             scores["macro_f1_classes"])
+    log.info(
+        "phenotypes: %d/%d true cells matched; tumor-vs-immune accuracy %s; macro-F1 %s over %s",
+        n_matched,
+        n_truth,
+        "n/a" if tumor_immune is None else f"{tumor_immune:.3f}",
+        "n/a" if scores["macro_f1"] is None else f"{scores['macro_f1']:.3f}",
+        scores["macro_f1_classes"],
+    )
     return result
 
 
 # --------------------------------------------------------------------------- spatial
 
-def spatial_accuracy(truth_cells, truth_tumor, cells, regions, densities, call, params,
-                     immune_lineage=(), match_radius_um=4.0, near_front_um=300.0,
-                     min_density_per_mm2=50.0, min_band_cells=100, tolerance=0.15):
+
+def spatial_accuracy(
+    truth_cells,
+    truth_tumor,
+    cells,
+    regions,
+    densities,
+    call,
+    params,
+    immune_lineage=(),
+    match_radius_um=4.0,
+    near_front_um=300.0,
+    min_density_per_mm2=50.0,
+    min_band_cells=100,
+    tolerance=0.15,
+):
     """Accuracy of the front and spatial steps against simulator truth.
 
     Parameters
@@ -325,60 +368,90 @@ def spatial_accuracy(truth_cells, truth_tumor, cells, regions, densities, call, 
     pred_d = cells["dist_front_um"].to_numpy(float)[i_p]
     near = (np.abs(truth_d) <= near_front_um) & np.isfinite(pred_d)
     err = pred_d[near] - truth_d[near]
-    out = {"dist_n_cells": int(near.sum()),
-           "dist_median_abs_error_um": _stat(np.median, np.abs(err)),
-           "dist_p90_abs_error_um": _stat(lambda v: np.percentile(v, 90), np.abs(err)),
-           "dist_median_error_um": _stat(np.median, err)}
+    out = {
+        "dist_n_cells": int(near.sum()),
+        "dist_median_abs_error_um": _stat(np.median, np.abs(err)),
+        "dist_p90_abs_error_um": _stat(lambda v: np.percentile(v, 90), np.abs(err)),
+        "dist_median_error_um": _stat(np.median, err),
+    }
 
     tissue = regions.tissue
     tumor = front.as_multipolygon(truth_tumor.intersection(tissue))
-    truth_regions = front.Regions(tumor=tumor, tissue=tissue,
-                                  front=front.invasive_front(tumor, tissue, 0.0),
-                                  extent_um=regions.extent_um)
+    truth_regions = front.Regions(
+        tumor=tumor,
+        tissue=tissue,
+        front=front.invasive_front(tumor, tissue, 0.0),
+        extent_um=regions.extent_um,
+    )
     out["front_mean_distance_um"] = None
     if regions.has_front and truth_regions.has_front:
         inferred = spatial.densify(regions.front, 1.0)
         true = spatial.densify(truth_regions.front, 1.0)
-        out["front_mean_distance_um"] = float(0.5 * (cKDTree(true).query(inferred)[0].mean()
-                                                     + cKDTree(inferred).query(true)[0].mean()))
-    out["front_length_ratio"] = (float(regions.front.length / truth_regions.front.length)
-                                 if truth_regions.has_front else None)
+        out["front_mean_distance_um"] = float(
+            0.5
+            * (cKDTree(true).query(inferred)[0].mean() + cKDTree(inferred).query(true)[0].mean())
+        )
+    out["front_length_ratio"] = (
+        float(regions.front.length / truth_regions.front.length)
+        if truth_regions.has_front
+        else None
+    )
 
     dmap = spatial.distance_map(truth_regions, params.raster_um)
     r, c = dmap.pixel_of(t_xy)
     truth_phen = truth_cells["phenotype"].astype(str).to_numpy()
     truth_dist = truth_cells["dist_front_um"].to_numpy(float)
     edges = spatial.band_edges(params.band_range_um, params.band_width_um)
-    truth_bands = spatial.band_densities(truth_dist, truth_phen, dmap.tissue[r, c], dmap, edges,
-                                         immune_lineage)
+    truth_bands = spatial.band_densities(
+        truth_dist, truth_phen, dmap.tissue[r, c], dmap, edges, immune_lineage
+    )
     types = list(params.immune_types) + [spatial.ALL_IMMUNE, params.tumor_phenotype]
     both = densities.merge(truth_bands, on=["phenotype", "band_start_um"], suffixes=("", "_truth"))
-    both = both[both["phenotype"].isin(types)
-                & (both["density_per_mm2_truth"] >= min_density_per_mm2)
-                & (both["n_cells_truth"] >= min_band_cells)]
+    both = both[
+        both["phenotype"].isin(types)
+        & (both["density_per_mm2_truth"] >= min_density_per_mm2)
+        & (both["n_cells_truth"] >= min_band_cells)
+    ]
     rel = (both["density_per_mm2"] - both["density_per_mm2_truth"]) / both["density_per_mm2_truth"]
-    out.update({"density_bands_compared": int(len(both)),
-                "density_bands_within_tolerance": int((rel.abs() <= tolerance).sum()),
-                "density_tolerance": float(tolerance),
-                "density_max_rel_error": _stat(np.max, rel.abs().to_numpy()),
-                "density_median_rel_error": _stat(np.median, rel.abs().to_numpy())})
+    out.update(
+        {
+            "density_bands_compared": int(len(both)),
+            "density_bands_within_tolerance": int((rel.abs() <= tolerance).sum()),
+            "density_tolerance": float(tolerance),
+            "density_max_rel_error": _stat(np.max, rel.abs().to_numpy()),
+            "density_median_rel_error": _stat(np.median, rel.abs().to_numpy()),
+        }
+    )
     worst = both.assign(rel_error=rel)[rel.abs() > tolerance]
     out["density_worst_bands"] = [
-        {"phenotype": str(row.phenotype), "band_start_um": float(row.band_start_um),
-         "density_per_mm2": float(row.density_per_mm2),
-         "truth_density_per_mm2": float(row.density_per_mm2_truth),
-         "rel_error": float(row.rel_error)} for row in worst.itertuples()]
+        {
+            "phenotype": str(row.phenotype),
+            "band_start_um": float(row.band_start_um),
+            "density_per_mm2": float(row.density_per_mm2),
+            "truth_density_per_mm2": float(row.density_per_mm2_truth),
+            "rel_error": float(row.rel_error),
+        }
+        for row in worst.itertuples()
+    ]
 
     in_tumor = spatial.inside(t_xy, truth_regions.tumor)
     truth_region = spatial.assign_regions(truth_dist, in_tumor, params.margin_um)
-    table = spatial.region_densities(truth_region, truth_phen, dmap.tissue[r, c], dmap,
-                                     params.margin_um, immune_lineage)
+    table = spatial.region_densities(
+        truth_region, truth_phen, dmap.tissue[r, c], dmap, params.margin_um, immune_lineage
+    )
     truth_call, _ = spatial.phenotype_call(table, truth_regions.has_front, params.call)
     out.update({"call": call, "truth_call": truth_call, "call_correct": call == truth_call})
-    log.info("spatial: distance error %s µm (median |error|, %d cells), %d/%d bands within "
-             "%.0f%%, call %s (truth %s)", out["dist_median_abs_error_um"], out["dist_n_cells"],
-             out["density_bands_within_tolerance"], out["density_bands_compared"],
-             100 * tolerance, call, truth_call)
+    log.info(
+        "spatial: distance error %s µm (median |error|, %d cells), %d/%d bands within "
+        "%.0f%%, call %s (truth %s)",
+        out["dist_median_abs_error_um"],
+        out["dist_n_cells"],
+        out["density_bands_within_tolerance"],
+        out["density_bands_compared"],
+        100 * tolerance,
+        call,
+        truth_call,
+    )
     return out
 
 

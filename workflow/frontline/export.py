@@ -31,7 +31,7 @@ import uuid
 import numpy as np
 import pandas as pd
 
-from .colours import phenotype_colours
+from .colours import phenotype_colours, region_colour
 from .measure import COMPARTMENTS, READOUTS, expand_nuclei, intensity_column
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ _UUID_NAMESPACE = uuid.UUID("6f1c1e4e-3a51-4d7e-9d59-0f2f0c6b8a10")
 
 
 # --------------------------------------------------------------------------- outlines
+
 
 def _trace(labels):
     """Trace every label's boundary along pixel edges.
@@ -65,8 +66,7 @@ def _trace(labels):
     compact = compact.reshape(height, width).astype(np.int64)
     if ids.size == 0 or (ids.size == 1 and ids[0] == 0):
         empty = np.zeros(0, np.int64)
-        return {"x": empty, "y": empty, "start": empty, "label": empty,
-                "area": np.zeros(0, float)}
+        return {"x": empty, "y": empty, "start": empty, "label": empty, "area": np.zeros(0, float)}
     if ids[0] != 0:
         ids = np.concatenate([[0], ids])
         compact += 1
@@ -77,16 +77,16 @@ def _trace(labels):
     above, below = padded[:-1, 1:-1], padded[1:, 1:-1]
     r, c = np.nonzero(above != below)
     lab = below[r, c]
-    parts.append((lab, c, r, np.zeros_like(r)))            # top of `below`: east
+    parts.append((lab, c, r, np.zeros_like(r)))  # top of `below`: east
     lab = above[r, c]
-    parts.append((lab, c + 1, r, np.full_like(r, 2)))      # bottom of `above`: west
+    parts.append((lab, c + 1, r, np.full_like(r, 2)))  # bottom of `above`: west
     # vertical pixel edges on the line x = c, from y = r to r + 1
     left, right = padded[1:-1, :-1], padded[1:-1, 1:]
     r, c = np.nonzero(left != right)
     lab = right[r, c]
-    parts.append((lab, c, r + 1, np.full_like(r, 3)))      # left side of `right`: north
+    parts.append((lab, c, r + 1, np.full_like(r, 3)))  # left side of `right`: north
     lab = left[r, c]
-    parts.append((lab, c, r, np.ones_like(r)))             # right side of `left`: south
+    parts.append((lab, c, r, np.ones_like(r)))  # right side of `left`: south
 
     lab = np.concatenate([p[0] for p in parts])
     x0 = np.concatenate([p[1] for p in parts]).astype(np.int64)
@@ -141,8 +141,13 @@ def _trace(labels):
     following[stop - 1] = start  # the vertex after a ring's last is its first
     cross = x * y[following] - x[following] * y
     area = np.bincount(ring_index, weights=cross, minlength=start.size) / 2.0
-    return {"x": x, "y": y, "start": start, "label": ids[lab[ring_order][start]].astype(np.int64),
-            "area": area}
+    return {
+        "x": x,
+        "y": y,
+        "start": start,
+        "label": ids[lab[ring_order][start]].astype(np.int64),
+        "area": area,
+    }
 
 
 def _assemble(traced, select=None, origin_px=(0, 0)):
@@ -161,7 +166,7 @@ def _assemble(traced, select=None, origin_px=(0, 0)):
     ids, rings = [], []
     current, shells = None, 0
     for i in order:
-        coords = np.column_stack([x[start[i]:stop[i]] + ox, y[start[i]:stop[i]] + oy])
+        coords = np.column_stack([x[start[i] : stop[i]] + ox, y[start[i] : stop[i]] + oy])
         coords = np.vstack([coords, coords[:1]])
         if label[i] != current:
             current, shells = label[i], 0
@@ -240,16 +245,21 @@ def cell_outlines(labels, expansion_px=0.0, tile_px=2048, progress=None):
     for done, (ty, tx) in enumerate(tiles, 1):
         core = (ty, min(ty + tile_px, height), tx, min(tx + tile_px, width))
         while True:
-            win = (max(0, core[0] - halo), min(height, core[1] + halo),
-                   max(0, core[2] - halo), min(width, core[3] + halo))
+            win = (
+                max(0, core[0] - halo),
+                min(height, core[1] + halo),
+                max(0, core[2] - halo),
+                min(width, core[3] + halo),
+            )
             cells = expand_nuclei(np.asarray(labels.read(win)), expansion_px)
             traced = _trace(cells)
             owned, complete = _owned(traced, core, win, (height, width), margin)
             if complete or win == (0, height, 0, width):
                 break
             halo *= 2
-            log.info("cells reach the edge of the window around tile %s; margin now %d px",
-                     core, halo)
+            log.info(
+                "cells reach the edge of the window around tile %s; margin now %d px", core, halo
+            )
         ids, rings = _assemble(traced, owned, origin_px=(win[2], win[0]))
         all_ids.append(ids)
         all_rings.extend(rings)
@@ -265,11 +275,18 @@ def _owned(traced, core, win, shape, margin):
     if traced["label"].size == 0:
         return np.zeros(0, np.int64), True
     x, y, start, label = traced["x"], traced["y"], traced["start"], traced["label"]
-    table = pd.DataFrame({"label": label,
-                          "x0": np.minimum.reduceat(x, start), "x1": np.maximum.reduceat(x, start),
-                          "y0": np.minimum.reduceat(y, start), "y1": np.maximum.reduceat(y, start)})
-    box = table.groupby("label").agg(x0=("x0", "min"), x1=("x1", "max"),
-                                     y0=("y0", "min"), y1=("y1", "max"))
+    table = pd.DataFrame(
+        {
+            "label": label,
+            "x0": np.minimum.reduceat(x, start),
+            "x1": np.maximum.reduceat(x, start),
+            "y0": np.minimum.reduceat(y, start),
+            "y1": np.maximum.reduceat(y, start),
+        }
+    )
+    box = table.groupby("label").agg(
+        x0=("x0", "min"), x1=("x1", "max"), y0=("y0", "min"), y1=("y1", "max")
+    )
     # window-local -> image px
     bx0, bx1 = box["x0"].to_numpy() + win[2], box["x1"].to_numpy() + win[2]
     by0, by1 = box["y0"].to_numpy() + win[0], box["y1"].to_numpy() + win[0]
@@ -284,6 +301,7 @@ def _owned(traced, core, win, shape, margin):
 
 
 # --------------------------------------------------------------------------- QuPath
+
 
 def round_significant(values, digits=6):
     """``values`` rounded to ``digits`` significant digits (short JSON, float32 precision).
@@ -312,8 +330,9 @@ def _number(value):
     return float(value)
 
 
-def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("region",),
-                 colours=None, sample=None):
+def qupath_cells(
+    cells, ids, rings, measurement_columns=None, text_columns=("region",), colours=None, sample=None
+):
     """QuPath detections, one per cell with an outline, generated one at a time (a big slide's
     detections are written as they come, never held in memory together).
 
@@ -324,7 +343,8 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
     measurement_columns : list of str, numeric columns to export (default: every numeric
         column except ``cell_id``)
     text_columns : columns kept as QuPath object metadata (text)
-    colours : dict phenotype -> (r, g, b) 0-255 (default :func:`frontline.colours.phenotype_colours`)
+    colours : dict phenotype -> (r, g, b) 0-255
+        (default :func:`frontline.colours.phenotype_colours`)
     sample : str, used for stable object ids
 
     Yields
@@ -333,8 +353,9 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
     """
     table = cells.set_index("cell_id", drop=False)
     if measurement_columns is None:
-        measurement_columns = [c for c in table.columns
-                               if c != "cell_id" and pd.api.types.is_numeric_dtype(table[c])]
+        measurement_columns = [
+            c for c in table.columns if c != "cell_id" and pd.api.types.is_numeric_dtype(table[c])
+        ]
     text_columns = [c for c in text_columns if c in table.columns]
     phenotypes = table["phenotype"].astype(str) if "phenotype" in table else None
     if colours is None and phenotypes is not None:
@@ -343,27 +364,36 @@ def qupath_cells(cells, ids, rings, measurement_columns=None, text_columns=("reg
     common = table.index.intersection(position.index)
     missing_outline = len(table) - len(common)
     if missing_outline:
-        log.warning("%d cells have no outline in the label image and are left out",
-                    missing_outline)
+        log.warning("%d cells have no outline in the label image and are left out", missing_outline)
     values = round_significant(table.loc[common, measurement_columns].to_numpy(dtype=float))
     for row, cell_id in enumerate(common):
-        geometry = {"type": "Polygon",
-                    "coordinates": [ring.tolist() for ring in rings[position[cell_id]]]}
-        measurements = {name: float(v) for name, v in zip(measurement_columns, values[row])
-                        if np.isfinite(v)}
-        properties = {"objectType": "detection", "measurements": measurements,
-                      "metadata": {"cell_id": str(int(cell_id)),
-                                   **{c: str(table.at[cell_id, c]) for c in text_columns}}}
+        geometry = {
+            "type": "Polygon",
+            "coordinates": [ring.tolist() for ring in rings[position[cell_id]]],
+        }
+        measurements = {
+            name: float(v) for name, v in zip(measurement_columns, values[row]) if np.isfinite(v)
+        }
+        properties = {
+            "objectType": "detection",
+            "measurements": measurements,
+            "metadata": {
+                "cell_id": str(int(cell_id)),
+                **{c: str(table.at[cell_id, c]) for c in text_columns},
+            },
+        }
         if phenotypes is not None:
             name = phenotypes.at[cell_id]
             properties["classification"] = {"name": name, "color": _rgb(colours[name])}
-        yield {"type": "Feature",
-               "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/cell/{int(cell_id)}")),
-               "geometry": geometry, "properties": properties}
+        yield {
+            "type": "Feature",
+            "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/cell/{int(cell_id)}")),
+            "geometry": geometry,
+            "properties": properties,
+        }
 
 
-def qupath_annotations(features, pixel_size_um, coordinate_units="um", colours=None,
-                       sample=None):
+def qupath_annotations(features, pixel_size_um, coordinate_units="um", colours=None, sample=None):
     """Region features (tumour, tissue, invasive front) as QuPath annotations in px.
 
     Parameters
@@ -390,25 +420,35 @@ def qupath_annotations(features, pixel_size_um, coordinate_units="um", colours=N
         geom = shapely.transform(shape(feature["geometry"]), lambda xy: np.round(xy * scale, 3))
         props = feature.get("properties") or {}
         classification = props.get("classification")
-        name = (classification.get("name") if isinstance(classification, dict) else classification) \
-            or props.get("name") or props.get("kind") or "Region"
-        colour = colours.get(name, _REGION_COLOURS.get(str(name).lower(), (200, 200, 200)))
-        properties = {"objectType": "annotation", "name": str(name),
-                      "classification": {"name": str(name), "color": _rgb(colour)},
-                      "isLocked": True}
-        measurements = {k: float(v) for k, v in props.items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and np.isfinite(v)}
+        name = (
+            (classification.get("name") if isinstance(classification, dict) else classification)
+            or props.get("name")
+            or props.get("kind")
+            or "Region"
+        )
+        colour = colours.get(name, region_colour(name))
+        properties = {
+            "objectType": "annotation",
+            "name": str(name),
+            "classification": {"name": str(name), "color": _rgb(colour)},
+            "isLocked": True,
+        }
+        measurements = {
+            k: float(v)
+            for k, v in props.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        }
         if measurements:
             properties["measurements"] = measurements
-        out.append({"type": "Feature",
-                    "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/region/{i}/{name}")),
-                    "geometry": mapping(geom), "properties": properties})
+        out.append(
+            {
+                "type": "Feature",
+                "id": str(uuid.uuid5(_UUID_NAMESPACE, f"{sample}/region/{i}/{name}")),
+                "geometry": mapping(geom),
+                "properties": properties,
+            }
+        )
     return out
-
-
-_REGION_COLOURS = {"tumor": (200, 0, 0), "tumour": (200, 0, 0), "tissue": (120, 120, 120),
-                   "invasive front": (255, 200, 0), "front": (255, 200, 0)}
 
 
 def feature_collection(features):
@@ -417,6 +457,7 @@ def feature_collection(features):
 
 
 # --------------------------------------------------------------------------- AnnData
+
 
 def marker_compartments(columns, compartments=None, default_compartment="cell"):
     """Markers found in a cell table and the compartment each one is read from.
@@ -481,16 +522,25 @@ def to_anndata(cells, pixel_size_um, sample, compartments=None, default_compartm
 
     comps = marker_compartments(list(cells.columns), compartments, default_compartment)
     markers = list(comps)
-    marker_columns = [intensity_column(m, c) for m in markers for c in READOUTS
-                      if intensity_column(m, c) in cells.columns]
-    X = np.column_stack([cells[intensity_column(m, comps[m])].to_numpy(np.float32)
-                         for m in markers]) \
-        if markers else np.zeros((len(cells), 0), np.float32)
+    marker_columns = [
+        intensity_column(m, c)
+        for m in markers
+        for c in READOUTS
+        if intensity_column(m, c) in cells.columns
+    ]
+    X = (
+        np.column_stack(
+            [cells[intensity_column(m, comps[m])].to_numpy(np.float32) for m in markers]
+        )
+        if markers
+        else np.zeros((len(cells), 0), np.float32)
+    )
     layers = {}
     for comp in COMPARTMENTS:
         if all(f"{m}_{comp}_mean" in cells.columns for m in markers) and markers:
             layers[comp] = np.column_stack(
-                [cells[f"{m}_{comp}_mean"].to_numpy(np.float32) for m in markers])
+                [cells[f"{m}_{comp}_mean"].to_numpy(np.float32) for m in markers]
+            )
     obs = cells.drop(columns=marker_columns).copy()
     obs.index = obs["cell_id"].astype("int64").astype(str).to_numpy()
     for name in ("phenotype", "region"):
@@ -499,13 +549,19 @@ def to_anndata(cells, pixel_size_um, sample, compartments=None, default_compartm
     for column in obs.columns:  # h5ad keeps text columns as categoricals
         if obs[column].dtype == object:
             obs[column] = obs[column].astype(str).astype("category")
-    var = pd.DataFrame({"compartment": pd.Categorical([comps[m] for m in markers])},
-                       index=markers)
+    var = pd.DataFrame({"compartment": pd.Categorical([comps[m] for m in markers])}, index=markers)
     uns = {"sample": str(sample), "pixel_size_um": float(pixel_size_um), "spatial_unit": "um"}
     if "phenotype" in obs:
         palette = phenotype_colours(obs["phenotype"].cat.categories)
-        uns["phenotype_colors"] = ["#%02x%02x%02x" % palette[c]
-                                   for c in obs["phenotype"].cat.categories]
-    adata = ad.AnnData(X=X, obs=obs, var=var, layers=layers, uns=uns,
-                       obsm={"spatial": cells[["x_um", "y_um"]].to_numpy(np.float64)})
+        uns["phenotype_colors"] = [
+            "#{:02x}{:02x}{:02x}".format(*palette[c]) for c in obs["phenotype"].cat.categories
+        ]
+    adata = ad.AnnData(
+        X=X,
+        obs=obs,
+        var=var,
+        layers=layers,
+        uns=uns,
+        obsm={"spatial": cells[["x_um", "y_um"]].to_numpy(np.float64)},
+    )
     return adata

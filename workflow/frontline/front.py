@@ -74,18 +74,23 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from scipy import ndimage
-from shapely.geometry import (GeometryCollection, LineString, MultiLineString, MultiPolygon,
-                              Polygon, box, mapping, shape)
+from shapely.geometry import (
+    GeometryCollection,
+    LineString,
+    MultiLineString,
+    MultiPolygon,
+    Polygon,
+    box,
+    mapping,
+    shape,
+)
 from skimage import measure
 
+from .colours import FRONT_CLASS, REGION_COLOURS, TISSUE_CLASS, TUMOR_CLASS
 from .errors import FrontlineInputError
 
 log = logging.getLogger(__name__)
 
-TUMOR_CLASS = "Tumor"
-TISSUE_CLASS = "Tissue"
-FRONT_CLASS = "Invasive front"
-COLORS = {TUMOR_CLASS: [200, 0, 0], TISSUE_CLASS: [150, 150, 150], FRONT_CLASS: [255, 200, 0]}
 _TUMOR_NAMES = {"tumor", "tumour"}
 EDGE_OFFSET_SPACING = 0.4  # edge beyond the outermost cells, in mean cell spacings
 
@@ -113,6 +118,7 @@ class Regions:
 
 
 # --------------------------------------------------------------------------- density fields
+
 
 def grid_shape(extent_um, grid_um):
     """(rows, cols) of a grid of ``grid_um`` cells covering ``extent_um = (width, height)``."""
@@ -183,15 +189,19 @@ def rasterize(geom, shape, cell_um):
     ----------
     geom : Polygon or MultiPolygon, µm
     shape : (rows, cols)
-    cell_um : float, grid cell edge in µm; cell (r, c) has its centre at ((c + .5), (r + .5)) * cell_um
+    cell_um : float, grid cell edge in µm; cell (r, c) has its centre at
+        ((c + .5), (r + .5)) * cell_um
 
     Returns
     -------
     (rows, cols) bool array
     """
     rows, cols = shape
-    rings = [np.asarray(ring.coords) / cell_um - 0.5 for poly in _polygons(geom)
-             for ring in [poly.exterior, *poly.interiors]]
+    rings = [
+        np.asarray(ring.coords) / cell_um - 0.5
+        for poly in _polygons(geom)
+        for ring in [poly.exterior, *poly.interiors]
+    ]
     if not rings:
         return np.zeros(shape, dtype=bool)
     starts = np.concatenate([r[:-1] for r in rings])
@@ -218,6 +228,7 @@ def rasterize(geom, shape, cell_um):
 
 
 # --------------------------------------------------------------------------- polygons
+
 
 def _polygons(geom):
     """The Polygon parts of any geometry, as a list."""
@@ -270,7 +281,11 @@ def iso_region(field, level, grid_um):
             continue
         xy = np.column_stack([(contour[:, 1] - 0.5) * grid_um, (contour[:, 0] - 0.5) * grid_um])
         ring = Polygon(xy)
-        parts = [ring] if ring.is_valid else [Polygon(p.exterior) for p in _polygons(shapely.make_valid(ring))]
+        parts = (
+            [ring]
+            if ring.is_valid
+            else [Polygon(p.exterior) for p in _polygons(shapely.make_valid(ring))]
+        )
         rings.extend(p for p in parts if p.area > 0)
     if not rings:
         return MultiPolygon()
@@ -311,7 +326,7 @@ def even_odd(rings):
 
 
 def clean_region(geom, min_region_area_um2, min_hole_area_um2):
-    """Drop parts smaller than ``min_region_area_um2`` and fill holes smaller than ``min_hole_area_um2``.
+    """Drop parts under ``min_region_area_um2``; fill holes under ``min_hole_area_um2``.
 
     Parameters
     ----------
@@ -334,6 +349,7 @@ def clean_region(geom, min_region_area_um2, min_hole_area_um2):
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def closing_field(xy_um, extent_um, raster_um, closing_um):
     """Depth inside the morphological closing of the points, on a raster.
@@ -436,9 +452,18 @@ def absorb_empty_gaps(tumor, tissue, xy_other_um, min_cells=3):
     return as_multipolygon(shapely.union_all([tumor, *empty]))
 
 
-def tissue_region(xy_um, extent_um, *, closing_um=50.0, edge_offset_um=None, raster_um=2.0,
-                  outline_smoothing_um=6.0, min_region_area_um2=10000.0,
-                  min_hole_area_um2=40000.0, edge_tolerance_um=20.0):
+def tissue_region(
+    xy_um,
+    extent_um,
+    *,
+    closing_um=50.0,
+    edge_offset_um=None,
+    raster_um=2.0,
+    outline_smoothing_um=6.0,
+    min_region_area_um2=10000.0,
+    min_hole_area_um2=40000.0,
+    edge_tolerance_um=20.0,
+):
     """Tissue from all nuclei: their closing, grown to the edge beyond the outermost cells.
 
     Parameters
@@ -468,15 +493,32 @@ def tissue_region(xy_um, extent_um, *, closing_um=50.0, edge_offset_um=None, ras
     region = iso_region(depth, closing_um - edge_offset_um, raster_um).intersection(image)
     region = snap_to_frame(as_multipolygon(region), image, edge_tolerance_um)
     tissue = clean_region(region, min_region_area_um2, min_hole_area_um2)
-    log.info("tissue: edge offset %.1f µm, area %.3f mm² in %d part(s)", edge_offset_um,
-             tissue.area / 1e6, len(tissue.geoms))
+    log.info(
+        "tissue: edge offset %.1f µm, area %.3f mm² in %d part(s)",
+        edge_offset_um,
+        tissue.area / 1e6,
+        len(tissue.geoms),
+    )
     return tissue
 
 
-def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_um=20.0,
-                 threshold=0.3, closing_um=40.0, edge_offset_um=None, raster_um=2.0,
-                 outline_smoothing_um=6.0, min_region_area_um2=1000.0, min_hole_area_um2=2500.0,
-                 edge_tolerance_um=20.0):
+def tumor_region(
+    xy_um,
+    is_tumor,
+    tissue,
+    extent_um,
+    *,
+    grid_um=10.0,
+    smoothing_um=20.0,
+    threshold=0.3,
+    closing_um=40.0,
+    edge_offset_um=None,
+    raster_um=2.0,
+    outline_smoothing_um=6.0,
+    min_region_area_um2=1000.0,
+    min_hole_area_um2=2500.0,
+    edge_tolerance_um=20.0,
+):
     """Tumor from tumor cells: a density-based region refined by the closing of the cells.
 
     1. Coarse region: where the smoothed tumor-cell density reaches ``threshold`` × reference
@@ -509,14 +551,17 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
         return MultiPolygon()
     shape = grid_shape(extent_um, grid_um)
     window = rasterize(tissue, shape, grid_um).astype(float)
-    tumor = smoothed_density(count_grid(xy_um[is_tumor], extent_um, grid_um), window, grid_um,
-                             smoothing_um)
+    tumor = smoothed_density(
+        count_grid(xy_um[is_tumor], extent_um, grid_um), window, grid_um, smoothing_um
+    )
     cells = smoothed_density(count_grid(xy_um, extent_um, grid_um), window, grid_um, smoothing_um)
     majority = (window > 0) & (tumor > 0.5 * cells) & (cells > 0)
     min_nodes = max(1, int(min_region_area_um2 / grid_um**2))
     if majority.sum() < min_nodes:
-        log.info("tumor: tumor cells are nowhere the majority over %.0f µm²; no tumor region",
-                 min_region_area_um2)
+        log.info(
+            "tumor: tumor cells are nowhere the majority over %.0f µm²; no tumor region",
+            min_region_area_um2,
+        )
         return MultiPolygon()
     reference = float(np.median(tumor[majority]))
     tumor[window == 0] = 0.0
@@ -525,15 +570,25 @@ def tumor_region(xy_um, is_tumor, tissue, extent_um, *, grid_um=10.0, smoothing_
         return MultiPolygon()
     if edge_offset_um is None:
         edge_offset_um = spacing_offset_um(reference)
-    outline = closed_outline(xy_um[is_tumor], extent_um, closing_um=closing_um,
-                             offset_um=edge_offset_um, raster_um=raster_um,
-                             smoothing_um=outline_smoothing_um)
+    outline = closed_outline(
+        xy_um[is_tumor],
+        extent_um,
+        closing_um=closing_um,
+        offset_um=edge_offset_um,
+        raster_um=raster_um,
+        smoothing_um=outline_smoothing_um,
+    )
     region = outline.intersection(coarse.buffer(smoothing_um, quad_segs=8)).intersection(tissue)
     region = snap_to_frame(as_multipolygon(region), tissue, edge_tolerance_um)
     region = clean_region(region, min_region_area_um2, min_hole_area_um2)
     result = absorb_empty_gaps(region, tissue, xy_um[~is_tumor])
-    log.info("tumor: reference density %.0f cells/mm², edge offset %.1f µm, area %.3f mm² in "
-             "%d part(s)", reference, edge_offset_um, result.area / 1e6, len(result.geoms))
+    log.info(
+        "tumor: reference density %.0f cells/mm², edge offset %.1f µm, area %.3f mm² in %d part(s)",
+        reference,
+        edge_offset_um,
+        result.area / 1e6,
+        len(result.geoms),
+    )
     return result
 
 
@@ -559,11 +614,26 @@ def invasive_front(tumor, tissue, edge_tolerance_um=20.0):
     return MultiLineString(parts)
 
 
-def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.0, threshold=0.3,
-                   closing_um=40.0, edge_offset_um=None, raster_um=2.0, outline_smoothing_um=6.0,
-                   min_region_area_um2=1000.0, min_hole_area_um2=2500.0, tissue_closing_um=50.0,
-                   tissue_min_region_area_um2=10000.0, tissue_min_hole_area_um2=40000.0,
-                   edge_tolerance_um=20.0, annotation=None):
+def detect_regions(
+    xy_um,
+    is_tumor,
+    extent_um,
+    *,
+    grid_um=10.0,
+    smoothing_um=20.0,
+    threshold=0.3,
+    closing_um=40.0,
+    edge_offset_um=None,
+    raster_um=2.0,
+    outline_smoothing_um=6.0,
+    min_region_area_um2=1000.0,
+    min_hole_area_um2=2500.0,
+    tissue_closing_um=50.0,
+    tissue_min_region_area_um2=10000.0,
+    tissue_min_hole_area_um2=40000.0,
+    edge_tolerance_um=20.0,
+    annotation=None,
+):
     """Tissue, tumor and invasive front of one sample, from cells or from an annotation.
 
     Parameters
@@ -580,27 +650,43 @@ def detect_regions(xy_um, is_tumor, extent_um, *, grid_um=10.0, smoothing_um=20.
     :class:`Regions`
     """
     extent_um = (float(extent_um[0]), float(extent_um[1]))
-    tissue = tissue_region(xy_um, extent_um, closing_um=tissue_closing_um, raster_um=2 * raster_um,
-                           outline_smoothing_um=outline_smoothing_um,
-                           min_region_area_um2=tissue_min_region_area_um2,
-                           min_hole_area_um2=tissue_min_hole_area_um2,
-                           edge_tolerance_um=edge_tolerance_um)
+    tissue = tissue_region(
+        xy_um,
+        extent_um,
+        closing_um=tissue_closing_um,
+        raster_um=2 * raster_um,
+        outline_smoothing_um=outline_smoothing_um,
+        min_region_area_um2=tissue_min_region_area_um2,
+        min_hole_area_um2=tissue_min_hole_area_um2,
+        edge_tolerance_um=edge_tolerance_um,
+    )
     if annotation is not None:
         tumor = as_multipolygon(annotation.intersection(tissue))
         source = "annotation"
     else:
-        tumor = tumor_region(xy_um, is_tumor, tissue, extent_um, grid_um=grid_um,
-                             smoothing_um=smoothing_um, threshold=threshold,
-                             closing_um=closing_um, edge_offset_um=edge_offset_um,
-                             raster_um=raster_um, outline_smoothing_um=outline_smoothing_um,
-                             min_region_area_um2=min_region_area_um2,
-                             min_hole_area_um2=min_hole_area_um2,
-                             edge_tolerance_um=edge_tolerance_um)
+        tumor = tumor_region(
+            xy_um,
+            is_tumor,
+            tissue,
+            extent_um,
+            grid_um=grid_um,
+            smoothing_um=smoothing_um,
+            threshold=threshold,
+            closing_um=closing_um,
+            edge_offset_um=edge_offset_um,
+            raster_um=raster_um,
+            outline_smoothing_um=outline_smoothing_um,
+            min_region_area_um2=min_region_area_um2,
+            min_hole_area_um2=min_hole_area_um2,
+            edge_tolerance_um=edge_tolerance_um,
+        )
         source = "cells"
     front = invasive_front(tumor, tissue, edge_tolerance_um)
     if front.is_empty:
-        log.warning("no invasive front: %s", "no tumor region" if tumor.is_empty
-                    else "the tumor fills the tissue")
+        log.warning(
+            "no invasive front: %s",
+            "no tumor region" if tumor.is_empty else "the tumor fills the tissue",
+        )
     return Regions(tumor=tumor, tissue=tissue, front=front, extent_um=extent_um, source=source)
 
 
@@ -622,12 +708,18 @@ def join_phenotypes(cells, phenotypes, *, sample=None, files=(None, None)):
     FrontlineInputError
         a column is missing, or the two tables do not describe the same cells.
     """
-    for table, cols, file in ((cells, ("cell_id", "x_um", "y_um"), files[0]),
-                              (phenotypes, ("cell_id", "phenotype"), files[1])):
+    for table, cols, file in (
+        (cells, ("cell_id", "x_um", "y_um"), files[0]),
+        (phenotypes, ("cell_id", "phenotype"), files[1]),
+    ):
         missing = [c for c in cols if c not in table.columns]
         if missing:
-            raise FrontlineInputError(f"the table lacks the column(s) {missing}", sample=sample,
-                                      file=file, fix="rerun the step that writes it")
+            raise FrontlineInputError(
+                f"the table lacks the column(s) {missing}",
+                sample=sample,
+                file=file,
+                fix="rerun the step that writes it",
+            )
     extra = [c for c in phenotypes.columns if c == "cell_id" or c not in cells.columns]
     joined = cells.merge(phenotypes[extra], on="cell_id", how="left", validate="one_to_one")
     unmatched = int(joined["phenotype"].isna().sum())
@@ -635,12 +727,16 @@ def join_phenotypes(cells, phenotypes, *, sample=None, files=(None, None)):
         raise FrontlineInputError(
             f"{unmatched} of {len(cells)} cells have no phenotype and the phenotype table has "
             f"{len(phenotypes)} rows: the two tables describe different cells",
-            sample=sample, file=files[1], fix="rerun the phenotype step on the current cells.parquet")
+            sample=sample,
+            file=files[1],
+            fix="rerun the phenotype step on the current cells.parquet",
+        )
     joined["phenotype"] = joined["phenotype"].astype(str)
     return joined
 
 
 # --------------------------------------------------------------------------- annotations
+
 
 def _features(obj):
     if isinstance(obj, list):
@@ -692,24 +788,43 @@ def annotation_to_tumor(obj, *, pixel_size_um, units="px", extent_um=None, sampl
     if units in ("µm", "micron", "microns"):
         units = "um"
     if units not in ("px", "um"):
-        raise FrontlineInputError(f"annotation_units is '{units}', not 'px' or 'um'", sample=sample,
-                                  file=file, fix="set annotation_units to px (QuPath's export) or um")
+        raise FrontlineInputError(
+            f"annotation_units is '{units}', not 'px' or 'um'",
+            sample=sample,
+            file=file,
+            fix="set annotation_units to px (QuPath's export) or um",
+        )
     features = _features(obj)
-    polygons = [f for f in features if (f.get("geometry") or {}).get("type")
-                in ("Polygon", "MultiPolygon", "GeometryCollection")]
+    polygons = [
+        f
+        for f in features
+        if (f.get("geometry") or {}).get("type")
+        in ("Polygon", "MultiPolygon", "GeometryCollection")
+    ]
     if not polygons:
         raise FrontlineInputError(
-            "the annotation has no Polygon or MultiPolygon feature", sample=sample, file=file,
-            fix="export the tumor annotation(s) from QuPath as GeoJSON (File > Export objects as GeoJSON)")
+            "the annotation has no Polygon or MultiPolygon feature",
+            sample=sample,
+            file=file,
+            fix="export the tumor annotation(s) from QuPath as GeoJSON "
+            "(File > Export objects as GeoJSON)",
+        )
     names = [_class_name(f) for f in polygons]
     if any(n is not None for n in names):
-        chosen = [f for f, n in zip(polygons, names) if n is not None and n.strip().lower() in _TUMOR_NAMES]
+        chosen = [
+            f
+            for f, n in zip(polygons, names)
+            if n is not None and n.strip().lower() in _TUMOR_NAMES
+        ]
         if not chosen:
             found = sorted({n for n in names if n is not None})
             raise FrontlineInputError(
-                f"no annotation is classified 'Tumor' (classes found: {found})", sample=sample,
-                file=file, fix="classify the tumor annotation(s) as 'Tumor' in QuPath, or remove "
-                               "the classifications so that every polygon counts as tumor")
+                f"no annotation is classified 'Tumor' (classes found: {found})",
+                sample=sample,
+                file=file,
+                fix="classify the tumor annotation(s) as 'Tumor' in QuPath, or remove "
+                "the classifications so that every polygon counts as tumor",
+            )
         polygons = chosen
     scale = pixel_size_um if units == "px" else 1.0
     parts = []
@@ -717,36 +832,52 @@ def annotation_to_tumor(obj, *, pixel_size_um, units="px", extent_um=None, sampl
         try:
             geom = shape(feature["geometry"])
         except Exception as err:  # shapely raises several types for malformed coordinates
-            raise FrontlineInputError(f"feature {i} has malformed coordinates ({err})", sample=sample,
-                                      file=file, fix="export the annotation again from QuPath") from None
+            raise FrontlineInputError(
+                f"feature {i} has malformed coordinates ({err})",
+                sample=sample,
+                file=file,
+                fix="export the annotation again from QuPath",
+            ) from None
         if not geom.is_valid:
             raise FrontlineInputError(
                 f"feature {i} is not a valid polygon ({shapely.is_valid_reason(geom)})",
-                sample=sample, file=file,
-                fix="redraw the annotation so that its outline does not cross itself")
+                sample=sample,
+                file=file,
+                fix="redraw the annotation so that its outline does not cross itself",
+            )
         parts.extend(_polygons(geom))
     if not parts:
-        raise FrontlineInputError("the annotation's polygons are empty", sample=sample, file=file,
-                                  fix="export non-empty tumor annotation(s)")
+        raise FrontlineInputError(
+            "the annotation's polygons are empty",
+            sample=sample,
+            file=file,
+            fix="export non-empty tumor annotation(s)",
+        )
     region = as_multipolygon(_scale(shapely.union_all(parts), scale))
     if extent_um is not None:
         image = box(0, 0, *extent_um)
         inside = region.intersection(image).area
         if inside <= 0:
             raise FrontlineInputError(
-                f"the annotation lies outside the image (annotation bounds {_fmt_bounds(region.bounds)} µm, "
-                f"image 0-{extent_um[0]:.0f} x 0-{extent_um[1]:.0f} µm, annotation read in {units})",
-                sample=sample, file=file,
+                f"the annotation lies outside the image "
+                f"(annotation bounds {_fmt_bounds(region.bounds)} µm, "
+                f"image 0-{extent_um[0]:.0f} x 0-{extent_um[1]:.0f} µm, "
+                f"annotation read in {units})",
+                sample=sample,
+                file=file,
                 fix="check the sample sheet's annotation_units (px for QuPath exports, um for µm) "
-                    "and the pixel size, and that the annotation belongs to this image")
+                "and the pixel size, and that the annotation belongs to this image",
+            )
         if region.area - inside > 0.01 * region.area:
             raise FrontlineInputError(
                 f"{100 * (1 - inside / region.area):.0f}% of the annotation lies outside the image "
                 f"(annotation bounds {_fmt_bounds(region.bounds)} µm, image 0-{extent_um[0]:.0f} x "
                 f"0-{extent_um[1]:.0f} µm, annotation read in {units})",
-                sample=sample, file=file,
+                sample=sample,
+                file=file,
                 fix="check the sample sheet's annotation_units (px for QuPath exports, um for µm) "
-                    "and the pixel size, and that the annotation belongs to this image")
+                "and the pixel size, and that the annotation belongs to this image",
+            )
         region = as_multipolygon(region.intersection(image))
     return region
 
@@ -762,10 +893,18 @@ def _fmt_bounds(bounds):
 
 # --------------------------------------------------------------------------- GeoJSON
 
+
 def _feature(geom, cls, name):
-    return {"type": "Feature", "geometry": mapping(geom),
-            "properties": {"objectType": "annotation", "name": name, "isLocked": False,
-                           "classification": {"name": cls, "color": COLORS[cls]}}}
+    return {
+        "type": "Feature",
+        "geometry": mapping(geom),
+        "properties": {
+            "objectType": "annotation",
+            "name": name,
+            "isLocked": False,
+            "classification": {"name": cls, "color": list(REGION_COLOURS[cls])},
+        },
+    }
 
 
 def regions_to_geojson(regions, *, units="px", pixel_size_um=None):
@@ -824,20 +963,36 @@ def regions_from_geojson(obj, *, file=None, sample=None):
     """
     meta = obj.get("frontline") if isinstance(obj, dict) else None
     if not meta or "units" not in meta:
-        raise FrontlineInputError("the regions file lacks its 'frontline' metadata", sample=sample,
-                                  file=file, fix="rerun the front step that writes it")
+        raise FrontlineInputError(
+            "the regions file lacks its 'frontline' metadata",
+            sample=sample,
+            file=file,
+            fix="rerun the front step that writes it",
+        )
     factor = 1.0 if meta["units"] == "um" else float(meta["pixel_size_um"])
     groups = {TUMOR_CLASS: [], TISSUE_CLASS: [], FRONT_CLASS: []}
     for feature in obj.get("features", []):
         name = _class_name(feature)
         if name in groups:
             groups[name].append(_scale(shape(feature["geometry"]), factor))
-    tumor = as_multipolygon(shapely.union_all(groups[TUMOR_CLASS])) if groups[TUMOR_CLASS] else MultiPolygon()
-    tissue = as_multipolygon(shapely.union_all(groups[TISSUE_CLASS])) if groups[TISSUE_CLASS] else MultiPolygon()
+    tumor = (
+        as_multipolygon(shapely.union_all(groups[TUMOR_CLASS]))
+        if groups[TUMOR_CLASS]
+        else MultiPolygon()
+    )
+    tissue = (
+        as_multipolygon(shapely.union_all(groups[TISSUE_CLASS]))
+        if groups[TISSUE_CLASS]
+        else MultiPolygon()
+    )
     front = MultiLineString([ls for g in groups[FRONT_CLASS] for ls in as_multilinestring(g).geoms])
-    return Regions(tumor=tumor, tissue=tissue, front=front,
-                   extent_um=(float(meta["image_width_um"]), float(meta["image_height_um"])),
-                   source=meta.get("tumor_source", "cells"))
+    return Regions(
+        tumor=tumor,
+        tissue=tissue,
+        front=front,
+        extent_um=(float(meta["image_width_um"]), float(meta["image_height_um"])),
+        source=meta.get("tumor_source", "cells"),
+    )
 
 
 def dumps(obj):

@@ -34,15 +34,27 @@ log = logging.getLogger(__name__)
 TILE = (512, 512)
 TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_TAG_PIXEL_SIZE_UM = 25.0  # coarser "pixel sizes" in resolution tags are dpi placeholders
-_UNIT_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00B5m": 1.0,
-            "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+_UNIT_UM = {
+    "µm": 1.0,
+    "um": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "\\u00B5m": 1.0,
+    "nm": 1e-3,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+}
 _TAG_UNIT_UM = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}  # RESUNIT: INCH, CENTIMETER, MM, µm
-_FORMATS = ("an OME-TIFF, an Akoya QPTIFF, an inForm component_data.tif, "
-            "or a folder of single-channel TIFFs; convert other formats to OME-TIFF first "
-            "(e.g. `bfconvert -noflat in.czi out.ome.tif`)")
+_FORMATS = (
+    "an OME-TIFF, an Akoya QPTIFF, an inForm component_data.tif, "
+    "or a folder of single-channel TIFFs; convert other formats to OME-TIFF first "
+    "(e.g. `bfconvert -noflat in.czi out.ome.tif`)"
+)
 
 
 # --------------------------------------------------------------------------- writers
+
 
 def write_image(path, image, channel_names, pixel_size_um, tile=TILE):
     """Write a multi-channel image as a tiled, compressed OME-TIFF.
@@ -60,14 +72,22 @@ def write_image(path, image, channel_names, pixel_size_um, tile=TILE):
     metadata = {
         "axes": "CYX",
         "Channel": {"Name": list(channel_names)},
-        "PhysicalSizeX": float(pixel_size_um), "PhysicalSizeXUnit": "µm",
-        "PhysicalSizeY": float(pixel_size_um), "PhysicalSizeYUnit": "µm",
+        "PhysicalSizeX": float(pixel_size_um),
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": float(pixel_size_um),
+        "PhysicalSizeYUnit": "µm",
     }
     with atomic_output(path) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31, ome=True) as tif:
-            tif.write(image, tile=tile, compression="zlib", photometric="minisblack",
-                      metadata=metadata, resolutionunit="CENTIMETER",
-                      resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um))
+            tif.write(
+                image,
+                tile=tile,
+                compression="zlib",
+                photometric="minisblack",
+                metadata=metadata,
+                resolutionunit="CENTIMETER",
+                resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um),
+            )
 
 
 def write_labels(path, labels, pixel_size_um, tile=TILE):
@@ -82,6 +102,7 @@ def write_labels(path, labels, pixel_size_um, tile=TILE):
 
 # --------------------------------------------------------------------------- labels
 
+
 def read_labels(path):
     """Read a label OME-TIFF written by :func:`write_labels`.
 
@@ -95,8 +116,9 @@ def read_labels(path):
             labels = tif.series[0].asarray()
             pixel_size = _ome_pixel_size(tif)
     except (OSError, tifffile.TiffFileError) as err:
-        raise FrontlineInputError(f"cannot read the label image ({err})", file=path,
-                                  fix="rerun the step that writes it") from None
+        raise FrontlineInputError(
+            f"cannot read the label image ({err})", file=path, fix="rerun the step that writes it"
+        ) from None
     labels = np.squeeze(labels)
     return labels.astype(np.uint32, copy=False), pixel_size
 
@@ -135,24 +157,29 @@ class LabelReader:
         self.close()
 
     def __repr__(self):
-        return (f"LabelReader({self.path.name!r}, shape={self.shape}, "
-                f"pixel_size_um={self.pixel_size_um})")
+        return (
+            f"LabelReader({self.path.name!r}, shape={self.shape}, "
+            f"pixel_size_um={self.pixel_size_um})"
+        )
 
 
 def open_labels(path):
     """Open a label OME-TIFF (as written by :func:`write_labels`) for lazy window reads."""
     path = Path(path)
     if not path.is_file():
-        raise FrontlineInputError("the label image does not exist", file=path,
-                                  fix="rerun the step that writes it")
+        raise FrontlineInputError(
+            "the label image does not exist", file=path, fix="rerun the step that writes it"
+        )
     tif = _open_tiff(path, None, fix="rerun the step that writes it")
     try:
         series = tif.series[0]
         levels, axes = _series_levels(series, path, None)
         if levels[0].count != 1:
-            raise FrontlineInputError(f"a label image must have one plane, this one has "
-                                      f"{levels[0].count}", file=path,
-                                      fix="rerun the step that writes it")
+            raise FrontlineInputError(
+                f"a label image must have one plane, this one has {levels[0].count}",
+                file=path,
+                fix="rerun the step that writes it",
+            )
         return LabelReader(path, levels[0].planes[0], _ome_pixel_size(tif), tif)
     except BaseException:
         tif.close()
@@ -160,6 +187,7 @@ def open_labels(path):
 
 
 # --------------------------------------------------------------------------- image reader
+
 
 class _Plane:
     """One lazily read 2-D plane: ``array[lead + (ys, xs)]`` is a (h, w) window."""
@@ -193,8 +221,9 @@ class ImageReader:
     source : str, the detected input format
     """
 
-    def __init__(self, path, sample, channels, fluors, levels, pixel_size_um, dtype, source,
-                 handles):
+    def __init__(
+        self, path, sample, channels, fluors, levels, pixel_size_um, dtype, source, handles
+    ):
         self.path = Path(path)
         self.sample = sample
         self.channels = list(channels)
@@ -249,10 +278,15 @@ class ImageReader:
         level = fitting[0] if fitting else self._levels[-1]
         step = max(1, math.ceil(max(level.shape) / max_px))
         if level is self._levels[0] and step > 1:
-            log.info("%s: no pyramid level of at most %d px; striding the full-resolution image "
-                     "(reads it once, band by band)", self.path.name, max_px)
-        out = np.stack([_read_strided(plane, step, self.path, self.sample)
-                        for plane in level.planes]).astype(self.dtype, copy=False)
+            log.info(
+                "%s: no pyramid level of at most %d px; striding the full-resolution image "
+                "(reads it once, band by band)",
+                self.path.name,
+                max_px,
+            )
+        out = np.stack(
+            [_read_strided(plane, step, self.path, self.sample) for plane in level.planes]
+        ).astype(self.dtype, copy=False)
         # a stride is exact; a pyramid level's scale is its size ratio (e.g. 20000 / 10000)
         return out, float(step * self.shape[1] / level.shape[1])
 
@@ -268,8 +302,10 @@ class ImageReader:
         self.close()
 
     def __repr__(self):
-        return (f"ImageReader({self.path.name!r}, {self.source}, channels={self.channels}, "
-                f"shape={self.shape}, pixel_size_um={self.pixel_size_um:g})")
+        return (
+            f"ImageReader({self.path.name!r}, {self.source}, channels={self.channels}, "
+            f"shape={self.shape}, pixel_size_um={self.pixel_size_um:g})"
+        )
 
     def _channel_index(self, channel):
         if channel not in self._index:
@@ -295,17 +331,29 @@ def require_channels(img, names, sample=None, what="this step"):
     sample = sample if sample is not None else getattr(img, "sample", None)
     lower = {c.lower(): c for c in img.channels}
     hints = [f"'{n}' -> '{lower[str(n).lower()]}'" for n in missing if str(n).lower() in lower]
-    fix = ("use channel names exactly as the image has them (case matters) in the config"
-           + (f" ({', '.join(hints)})" if hints else "")
-           + "; for vendor fluor names (e.g. 'Opal 570') set a fluor map (config `fluor_maps`, "
-             "sheet column `fluor_map`)")
+    fix = (
+        "use channel names exactly as the image has them (case matters) in the config"
+        + (f" ({', '.join(hints)})" if hints else "")
+        + "; for vendor fluor names (e.g. 'Opal 570') set a fluor map (config `fluor_maps`, "
+        "sheet column `fluor_map`)"
+    )
     raise FrontlineInputError(
         f"{what} needs channel(s) {missing}, which the image does not have; its channels "
-        f"are {list(img.channels)}", sample=sample, file=getattr(img, "path", None), fix=fix)
+        f"are {list(img.channels)}",
+        sample=sample,
+        file=getattr(img, "path", None),
+        fix=fix,
+    )
 
 
-def open_image(path, sample=None, pixel_size_um=None, default_pixel_size_um=None,
-               channel_names=None, fluor_map=None):
+def open_image(
+    path,
+    sample=None,
+    pixel_size_um=None,
+    default_pixel_size_um=None,
+    channel_names=None,
+    fluor_map=None,
+):
     """Open a multiplex image for lazy, window-by-window reading.
 
     Parameters
@@ -326,9 +374,12 @@ def open_image(path, sample=None, pixel_size_um=None, default_pixel_size_um=None
     path = Path(path)
     if not path.exists():
         raise FrontlineInputError(
-            "the image does not exist", sample=sample, file=path,
+            "the image does not exist",
+            sample=sample,
+            file=path,
             fix="check the sample sheet's `image` column (paths are relative to the folder "
-                "Snakemake runs in)")
+            "Snakemake runs in)",
+        )
     sheet_size = _positive_or_none(pixel_size_um, sample, path, "the sample sheet's pixel_size_um")
     config_size = _positive_or_none(default_pixel_size_um, sample, path, "config pixel_size_um")
     if path.is_dir():
@@ -339,8 +390,9 @@ def open_image(path, sample=None, pixel_size_um=None, default_pixel_size_um=None
         names, fluors = _resolve_names(src, path, sample, channel_names, fluor_map)
         size = _resolve_pixel_size(src, path, sample, sheet_size, config_size)
         dtype = np.result_type(*[p.dtype for p in src["levels"][0].planes])
-        img = ImageReader(path, sample, names, fluors, src["levels"], size, dtype, src["kind"],
-                          src["handles"])
+        img = ImageReader(
+            path, sample, names, fluors, src["levels"], size, dtype, src["kind"], src["handles"]
+        )
     except BaseException:
         for handle in src["handles"]:
             handle.close()
@@ -351,6 +403,7 @@ def open_image(path, sample=None, pixel_size_um=None, default_pixel_size_um=None
 
 # --------------------------------------------------------------------------- names, µm
 
+
 def _resolve_names(src, path, sample, channel_names, fluor_map):
     """Channel names: file (vendor XML, markers.csv, OME) > config, then the fluor map."""
     count = src["levels"][0].count
@@ -360,18 +413,24 @@ def _resolve_names(src, path, sample, channel_names, fluor_map):
         if given != count:
             raise FrontlineInputError(
                 f"config `channel_names` lists {given} name(s) but the image has {count} "
-                "channel(s)", sample=sample, file=path,
-                fix=f"give exactly {count} names, in file order, as a YAML list")
+                "channel(s)",
+                sample=sample,
+                file=path,
+                fix=f"give exactly {count} names, in file order, as a YAML list",
+            )
         names = [str(n) for n in channel_names]
         log.info("%s: channel names from config `channel_names`", path.name)
     elif names is not None and channel_names:
         log.debug("%s: the file names its channels; config `channel_names` ignored", path.name)
     if names is None:
         raise FrontlineInputError(
-            f"the image has {count} channel(s) but no channel names", sample=sample, file=path,
+            f"the image has {count} channel(s) but no channel names",
+            sample=sample,
+            file=path,
             fix=f"set `channel_names` in the config to the {count} marker names in file order "
-                "(or save the image as OME-TIFF with channel names, or put an MCMICRO "
-                "markers.csv with a `marker_name` column beside it)")
+            "(or save the image as OME-TIFF with channel names, or put an MCMICRO "
+            "markers.csv with a `marker_name` column beside it)",
+        )
     names = [str(n).strip() for n in names]
     _check_unique(names, src["names_from"], path, sample)
     fluors = list(src.get("fluors") or names)
@@ -383,37 +442,51 @@ def _resolve_names(src, path, sample, channel_names, fluor_map):
 def _check_unique(names, where, path, sample):
     empty = [i for i, n in enumerate(names) if not n]
     if empty:
-        raise FrontlineInputError(f"channel(s) at position {empty} have an empty name ({where})",
-                                  sample=sample, file=path, fix="give every channel a name")
+        raise FrontlineInputError(
+            f"channel(s) at position {empty} have an empty name ({where})",
+            sample=sample,
+            file=path,
+            fix="give every channel a name",
+        )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise FrontlineInputError(
             f"two or more channels are named {dup} ({where}); channels are addressed by name",
-            sample=sample, file=path,
+            sample=sample,
+            file=path,
             fix="give every channel a unique name (e.g. DAPI_1, DAPI_2), or map them to "
-                "distinct markers with a fluor map")
+            "distinct markers with a fluor map",
+        )
 
 
 def _apply_fluor_map(names, fluors, fluor_map, path, sample):
     """Rename channels whose fluor (or current name) is a key of ``fluor_map``."""
     if not isinstance(fluor_map, dict):
-        raise FrontlineInputError(f"the fluor map is {type(fluor_map).__name__}, not a mapping",
-                                  sample=sample, file=path,
-                                  fix='write it as {"Opal 570": CD8, ...} under config '
-                                      '`fluor_maps`')
+        raise FrontlineInputError(
+            f"the fluor map is {type(fluor_map).__name__}, not a mapping",
+            sample=sample,
+            file=path,
+            fix='write it as {"Opal 570": CD8, ...} under config `fluor_maps`',
+        )
     unknown = [k for k in fluor_map if k not in fluors and k not in names]
     if unknown:
         raise FrontlineInputError(
             f"the fluor map names fluor(s) {unknown} that the image does not have; its fluors "
-            f"are {fluors}", sample=sample, file=path,
+            f"are {fluors}",
+            sample=sample,
+            file=path,
             fix="spell the fluors as the file does (see the list), or use the fluor map of "
-                "this sample's panel")
+            "this sample's panel",
+        )
     out = []
     for name, fluor in zip(names, fluors):
         out.append(str(fluor_map.get(fluor, fluor_map.get(name, name))))
     _check_unique(out, "after the fluor map", path, sample)
-    log.info("%s: fluor map applied: %s", path.name,
-             ", ".join(f"{f} -> {n}" for f, n in zip(fluors, out) if f != n) or "nothing renamed")
+    log.info(
+        "%s: fluor map applied: %s",
+        path.name,
+        ", ".join(f"{f} -> {n}" for f, n in zip(fluors, out) if f != n) or "nothing renamed",
+    )
     return out
 
 
@@ -427,8 +500,12 @@ def _positive_or_none(value, sample, path, what):
     if isinstance(value, float) and math.isnan(value):
         return None
     if not size > 0 or math.isinf(size):
-        raise FrontlineInputError(f"{what} is '{value}', not a positive number", sample=sample,
-                                  file=path, fix="give the pixel size in µm per pixel (e.g. 0.5)")
+        raise FrontlineInputError(
+            f"{what} is '{value}', not a positive number",
+            sample=sample,
+            file=path,
+            fix="give the pixel size in µm per pixel (e.g. 0.5)",
+        )
     return size
 
 
@@ -437,8 +514,13 @@ def _resolve_pixel_size(src, path, sample, sheet_size, config_size):
     file_size, where = src["pixel_size"], src["pixel_from"]
     if file_size is not None:
         if sheet_size is not None and abs(sheet_size - file_size) > 0.01 * file_size:
-            log.warning("%s: the file says %.4g µm/px (%s), the sample sheet %.4g; using the "
-                        "file's value", path.name, file_size, where, sheet_size)
+            log.warning(
+                "%s: the file says %.4g µm/px (%s), the sample sheet %.4g; using the file's value",
+                path.name,
+                file_size,
+                where,
+                sheet_size,
+            )
         log.info("%s: pixel size %.4g µm from %s", path.name, file_size, where)
         return file_size
     for size, where in ((sheet_size, "the sample sheet"), (config_size, "config pixel_size_um")):
@@ -447,9 +529,12 @@ def _resolve_pixel_size(src, path, sample, sheet_size, config_size):
             return size
     raise FrontlineInputError(
         "the image carries no pixel size (no OME PhysicalSizeX, no TIFF resolution tags with "
-        "a unit) and none is given", sample=sample, file=path,
+        "a unit) and none is given",
+        sample=sample,
+        file=path,
         fix="set the sample's `pixel_size_um` in the sample sheet (µm per pixel, e.g. 0.5), "
-            "or `pixel_size_um` in the config for all such images")
+        "or `pixel_size_um` in the config for all such images",
+    )
 
 
 def _ome_pixel_size(tif):
@@ -516,8 +601,10 @@ def _tag_pixel_sizes(page):
         return None
     sizes = scale / xres, scale / yres
     if sizes[0] > MAX_TAG_PIXEL_SIZE_UM:
-        log.info("resolution tags give %.4g µm/px, a dpi placeholder rather than a pixel size; "
-                 "ignored", sizes[0])
+        log.info(
+            "resolution tags give %.4g µm/px, a dpi placeholder rather than a pixel size; ignored",
+            sizes[0],
+        )
         return None
     return sizes
 
@@ -538,8 +625,11 @@ def _imagej_pixel_sizes(tif, page):
 def _xml_pixel_size(description):
     """µm per pixel from a vendor XML description (e.g. a QPTIFF ScanProfile), or None."""
     text = html.unescape(description or "")
-    found = re.search(r"<(PixelSizeMicrons|MicronsPerPixel|ResolutionMicrons)>\s*"
-                      r"([0-9.eE+-]+)\s*</", text)
+    found = re.search(
+        r"<(PixelSizeMicrons|MicronsPerPixel|ResolutionMicrons)>\s*"
+        r"([0-9.eE+-]+)\s*</",
+        text,
+    )
     if not found:
         return None
     try:
@@ -551,26 +641,35 @@ def _xml_pixel_size(description):
 
 def _file_pixel_size(tif, page, path, sample):
     """(µm per pixel or None, where it came from) from one TIFF's own metadata."""
-    for getter, where in ((lambda: _ome_pixel_sizes(tif), "OME PhysicalSizeX/Y"),
-                          (lambda: _tag_pixel_sizes(page), "TIFF resolution tags"),
-                          (lambda: _imagej_pixel_sizes(tif, page), "ImageJ metadata")):
+    for getter, where in (
+        (lambda: _ome_pixel_sizes(tif), "OME PhysicalSizeX/Y"),
+        (lambda: _tag_pixel_sizes(page), "TIFF resolution tags"),
+        (lambda: _imagej_pixel_sizes(tif, page), "ImageJ metadata"),
+    ):
         sizes = getter()
         if sizes is None:
             continue
         x, y = sizes
         if not (x > 0 and y > 0 and math.isfinite(x) and math.isfinite(y)):
             raise FrontlineInputError(
-                f"the {where} give a pixel size of {x:g} x {y:g} µm, not positive", sample=sample,
-                file=path, fix="fix the file's metadata, or re-export it with the right pixel size")
+                f"the {where} give a pixel size of {x:g} x {y:g} µm, not positive",
+                sample=sample,
+                file=path,
+                fix="fix the file's metadata, or re-export it with the right pixel size",
+            )
         if abs(x - y) > 0.01 * x:
             raise FrontlineInputError(
-                f"pixels are not square ({x:.4g} x {y:.4g} µm from the {where})", sample=sample,
-                file=path, fix="resample the image to square pixels before analysis")
+                f"pixels are not square ({x:.4g} x {y:.4g} µm from the {where})",
+                sample=sample,
+                file=path,
+                fix="resample the image to square pixels before analysis",
+            )
         return x, where
     return None, None
 
 
 # --------------------------------------------------------------------------- opening files
+
 
 class _TiffWarnings(logging.Handler):
     """Collects tifffile's warnings about broken offsets (its sign of a truncated file)."""
@@ -596,8 +695,11 @@ class _TiffWarnings(logging.Handler):
 
 def _damaged(path, sample, detail):
     return FrontlineInputError(
-        f"the TIFF is damaged or truncated ({detail})", sample=sample, file=path,
-        fix="copy the file again from its source (compare its size with the original)")
+        f"the TIFF is damaged or truncated ({detail})",
+        sample=sample,
+        file=path,
+        fix="copy the file again from its source (compare its size with the original)",
+    )
 
 
 def _open_tiff(path, sample, fix=None):
@@ -605,8 +707,10 @@ def _open_tiff(path, sample, fix=None):
         return tifffile.TiffFile(path)
     except (OSError, ValueError, tifffile.TiffFileError, KeyError, IndexError) as err:
         raise FrontlineInputError(
-            f"cannot read the file as TIFF ({type(err).__name__}: {err})", sample=sample,
-            file=path, fix=fix or f"check that the file is complete (re-copy it) and is {_FORMATS}"
+            f"cannot read the file as TIFF ({type(err).__name__}: {err})",
+            sample=sample,
+            file=path,
+            fix=fix or f"check that the file is complete (re-copy it) and is {_FORMATS}",
         ) from None
 
 
@@ -617,8 +721,12 @@ def _check_complete(tif, pages, path, sample):
         offsets = np.asarray(page.dataoffsets, dtype=np.int64)
         counts = np.asarray(page.databytecounts, dtype=np.int64)
         if offsets.size and int((offsets + counts).max()) > size:
-            raise _damaged(path, sample, f"plane {index} needs bytes up to "
-                           f"{int((offsets + counts).max())}, the file has {size}")
+            raise _damaged(
+                path,
+                sample,
+                f"plane {index} needs bytes up to "
+                f"{int((offsets + counts).max())}, the file has {size}",
+            )
 
 
 def _read_file(path, sample):
@@ -642,16 +750,20 @@ def _read_file(path, sample):
     except (OSError, ValueError, tifffile.TiffFileError, KeyError, IndexError) as err:
         tif.close()
         raise FrontlineInputError(
-            f"cannot read the TIFF structure ({type(err).__name__}: {err})", sample=sample,
-            file=path, fix=f"check that the file is complete (re-copy it) and is {_FORMATS}"
+            f"cannot read the TIFF structure ({type(err).__name__}: {err})",
+            sample=sample,
+            file=path,
+            fix=f"check that the file is complete (re-copy it) and is {_FORMATS}",
         ) from None
 
 
 def _is_qpi(tif):
     page = tif.pages.first
     software = str(page.software or "")
-    return (software.startswith("PerkinElmer-QPI")
-            or "<PerkinElmer-QPI-ImageDescription" in (page.description or "")[:2000])
+    return (
+        software.startswith("PerkinElmer-QPI")
+        or "<PerkinElmer-QPI-ImageDescription" in (page.description or "")[:2000]
+    )
 
 
 def _series_levels(series, path, sample):
@@ -661,24 +773,36 @@ def _series_levels(series, path, sample):
     if shape.get("S", 1) > 1:
         raise FrontlineInputError(
             f"the image is RGB ({shape['S']} samples per pixel, axes {axes}); frontline needs "
-            "one grayscale plane per marker", sample=sample, file=path,
+            "one grayscale plane per marker",
+            sample=sample,
+            file=path,
             fix="export the multiplex image with one channel per marker (OME-TIFF, unmixed "
-                "QPTIFF or inForm component data), not a colour rendering")
+            "QPTIFF or inForm component data), not a colour rendering",
+        )
     for axis, what in (("Z", "3-D (a Z stack)"), ("T", "a time series")):
         if shape.get(axis, 1) > 1:
             raise FrontlineInputError(
-                f"the image is {what}: {axis}={shape[axis]} planes (axes {axes})", sample=sample,
-                file=path, fix="project it to one 2-D plane per channel (e.g. a maximum "
-                "projection in Fiji) and save that as OME-TIFF")
+                f"the image is {what}: {axis}={shape[axis]} planes (axes {axes})",
+                sample=sample,
+                file=path,
+                fix="project it to one 2-D plane per channel (e.g. a maximum "
+                "projection in Fiji) and save that as OME-TIFF",
+            )
     if axes[-2:] != "YX":
-        raise FrontlineInputError(f"unsupported axis order {axes}", sample=sample, file=path,
-                                  fix="save the image as OME-TIFF with axes CYX")
+        raise FrontlineInputError(
+            f"unsupported axis order {axes}",
+            sample=sample,
+            file=path,
+            fix="save the image as OME-TIFF with axes CYX",
+        )
     chan_axes = [a for a in axes[:-2] if shape[a] > 1]
     if len(chan_axes) > 1:
         raise FrontlineInputError(
             f"the image has more than one non-spatial axis ({axes}, shape {series.shape})",
-            sample=sample, file=path,
-            fix="save it as OME-TIFF with axes CYX (one plane per channel)")
+            sample=sample,
+            file=path,
+            fix="save it as OME-TIFF with axes CYX (one plane per channel)",
+        )
     chan = chan_axes[0] if chan_axes else None
     count = shape[chan] if chan else 1
     levels = []
@@ -701,26 +825,41 @@ def _series_source(tif, path, sample):
     if absent:
         raise FrontlineInputError(
             f"{absent} of the image's {len(series.pages)} planes are missing (a multi-file "
-            "OME-TIFF whose companion files are not beside it?)", sample=sample, file=path,
+            "OME-TIFF whose companion files are not beside it?)",
+            sample=sample,
+            file=path,
             fix="keep all files of a multi-file OME-TIFF in one folder, or convert it to a "
-                "single OME-TIFF")
+            "single OME-TIFF",
+        )
     if len(tif.series) > 1:
-        log.info("%s holds %d image series; reading the first (%s)", path.name,
-                 len(tif.series), series.shape)
+        log.info(
+            "%s holds %d image series; reading the first (%s)",
+            path.name,
+            len(tif.series),
+            series.shape,
+        )
     levels, _ = _series_levels(series, path, sample)
     count = levels[0].count
     names, names_from = (_ome_channel_names(tif, count), "OME-XML") if tif.is_ome else (None, None)
     markers = _markers_csv(path, count, sample)
     if markers is not None:
         if names is not None and names != markers[0]:
-            log.info("%s: channel names from %s (the OME-XML says %s)", path.name, markers[1],
-                     names)
+            log.info(
+                "%s: channel names from %s (the OME-XML says %s)", path.name, markers[1], names
+            )
         names, names_from = markers
     size, size_from = _file_pixel_size(tif, series.keyframe, path, sample)
     kind = "OME-TIFF" if tif.is_ome else "TIFF"
-    return {"levels": levels, "pages": list(series.pages), "names": names,
-            "names_from": names_from or "config channel_names",
-            "fluors": None, "pixel_size": size, "pixel_from": size_from, "kind": kind}
+    return {
+        "levels": levels,
+        "pages": list(series.pages),
+        "names": names,
+        "names_from": names_from or "config channel_names",
+        "fluors": None,
+        "pixel_size": size,
+        "pixel_from": size_from,
+        "kind": kind,
+    }
 
 
 def _markers_csv(path, count, sample):
@@ -734,25 +873,34 @@ def _markers_csv(path, count, sample):
     try:
         table = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise FrontlineInputError(f"cannot read markers.csv ({err})", sample=sample, file=csv,
-                                  fix="write it as comma-separated text with a `marker_name` "
-                                      "column")
+        raise FrontlineInputError(  # noqa: B904 - the message carries the cause
+            f"cannot read markers.csv ({err})",
+            sample=sample,
+            file=csv,
+            fix="write it as comma-separated text with a `marker_name` column",
+        )
     table.columns = [c.strip() for c in table.columns]
     if "marker_name" not in table.columns:
         raise FrontlineInputError(
             f"markers.csv has no `marker_name` column (it has {list(table.columns)})",
-            sample=sample, file=csv,
-            fix="name the column of marker names `marker_name`, as MCMICRO does")
+            sample=sample,
+            file=csv,
+            fix="name the column of marker names `marker_name`, as MCMICRO does",
+        )
     names = [n.strip() for n in table["marker_name"]]
     if len(names) != count:
         raise FrontlineInputError(
             f"markers.csv lists {len(names)} markers but the image {path.name} has {count} "
-            "channels", sample=sample, file=csv,
-            fix="give markers.csv exactly one row per image channel, in channel order")
+            "channels",
+            sample=sample,
+            file=csv,
+            fix="give markers.csv exactly one row per image channel, in channel order",
+        )
     return names, f"{csv.parent.name}/markers.csv"
 
 
 # --------------------------------------------------------------------------- QPTIFF, inForm
+
 
 def _qpi_xml(page, index, path, sample):
     """The fields of a page's PerkinElmer-QPI XML description as a dict of str."""
@@ -764,9 +912,12 @@ def _qpi_xml(page, index, path, sample):
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
-        raise FrontlineInputError(f"the XML description of page {index} is malformed ({err})",
-                                  sample=sample, file=path,
-                                  fix="re-export the image from the vendor software") from None
+        raise FrontlineInputError(
+            f"the XML description of page {index} is malformed ({err})",
+            sample=sample,
+            file=path,
+            fix="re-export the image from the vendor software",
+        ) from None
     fields = {child.tag: (child.text or "").strip() for child in root}
     fields["_raw"] = page.description
     return fields
@@ -785,23 +936,35 @@ def _qpi_source(tif, path, sample):
         info.append(kind or "?")
     if not full:
         raise FrontlineInputError(
-            f"no page is marked FullResolution (page types: {info})", sample=sample, file=path,
-            fix="re-export the image from the vendor software (whole-slide scan or component data)")
+            f"no page is marked FullResolution (page types: {info})",
+            sample=sample,
+            file=path,
+            fix="re-export the image from the vendor software (whole-slide scan or component data)",
+        )
     acq = full[0][2].get("AcquisitionSoftware", "")
-    kind = ("inForm component data" if "inform" in acq.lower()
-            or path.name.lower().endswith("component_data.tif") else "QPTIFF")
+    kind = (
+        "inForm component data"
+        if "inform" in acq.lower() or path.name.lower().endswith("component_data.tif")
+        else "QPTIFF"
+    )
     first = full[0][1]
     for index, page, _ in full:
         if page.samplesperpixel > 1:
             raise FrontlineInputError(
                 f"page {index} is RGB ({page.samplesperpixel} samples per pixel): a brightfield "
-                "scan, not multiplex immunofluorescence", sample=sample, file=path,
-                fix="use the fluorescence (unmixed) scan, one page per fluor")
+                "scan, not multiplex immunofluorescence",
+                sample=sample,
+                file=path,
+                fix="use the fluorescence (unmixed) scan, one page per fluor",
+            )
         if page.shape != first.shape:
             raise FrontlineInputError(
                 f"full-resolution pages have different sizes ({first.shape} on page "
-                f"{full[0][0]}, {page.shape} on page {index})", sample=sample, file=path,
-                fix="re-export the image so all channels have the same size")
+                f"{full[0][0]}, {page.shape} on page {index})",
+                sample=sample,
+                file=path,
+                fix="re-export the image so all channels have the same size",
+            )
     fluors = [f.get("Name", "") for _, _, f in full]
     if any(not f for f in fluors):
         fluors = None
@@ -811,13 +974,15 @@ def _qpi_source(tif, path, sample):
         if dup:
             pages = [i for i, _, f in full if f.get("Name") in dup]
             raise FrontlineInputError(
-                f"two or more pages claim the same fluor {dup} (pages {pages})", sample=sample,
+                f"two or more pages claim the same fluor {dup} (pages {pages})",
+                sample=sample,
                 file=path,
-                fix="re-export the image; each fluor must appear once at full resolution")
+                fix="re-export the image; each fluor must appear once at full resolution",
+            )
         names = [f.get("Biomarker") or f.get("Name") for _, _, f in full]
     levels = [_Level([_Plane(zarr.open_array(p.aszarr(), mode="r")) for _, p, _ in full])]
     groups = {}
-    for index, page in reduced:
+    for _, page in reduced:
         groups.setdefault(page.shape, []).append(page)
     for shape in sorted(groups, key=lambda s: -s[0]):
         pages = groups[shape]
@@ -827,15 +992,28 @@ def _qpi_source(tif, path, sample):
     if size is None:
         size = _xml_pixel_size(full[0][2].get("_raw"))
         size_from = "the XML description" if size is not None else None
-    log.info("%s: %s, %d fluor page(s), %d pyramid level(s), skipped %d other page(s)",
-             path.name, kind, len(full), len(levels),
-             len(info) - len(full) - (len(levels) - 1) * len(full))
-    return {"levels": levels, "pages": [p for _, p, _ in full],
-            "names": names, "names_from": f"{kind} page descriptions",
-            "fluors": fluors, "pixel_size": size, "pixel_from": size_from, "kind": kind}
+    log.info(
+        "%s: %s, %d fluor page(s), %d pyramid level(s), skipped %d other page(s)",
+        path.name,
+        kind,
+        len(full),
+        len(levels),
+        len(info) - len(full) - (len(levels) - 1) * len(full),
+    )
+    return {
+        "levels": levels,
+        "pages": [p for _, p, _ in full],
+        "names": names,
+        "names_from": f"{kind} page descriptions",
+        "fluors": fluors,
+        "pixel_size": size,
+        "pixel_from": size_from,
+        "kind": kind,
+    }
 
 
 # --------------------------------------------------------------------------- folders
+
 
 def _channel_name(file):
     name = file.name
@@ -847,19 +1025,27 @@ def _channel_name(file):
 
 def _read_folder(folder, sample):
     """A folder of single-channel TIFFs, one per marker named by the file stem."""
-    files = sorted((f for f in folder.iterdir()
-                    if f.is_file() and f.suffix.lower() in TIFF_SUFFIXES
-                    and not f.name.startswith(".")), key=lambda f: f.name.lower())
+    files = sorted(
+        (
+            f
+            for f in folder.iterdir()
+            if f.is_file() and f.suffix.lower() in TIFF_SUFFIXES and not f.name.startswith(".")
+        ),
+        key=lambda f: f.name.lower(),
+    )
     if not files:
-        zarr_like = folder.suffix == ".zarr" or any((folder / n).exists()
-                                                    for n in (".zattrs", ".zgroup", "zarr.json"))
+        zarr_like = folder.suffix == ".zarr" or any(
+            (folder / n).exists() for n in (".zattrs", ".zgroup", "zarr.json")
+        )
         raise FrontlineInputError(
             "the image folder holds no TIFF files (.tif/.tiff)"
             + (" (it looks like OME-Zarr, which frontline does not read)" if zarr_like else ""),
-            sample=sample, file=folder,
+            sample=sample,
+            file=folder,
             fix="point the sheet's `image` to a folder with one single-channel TIFF per marker, "
-                "or to a multi-channel image file"
-                + (" (convert OME-Zarr with raw2ometiff)" if zarr_like else ""))
+            "or to a multi-channel image file"
+            + (" (convert OME-Zarr with raw2ometiff)" if zarr_like else ""),
+        )
     handles, planes_by_file, sizes = [], [], []
     try:
         for file in files:
@@ -874,8 +1060,11 @@ def _read_folder(folder, sample):
             if levels[0].count != 1:
                 raise FrontlineInputError(
                     f"a TIFF in an image folder must hold one channel; this one has "
-                    f"{levels[0].count} (axes {axes})", sample=sample, file=file,
-                    fix="split it into one file per marker, or give the file itself as the image")
+                    f"{levels[0].count} (axes {axes})",
+                    sample=sample,
+                    file=file,
+                    fix="split it into one file per marker, or give the file itself as the image",
+                )
             planes_by_file.append([lv.planes[0] for lv in levels])
             size, where = _file_pixel_size(tif, series.keyframe, file, sample)
             if size is not None:
@@ -884,17 +1073,26 @@ def _read_folder(folder, sample):
         for file, planes in zip(files, planes_by_file):
             shapes.setdefault(planes[0].shape, []).append(file.name)
         if len(shapes) > 1:
-            listing = "; ".join(f"{s}: {', '.join(names[:5])}" + (" ..." if len(names) > 5 else "")
-                                for s, names in shapes.items())
+            listing = "; ".join(
+                f"{s}: {', '.join(names[:5])}" + (" ..." if len(names) > 5 else "")
+                for s, names in shapes.items()
+            )
             raise FrontlineInputError(
-                f"the TIFFs in the folder have different sizes ({listing})", sample=sample,
-                file=folder, fix="all channels of an image must have the same size; remove or "
-                "re-export the odd ones")
+                f"the TIFFs in the folder have different sizes ({listing})",
+                sample=sample,
+                file=folder,
+                fix="all channels of an image must have the same size; remove or "
+                "re-export the odd ones",
+            )
         if sizes and max(s for s, _, _ in sizes) > 1.01 * min(s for s, _, _ in sizes):
             raise FrontlineInputError(
                 "the TIFFs in the folder disagree on the pixel size ("
-                + ", ".join(f"{n}: {s:.4g} µm" for s, n, _ in sizes[:6]) + ")",
-                sample=sample, file=folder, fix="re-export the channels with one pixel size")
+                + ", ".join(f"{n}: {s:.4g} µm" for s, n, _ in sizes[:6])
+                + ")",
+                sample=sample,
+                file=folder,
+                fix="re-export the channels with one pixel size",
+            )
     except BaseException:
         for tif in handles:
             tif.close()
@@ -907,13 +1105,20 @@ def _read_folder(folder, sample):
             break
         levels.append(_Level(planes))
     names = [_channel_name(f) for f in files]
-    return {"levels": levels, "names": names, "names_from": "file names in the folder",
-            "fluors": None, "pixel_size": sizes[0][0] if sizes else None,
-            "pixel_from": f"{sizes[0][2]} of {sizes[0][1]}" if sizes else None,
-            "kind": "TIFF folder", "handles": handles}
+    return {
+        "levels": levels,
+        "names": names,
+        "names_from": "file names in the folder",
+        "fluors": None,
+        "pixel_size": sizes[0][0] if sizes else None,
+        "pixel_from": f"{sizes[0][2]} of {sizes[0][1]}" if sizes else None,
+        "kind": "TIFF folder",
+        "handles": handles,
+    }
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def _window_slices(window, shape):
     """(y0, y1, x0, x1) px -> two slices, checked against the (Y, X) shape."""
@@ -933,8 +1138,11 @@ def _read_plane(plane, ys, xs, path, sample):
     except (OSError, RuntimeError, ValueError, tifffile.TiffFileError) as err:
         raise FrontlineInputError(
             f"cannot decode pixels {ys.start}:{ys.stop}, {xs.start}:{xs.stop} "
-            f"({type(err).__name__}: {err})", sample=sample, file=path,
-            fix="the file is damaged or truncated; copy it again from the source") from None
+            f"({type(err).__name__}: {err})",
+            sample=sample,
+            file=path,
+            fix="the file is damaged or truncated; copy it again from the source",
+        ) from None
 
 
 def _read_strided(plane, step, path, sample, band_px=2048):

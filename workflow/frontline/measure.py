@@ -40,9 +40,16 @@ from skimage.segmentation import expand_labels
 log = logging.getLogger(__name__)
 
 COMPARTMENTS = ("nucleus", "cell", "ring")  # the means measured for every marker
-READOUTS = COMPARTMENTS + ("ring_median",)   # what a marker may be gated on
-SHAPE_COLUMNS = ["cell_id", "x_um", "y_um", "nucleus_area_um2", "cell_area_um2",
-                 "eccentricity", "solidity"]
+READOUTS = COMPARTMENTS + ("ring_median",)  # what a marker may be gated on
+SHAPE_COLUMNS = [
+    "cell_id",
+    "x_um",
+    "y_um",
+    "nucleus_area_um2",
+    "cell_area_um2",
+    "eccentricity",
+    "solidity",
+]
 _HULL_DIRECTIONS = 32
 
 
@@ -56,8 +63,11 @@ def intensity_column(marker, readout):
 def intensity_columns(channels, ring_median=()):
     """Names of the intensity columns, marker by marker: the three means, then the ring
     median of the markers in ``ring_median``."""
-    return [intensity_column(m, c) for m in channels
-            for c in COMPARTMENTS + (("ring_median",) if m in ring_median else ())]
+    return [
+        intensity_column(m, c)
+        for m in channels
+        for c in COMPARTMENTS + (("ring_median",) if m in ring_median else ())
+    ]
 
 
 def expansion_px(cell_expansion_um, pixel_size_um):
@@ -110,8 +120,9 @@ class _ArrayLabels:
         return self.array[y0:y1, x0:x1]
 
 
-def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um=3.0,
-                  tile_px=2048, ring_median=()):
+def measure_cells(
+    image, labels, pixel_size_um, channels=None, cell_expansion_um=3.0, tile_px=2048, ring_median=()
+):
     """Measure every nucleus's cell, tile by tile.
 
     Parameters
@@ -155,8 +166,9 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
     for y0 in range(0, height, tile_px):
         for x0 in range(0, width, tile_px):
             core = (y0, min(y0 + tile_px, height), x0, min(x0 + tile_px, width))
-            part, halo = _measure_tile(image, labels, channels, core, (height, width), halo,
-                                       margin, grow, ring_median)
+            part, halo = _measure_tile(
+                image, labels, channels, core, (height, width), halo, margin, grow, ring_median
+            )
             parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else _empty(channels, ring_median)
     table = table.sort_values("cell_id", ignore_index=True)
@@ -165,8 +177,13 @@ def measure_cells(image, labels, pixel_size_um, channels=None, cell_expansion_um
     table["y_um"] = (table["y_um"] + 0.5) * scale
     table["nucleus_area_um2"] *= scale**2
     table["cell_area_um2"] *= scale**2
-    log.info("measured %d cells in %d channels (cell = nucleus + %.2f µm = %.2f px)",
-             len(table), len(channels), cell_expansion_um, grow)
+    log.info(
+        "measured %d cells in %d channels (cell = nucleus + %.2f µm = %.2f px)",
+        len(table),
+        len(channels),
+        cell_expansion_um,
+        grow,
+    )
     return table
 
 
@@ -183,8 +200,12 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
     height, width = shape
     cy0, cy1, cx0, cx1 = core
     while True:
-        window = (max(cy0 - halo, 0), min(cy1 + halo, height),
-                  max(cx0 - halo, 0), min(cx1 + halo, width))
+        window = (
+            max(cy0 - halo, 0),
+            min(cy1 + halo, height),
+            max(cx0 - halo, 0),
+            min(cx1 + halo, width),
+        )
         wy0, wy1, wx0, wx1 = window
         nuclei = np.asarray(labels.read(window))
         ids, compact = np.unique(nuclei, return_inverse=True)
@@ -201,7 +222,7 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
             cut[:, -margin:] = True
         cut_ids = np.unique(compact[cut])
         in_core = np.zeros(nuclei.shape, bool)
-        in_core[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0] = True
+        in_core[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0] = True
         reaching_core = np.unique(compact[in_core])
         unsure = np.intersect1d(cut_ids, reaching_core)
         unsure = unsure[ids[unsure] != 0]
@@ -209,8 +230,9 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
         if unsure.size == 0 or whole_image:
             break
         halo *= 2
-        log.debug("tile %s: %d nuclei reach the halo edge; halo grows to %d px",
-                  core, unsure.size, halo)
+        log.debug(
+            "tile %s: %d nuclei reach the halo edge; halo grows to %d px", core, unsure.size, halo
+        )
     n = ids.size
     rows, cols = np.indices(nuclei.shape, dtype=np.float64)
     flat = compact.ravel()
@@ -316,7 +338,8 @@ def _hull_area(flat, rows, cols, n):
     det = ux * uy[nxt] - uy * ux[nxt]
     vx = (support * uy[nxt] - support[:, nxt] * uy) / det
     vy = (ux * support[:, nxt] - ux[nxt] * support) / det
-    polygon = 0.5 * np.abs(np.sum(vx * np.roll(vy, -1, axis=1) - np.roll(vx, -1, axis=1) * vy,
-                                  axis=1))
+    polygon = 0.5 * np.abs(
+        np.sum(vx * np.roll(vy, -1, axis=1) - np.roll(vx, -1, axis=1) * vy, axis=1)
+    )
     hull[present] = polygon
     return hull

@@ -66,8 +66,16 @@ log = logging.getLogger(__name__)
 AMBIGUOUS = "ambiguous"
 OTHER = "other"
 COMPARTMENTS = READOUTS  # nucleus, cell, ring (means) and ring_median
-GATE_COLUMNS = ["marker", "compartment", "gate", "method", "confidence", "n_positive",
-                "fraction_positive", "cofactor"]
+GATE_COLUMNS = [
+    "marker",
+    "compartment",
+    "gate",
+    "method",
+    "confidence",
+    "n_positive",
+    "fraction_positive",
+    "cofactor",
+]
 _FLOOR_FRACTION = 0.1
 _CLEAR_CONFIDENCE = 0.5  # a dip this deep is trusted wherever the gate falls
 _TAIL_SPREADS = 0.5  # else the gate must be this many robust SDs above the median
@@ -75,6 +83,7 @@ _MIN_FIT = 20
 
 
 # --------------------------------------------------------------------------- the tree
+
 
 def parse_phenotypes(spec, channels, exclusive=(), sample=None, file=None):
     """Check the phenotype table and order it parents first.
@@ -92,16 +101,22 @@ def parse_phenotypes(spec, channels, exclusive=(), sample=None, file=None):
     """
     if not spec:
         raise FrontlineInputError(
-            "the config defines no phenotypes", sample=sample, file=file,
-            fix="add phenotypes under `phenotyping: phenotypes:`, e.g. tumor: {positive: [PanCK]}")
+            "the config defines no phenotypes",
+            sample=sample,
+            file=file,
+            fix="add phenotypes under `phenotyping: phenotypes:`, e.g. tumor: {positive: [PanCK]}",
+        )
     tree = {}
     for name, entry in spec.items():
         name = str(name)
         entry = entry or {}
         if name in (AMBIGUOUS, OTHER):
             raise FrontlineInputError(
-                f"the phenotype name '{name}' is reserved", sample=sample, file=file,
-                fix=f"rename it; '{AMBIGUOUS}' and '{OTHER}' are given by the workflow")
+                f"the phenotype name '{name}' is reserved",
+                sample=sample,
+                file=file,
+                fix=f"rename it; '{AMBIGUOUS}' and '{OTHER}' are given by the workflow",
+            )
         markers = {}
         for key in ("positive", "negative"):
             value = entry.get(key) or []
@@ -112,32 +127,44 @@ def parse_phenotypes(spec, channels, exclusive=(), sample=None, file=None):
         if unknown:
             raise FrontlineInputError(
                 f"phenotype '{name}' uses marker(s) {unknown} that are not among the measured "
-                f"channels {list(channels)}", sample=sample, file=file,
+                f"channels {list(channels)}",
+                sample=sample,
+                file=file,
                 fix="use channel names exactly as the image names them in "
-                    "`phenotyping: phenotypes:` (or set a fluor map)")
+                "`phenotyping: phenotypes:` (or set a fluor map)",
+            )
         both = sorted(set(markers["positive"]) & set(markers["negative"]))
         if both:
             raise FrontlineInputError(
-                f"phenotype '{name}' lists {both} as both positive and negative", sample=sample,
-                file=file, fix="list each marker once per phenotype")
+                f"phenotype '{name}' lists {both} as both positive and negative",
+                sample=sample,
+                file=file,
+                fix="list each marker once per phenotype",
+            )
         parent = entry.get("parent")
         tree[name] = {"parent": None if parent is None else str(parent), **markers}
     for name, node in tree.items():
         if node["parent"] is not None and node["parent"] not in tree:
             raise FrontlineInputError(
                 f"phenotype '{name}' has the parent '{node['parent']}', which is not a "
-                f"phenotype; the phenotypes are {list(tree)}", sample=sample, file=file,
-                fix="name an existing phenotype as parent, or drop `parent` for a lineage root")
+                f"phenotype; the phenotypes are {list(tree)}",
+                sample=sample,
+                file=file,
+                fix="name an existing phenotype as parent, or drop `parent` for a lineage root",
+            )
     ordered = {}
     for name in tree:
         chain = [name]
         while tree[chain[-1]]["parent"] is not None:
             parent = tree[chain[-1]]["parent"]
             if parent in chain:
-                cycle = " -> ".join(chain[chain.index(parent):] + [parent])
+                cycle = " -> ".join(chain[chain.index(parent) :] + [parent])
                 raise FrontlineInputError(
-                    f"the phenotype tree has a cycle: {cycle}", sample=sample, file=file,
-                    fix="every chain of parents must end at a phenotype without a parent")
+                    f"the phenotype tree has a cycle: {cycle}",
+                    sample=sample,
+                    file=file,
+                    fix="every chain of parents must end at a phenotype without a parent",
+                )
             chain.append(parent)
         for depth, member in enumerate(reversed(chain)):
             if member not in ordered:
@@ -147,8 +174,11 @@ def parse_phenotypes(spec, channels, exclusive=(), sample=None, file=None):
         if unknown:
             raise FrontlineInputError(
                 f"`phenotyping: exclusive` names {unknown}, which are not phenotypes; the "
-                f"phenotypes are {list(tree)}", sample=sample, file=file,
-                fix="list only phenotype names in the exclusive groups")
+                f"phenotypes are {list(tree)}",
+                sample=sample,
+                file=file,
+                fix="list only phenotype names in the exclusive groups",
+            )
     return ordered
 
 
@@ -197,11 +227,15 @@ def ring_median_markers(phenotyping):
     """
     compartments = phenotyping.get("compartments") or {}
     default = phenotyping.get("default_compartment", "cell")
-    markers = {m for m in gated_markers(phenotyping)
-               if compartments.get(m, default) == "ring_median"}
+    markers = {
+        m for m in gated_markers(phenotyping) if compartments.get(m, default) == "ring_median"
+    }
     markers |= {str(m) for m, c in compartments.items() if c == "ring_median"}
-    markers |= {str(m) for m, c in (phenotyping.get("exclusive_compartments") or {}).items()
-                if c == "ring_median"}
+    markers |= {
+        str(m)
+        for m, c in (phenotyping.get("exclusive_compartments") or {}).items()
+        if c == "ring_median"
+    }
     return sorted(markers)
 
 
@@ -211,6 +245,7 @@ def lineage_of(tree, name):
 
 
 # --------------------------------------------------------------------------- gates
+
 
 def measured_channels(cells):
     """Markers measured in a cells table (those with a ``{marker}_cell_mean`` column)."""
@@ -231,9 +266,12 @@ def compartment_values(cells, marker, compartment, sample=None, file=None):
     if column not in cells.columns:
         raise FrontlineInputError(
             f"marker '{marker}' is read from its {compartment} but the cell table has no "
-            f"column {column}", sample=sample, file=file,
+            f"column {column}",
+            sample=sample,
+            file=file,
             fix="rerun the measure rule (it measures ring medians for the markers that "
-                "`phenotyping: compartments` reads there), e.g. snakemake --forcerun measure")
+            "`phenotyping: compartments` reads there), e.g. snakemake --forcerun measure",
+        )
     values = cells[column].to_numpy(np.float64)
     if compartment in ("ring", "ring_median"):
         whole = cells[f"{marker}_cell_mean"].to_numpy(np.float64)
@@ -278,8 +316,7 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     x = np.asarray(values, np.float64)
     x = x[np.isfinite(x)]
     if x.size < 3 or np.ptp(x) <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):
-        return {"gate": math.nan, "method": "undefined", "confidence": 0.0,
-                "cofactor": math.nan}
+        return {"gate": math.nan, "method": "undefined", "confidence": 0.0, "cofactor": math.nan}
     cofactor = arcsinh_cofactor(x)
     z = np.arcsinh(x / cofactor)
     floor = z.min()
@@ -296,8 +333,11 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
     centre = float(np.median(fit)) if fit.size else math.nan
     spread = 1.4826 * float(np.median(np.abs(fit - centre))) if fit.size else math.nan
     in_tail = np.isfinite(gate_z) and gate_z >= centre + _TAIL_SPREADS * spread
-    if (np.isfinite(gate_z) and confidence >= min_confidence
-            and (in_tail or confidence >= max(_CLEAR_CONFIDENCE, min_confidence))):
+    if (
+        np.isfinite(gate_z)
+        and confidence >= min_confidence
+        and (in_tail or confidence >= max(_CLEAR_CONFIDENCE, min_confidence))
+    ):
         method = "gmm"
     elif point_mass:
         method = "floor"  # the point mass is the negative population, the rest one positive one
@@ -307,14 +347,23 @@ def auto_gate(values, min_confidence=0.1, tail_mads=3.0, seed=0, max_cells=50_00
         median = float(np.median(z))
         mad = 1.4826 * float(np.median(np.abs(z - median)))
         gate_z = median + tail_mads * mad
-    return {"gate": float(cofactor * np.sinh(gate_z)), "method": method,
-            "confidence": float(confidence), "cofactor": cofactor}
+    return {
+        "gate": float(cofactor * np.sinh(gate_z)),
+        "method": method,
+        "confidence": float(confidence),
+        "cofactor": cofactor,
+    }
 
 
 def _mixture_gate(z, seed):
     """Fit two Gaussians to ``z``; return (valley-depth confidence, gate at the valley)."""
-    gmm = GaussianMixture(2, covariance_type="full", random_state=seed, n_init=2,
-                          reg_covar=1e-6 * max(float(np.var(z)), 1e-12))
+    gmm = GaussianMixture(
+        2,
+        covariance_type="full",
+        random_state=seed,
+        n_init=2,
+        reg_covar=1e-6 * max(float(np.var(z)), 1e-12),
+    )
     gmm.fit(z.reshape(-1, 1))
     means = gmm.means_.ravel()
     sds = np.sqrt(gmm.covariances_.ravel())
@@ -325,8 +374,11 @@ def _mixture_gate(z, seed):
     grid = np.linspace(means[lo], means[hi], 2001)
 
     def weighted(k):
-        return weights[k] / (sds[k] * np.sqrt(2 * np.pi)) * np.exp(
-            -0.5 * ((grid - means[k]) / sds[k]) ** 2)
+        return (
+            weights[k]
+            / (sds[k] * np.sqrt(2 * np.pi))
+            * np.exp(-0.5 * ((grid - means[k]) / sds[k]) ** 2)
+        )
 
     mixture = weighted(lo) + weighted(hi)
     valley = int(np.argmin(mixture))
@@ -356,14 +408,26 @@ def parse_gate(value, marker, sample=None, file=None):
     if not math.isfinite(number):
         raise FrontlineInputError(
             f"the gate for marker '{marker}' is {value!r}, neither 'auto' nor a number",
-            sample=sample, file=file,
+            sample=sample,
+            file=file,
             fix=f"set `phenotyping: gates: {marker}:` to auto or to a number in the marker's "
-                "mean intensity units (see gates.tsv of an auto run)")
+            "mean intensity units (see gates.tsv of an auto run)",
+        )
     return number
 
 
-def gate_markers(cells, markers, compartments=None, default_compartment="cell", gates=None,
-                 min_confidence=0.1, tail_mads=3.0, seed=0, sample=None, file=None):
+def gate_markers(
+    cells,
+    markers,
+    compartments=None,
+    default_compartment="cell",
+    gates=None,
+    min_confidence=0.1,
+    tail_mads=3.0,
+    seed=0,
+    sample=None,
+    file=None,
+):
     """One gate per marker.
 
     Parameters
@@ -391,42 +455,77 @@ def gate_markers(cells, markers, compartments=None, default_compartment="cell", 
         if marker not in channels:
             raise FrontlineInputError(
                 f"marker '{marker}' was not measured; the measured channels are {channels}",
-                sample=sample, file=file,
-                fix="use channel names exactly as the image names them in `phenotyping:`")
+                sample=sample,
+                file=file,
+                fix="use channel names exactly as the image names them in `phenotyping:`",
+            )
         compartment = compartments.get(marker, default_compartment)
         if compartment not in COMPARTMENTS:
             raise FrontlineInputError(
                 f"compartment '{compartment}' for marker '{marker}' is not one of "
-                f"{list(COMPARTMENTS)}", sample=sample, file=file,
-                fix="set `phenotyping: compartments:` to nucleus, cell, ring or ring_median")
+                f"{list(COMPARTMENTS)}",
+                sample=sample,
+                file=file,
+                fix="set `phenotyping: compartments:` to nucleus, cell, ring or ring_median",
+            )
         values = compartment_values(cells, marker, compartment, sample, file)
         setting = parse_gate(gates.get(marker, "auto"), marker, sample, file)
         if setting == "auto":
             result = auto_gate(values, min_confidence, tail_mads, seed)
         else:
-            result = {"gate": setting, "method": "manual", "confidence": 1.0,
-                      "cofactor": arcsinh_cofactor(values)}
+            result = {
+                "gate": setting,
+                "method": "manual",
+                "confidence": 1.0,
+                "cofactor": arcsinh_cofactor(values),
+            }
         if result["method"] == "undefined":
-            log.warning("marker %s (%s mean) has the same intensity in every cell, so no gate "
-                        "can be found: every cell counts as %s-negative. Check the channel, or "
-                        "set a number in `phenotyping: gates: %s:`", marker, compartment,
-                        marker, marker)
+            log.warning(
+                "marker %s (%s mean) has the same intensity in every cell, so no gate "
+                "can be found: every cell counts as %s-negative. Check the channel, or "
+                "set a number in `phenotyping: gates: %s:`",
+                marker,
+                compartment,
+                marker,
+                marker,
+            )
         elif result["method"] == "floor":
-            log.info("marker %s: the cells at the lowest intensity (%.4g) are negative and, with "
-                     "no second population above them, all others positive", marker,
-                     result["gate"])
+            log.info(
+                "marker %s: the cells at the lowest intensity (%.4g) are negative and, with "
+                "no second population above them, all others positive",
+                marker,
+                result["gate"],
+            )
         elif result["method"] == "negative_tail":
-            log.warning("marker %s: no second population (confidence %.2f); gate %.4g from the "
-                        "upper tail of the bulk. Check plots/gating/%s.png and set a number in "
-                        "`phenotyping: gates:` if it is wrong", marker, result["confidence"],
-                        result["gate"], marker)
+            log.warning(
+                "marker %s: no second population (confidence %.2f); gate %.4g from the "
+                "upper tail of the bulk. Check plots/gating/%s.png and set a number in "
+                "`phenotyping: gates:` if it is wrong",
+                marker,
+                result["confidence"],
+                result["gate"],
+                marker,
+            )
         positive = _is_positive(values, result["gate"])
-        rows.append({"marker": marker, "compartment": compartment, **result,
-                     "n_positive": int(positive.sum()),
-                     "fraction_positive": float(positive.mean()) if positive.size else 0.0})
-        log.info("gate %s (%s): %.4g by %s, confidence %.2f, %d/%d positive", marker,
-                 compartment, result["gate"], result["method"], result["confidence"],
-                 positive.sum(), positive.size)
+        rows.append(
+            {
+                "marker": marker,
+                "compartment": compartment,
+                **result,
+                "n_positive": int(positive.sum()),
+                "fraction_positive": float(positive.mean()) if positive.size else 0.0,
+            }
+        )
+        log.info(
+            "gate %s (%s): %.4g by %s, confidence %.2f, %d/%d positive",
+            marker,
+            compartment,
+            result["gate"],
+            result["method"],
+            result["confidence"],
+            positive.sum(),
+            positive.size,
+        )
     return pd.DataFrame(rows, columns=GATE_COLUMNS)
 
 
@@ -459,6 +558,7 @@ def positivity(cells, gates):
 
 # --------------------------------------------------------------------------- phenotypes
 
+
 def gate_margins(cells, gates):
     """How far each cell is above each gate, on the marker's arcsinh scale.
 
@@ -486,8 +586,16 @@ def gate_margins(cells, gates):
     return pd.DataFrame(out, index=cells.index)
 
 
-def exclusive_margins(cells, gates, compartments=None, min_confidence=0.1, tail_mads=3.0,
-                      seed=0, sample=None, file=None):
+def exclusive_margins(
+    cells,
+    gates,
+    compartments=None,
+    min_confidence=0.1,
+    tail_mads=3.0,
+    seed=0,
+    sample=None,
+    file=None,
+):
     """Gate margins for settling exclusive-lineage conflicts, some read in other compartments.
 
     The margins of :func:`gate_margins`, except for each marker in ``compartments`` whose
@@ -524,22 +632,38 @@ def exclusive_margins(cells, gates, compartments=None, min_confidence=0.1, tail_
         if marker not in current:
             # config files merge key by key, so a panel-specific list may inherit the default
             # panel's markers: an ungated marker has nothing to settle and is left out
-            log.warning("`phenotyping: exclusive_compartments` names marker '%s', which is not "
-                        "gated (gated: %s); it is ignored", marker, list(current))
+            log.warning(
+                "`phenotyping: exclusive_compartments` names marker '%s', which is not "
+                "gated (gated: %s); it is ignored",
+                marker,
+                list(current),
+            )
             continue
         if compartment != current[marker]:
             moved[marker] = compartment
     if not moved:
         return margins, gates.iloc[:0]
-    decision = gate_markers(cells, list(moved), moved, min_confidence=min_confidence,
-                            tail_mads=tail_mads, seed=seed, sample=sample, file=file)
+    decision = gate_markers(
+        cells,
+        list(moved),
+        moved,
+        min_confidence=min_confidence,
+        tail_mads=tail_mads,
+        seed=seed,
+        sample=sample,
+        file=file,
+    )
     usable = decision[decision["method"] != "undefined"]
     if len(usable):
         extra = gate_margins(cells, usable)
         for marker in usable["marker"]:
             margins[marker] = extra[marker]
-            log.info("exclusive lineages: %s weighed in the %s (gate %.4g there)", marker,
-                     moved[marker], usable.set_index("marker").loc[marker, "gate"])
+            log.info(
+                "exclusive lineages: %s weighed in the %s (gate %.4g there)",
+                marker,
+                moved[marker],
+                usable.set_index("marker").loc[marker, "gate"],
+            )
     return margins, usable.reset_index(drop=True)
 
 
@@ -665,25 +789,44 @@ def phenotype_cells(cells, phenotyping, sample=None, file=None):
     """
     channels = measured_channels(cells)
     exclusive = phenotyping.get("exclusive", [["tumor", "immune"]]) or []
-    tree = parse_phenotypes(phenotyping.get("phenotypes") or {}, channels, exclusive,
-                            sample=sample, file=file)
+    tree = parse_phenotypes(
+        phenotyping.get("phenotypes") or {}, channels, exclusive, sample=sample, file=file
+    )
     markers = gated_markers(phenotyping)
-    gates = gate_markers(cells, markers, phenotyping.get("compartments"),
-                         phenotyping.get("default_compartment", "cell"),
-                         phenotyping.get("gates"),
-                         min_confidence=phenotyping.get("min_confidence", 0.1),
-                         tail_mads=phenotyping.get("tail_mads", 3.0),
-                         seed=phenotyping.get("seed", 0), sample=sample, file=file)
+    gates = gate_markers(
+        cells,
+        markers,
+        phenotyping.get("compartments"),
+        phenotyping.get("default_compartment", "cell"),
+        phenotyping.get("gates"),
+        min_confidence=phenotyping.get("min_confidence", 0.1),
+        tail_mads=phenotyping.get("tail_mads", 3.0),
+        seed=phenotyping.get("seed", 0),
+        sample=sample,
+        file=file,
+    )
     positive = positivity(cells, gates)
-    margins, _ = exclusive_margins(cells, gates, phenotyping.get("exclusive_compartments"),
-                                   min_confidence=phenotyping.get("min_confidence", 0.1),
-                                   tail_mads=phenotyping.get("tail_mads", 3.0),
-                                   seed=phenotyping.get("seed", 0), sample=sample, file=file)
-    names = assign_phenotypes(positive, tree, exclusive, margins,
-                              phenotyping.get("exclusive_margin"))
-    phenotypes = pd.concat([positive[["cell_id"]],
-                            pd.DataFrame({"phenotype": names}, index=positive.index),
-                            positive.drop(columns="cell_id")], axis=1)
+    margins, _ = exclusive_margins(
+        cells,
+        gates,
+        phenotyping.get("exclusive_compartments"),
+        min_confidence=phenotyping.get("min_confidence", 0.1),
+        tail_mads=phenotyping.get("tail_mads", 3.0),
+        seed=phenotyping.get("seed", 0),
+        sample=sample,
+        file=file,
+    )
+    names = assign_phenotypes(
+        positive, tree, exclusive, margins, phenotyping.get("exclusive_margin")
+    )
+    phenotypes = pd.concat(
+        [
+            positive[["cell_id"]],
+            pd.DataFrame({"phenotype": names}, index=positive.index),
+            positive.drop(columns="cell_id"),
+        ],
+        axis=1,
+    )
     counts = pd.Series(names).value_counts()
     log.info("phenotypes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return phenotypes, gates

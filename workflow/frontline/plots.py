@@ -56,8 +56,20 @@ def crop_window(x_um, y_um, positive, pixel_size_um, shape, size_px=400):
     return (int(y0), int(y0 + size_y), int(x0), int(x0 + size_x))
 
 
-def gating_figure(values, gate, *, marker, compartment, method, confidence, cofactor,
-                  crop=None, cell_labels=None, positive_ids=(), pixel_size_um=None):
+def gating_figure(
+    values,
+    gate,
+    *,
+    marker,
+    compartment,
+    method,
+    confidence,
+    cofactor,
+    crop=None,
+    cell_labels=None,
+    positive_ids=(),
+    pixel_size_um=None,
+):
     """Histogram with the gate, and a crop with the positive cells outlined.
 
     Parameters
@@ -86,18 +98,26 @@ def gating_figure(values, gate, *, marker, compartment, method, confidence, cofa
         ax.hist(z, bins=min(120, max(10, z.size // 20)), color="0.45")
     positive_n = int(np.sum(values > gate)) if np.isfinite(gate) else 0
     if np.isfinite(gate):
-        ax.axvline(np.arcsinh(gate / scale), color="crimson", lw=1.5,
-                   label=f"gate {gate:.4g} ({positive_n}/{values.size} positive)")
+        ax.axvline(
+            np.arcsinh(gate / scale),
+            color="crimson",
+            lw=1.5,
+            label=f"gate {gate:.4g} ({positive_n}/{values.size} positive)",
+        )
         ax.legend(loc="upper right", fontsize=8, frameon=False)
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel(f"arcsinh({marker} {compartment} mean / {scale:.3g})")
     ax.set_ylabel("cells")
-    state = "gate undefined (constant marker)" if method == "undefined" else \
-        f"{method}, confidence {confidence:.2f}"
+    state = (
+        "gate undefined (constant marker)"
+        if method == "undefined"
+        else f"{method}, confidence {confidence:.2f}"
+    )
     ax.set_title(f"{marker}: {state}", fontsize=10)
     if crop is not None:
-        _crop_panel(fig.add_subplot(1, 2, 2), crop, cell_labels, positive_ids, pixel_size_um,
-                    marker)
+        _crop_panel(
+            fig.add_subplot(1, 2, 2), crop, cell_labels, positive_ids, pixel_size_um, marker
+        )
     fig.tight_layout()
     return fig
 
@@ -122,8 +142,9 @@ def _crop_panel(ax, crop, cell_labels, positive_ids, pixel_size_um, marker):
         bar_px = bar_um / pixel_size_um
         y, x = crop.shape[0] * 0.95, crop.shape[1] * 0.05
         ax.plot([x, x + bar_px], [y, y], color="white", lw=3)
-        ax.text(x, y - crop.shape[0] * 0.03, f"{bar_um:g} µm", color="white", fontsize=8,
-                va="bottom")
+        ax.text(
+            x, y - crop.shape[0] * 0.03, f"{bar_um:g} µm", color="white", fontsize=8, va="bottom"
+        )
 
 
 def _nice_length(length):
@@ -138,6 +159,7 @@ def _nice_length(length):
 
 
 # --------------------------------------------------------------------------- report: overview
+
 
 def composite(image, colours, percentiles=(50.0, 99.8)):
     """A pseudo-colour RGB image from several channels: each channel stretched between its
@@ -180,8 +202,19 @@ def _draw_regions(ax, tumor, front):
     return drew_front
 
 
-def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=None, front=None,
-                    title=None, composite_channels=None, max_points=200_000, seed=0):
+def overview_figure(
+    image,
+    channels,
+    factor,
+    pixel_size_um,
+    cells=None,
+    tumor=None,
+    front=None,
+    title=None,
+    composite_channels=None,
+    max_points=200_000,
+    seed=0,
+):
     """The sample at a glance: a pseudo-colour composite and the cells by phenotype, with the
     tumor outline and the invasive front on both, axes in µm.
 
@@ -215,8 +248,10 @@ def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=No
     shown = [c for c in (composite_channels or channels) if c in channels]
     tints = channel_colours(shown)
     weights = {c: (0.6 if c.upper() == "DAPI" else 1.0) for c in shown}
-    rgb = composite(image[[channels.index(c) for c in shown]],
-                    [tuple(weights[c] * v for v in tints[c]) for c in shown])
+    rgb = composite(
+        image[[channels.index(c) for c in shown]],
+        [tuple(weights[c] * v for v in tints[c]) for c in shown],
+    )
 
     aspect = height_um / width_um if width_um else 1.0
     fig = Figure(figsize=(13.5, max(4.0, 6.2 * aspect + 1.4)), layout="constrained")
@@ -225,10 +260,18 @@ def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=No
     left.imshow(rgb, extent=extent, interpolation="antialiased")
     drew_front = _draw_regions(left, tumor, front)
     left.set_title("pseudo-colour composite")
-    handles = [Line2D([], [], marker="s", ls="", color=tints[c], markersize=8, label=c)
-               for c in shown]
-    fig.legend(handles=handles, loc="outside lower left", ncol=min(4, len(shown)),
-               frameon=False, fontsize=9, title="channels (left)", title_fontsize=9)
+    handles = [
+        Line2D([], [], marker="s", ls="", color=tints[c], markersize=8, label=c) for c in shown
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower left",
+        ncol=min(4, len(shown)),
+        frameon=False,
+        fontsize=9,
+        title="channels (left)",
+        title_fontsize=9,
+    )
 
     dapi = next((i for i, c in enumerate(channels) if c.upper() == "DAPI"), 0)
     grey = composite(image[[dapi]], [(0.35, 0.35, 0.35)], percentiles=(1.0, 99.8))
@@ -247,10 +290,25 @@ def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=No
         phen = shown_cells["phenotype"].astype(str)
         for name in names:
             sel = phen == name
-            right.scatter(shown_cells.loc[sel, "x_um"], shown_cells.loc[sel, "y_um"], s=size,
-                          color=colours[name], linewidths=0, rasterized=True)
-            handles.append(Line2D([], [], marker="o", ls="", color=colours[name], markersize=6,
-                                  label=f"{name} ({counts.get(name, 0):,})"))
+            right.scatter(
+                shown_cells.loc[sel, "x_um"],
+                shown_cells.loc[sel, "y_um"],
+                s=size,
+                color=colours[name],
+                linewidths=0,
+                rasterized=True,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    ls="",
+                    color=colours[name],
+                    markersize=6,
+                    label=f"{name} ({counts.get(name, 0):,})",
+                )
+            )
     _draw_regions(right, tumor, front)
     right.set_title("cells by phenotype" + (f" (n = {len(cells):,})" if cells is not None else ""))
     if drew_front:
@@ -258,8 +316,15 @@ def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=No
     if tumor is not None and not tumor.is_empty:
         handles.append(Line2D([], [], color="0.4", lw=0.8, ls=(0, (3, 2)), label="tumor outline"))
     if handles:
-        fig.legend(handles=handles, loc="outside lower right", ncol=3, frameon=False,
-                   fontsize=9, title="phenotypes (right)", title_fontsize=9)
+        fig.legend(
+            handles=handles,
+            loc="outside lower right",
+            ncol=3,
+            frameon=False,
+            fontsize=9,
+            title="phenotypes (right)",
+            title_fontsize=9,
+        )
     for ax in (left, right):
         ax.set_xlim(0, width_um)
         ax.set_ylim(height_um, 0)
@@ -274,10 +339,18 @@ def overview_figure(image, channels, factor, pixel_size_um, cells=None, tumor=No
 # --------------------------------------------------------------------------- report: cohort
 
 REGION_ORDER = ("tumor_core", "inner_margin", "outer_margin", "stroma")
-REGION_COLOURS = {"tumor_core": "#8c1c13", "inner_margin": "#e0663d",
-                  "outer_margin": "#6aaed6", "stroma": "#1f4e8c"}
-CALL_COLOURS = {"inflamed": "#c0392b", "excluded": "#d68910", "desert": "#7f8c8d",
-                "no_front": "#5d6d7e"}
+REGION_COLOURS = {
+    "tumor_core": "#8c1c13",
+    "inner_margin": "#e0663d",
+    "outer_margin": "#6aaed6",
+    "stroma": "#1f4e8c",
+}
+CALL_COLOURS = {
+    "inflamed": "#c0392b",
+    "excluded": "#d68910",
+    "desert": "#7f8c8d",
+    "no_front": "#5d6d7e",
+}
 
 
 def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
@@ -300,8 +373,9 @@ def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
     calls = calls or {}
     samples = list(pd.unique(densities["sample"]))
     types = list(types) if types is not None else list(pd.unique(densities["phenotype"]))
-    regions = [r for r in regions if r in set(densities["region"])] or \
-        list(pd.unique(densities["region"]))
+    regions = [r for r in regions if r in set(densities["region"])] or list(
+        pd.unique(densities["region"])
+    )
     ncols = min(3, max(1, len(types)))
     nrows = int(np.ceil(len(types) / ncols)) if types else 1
     width = max(4.2, 0.55 * len(samples) * len(regions) / 2 + 1.5)
@@ -313,31 +387,46 @@ def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
     for ax, name in zip(axes, types):
         for j, region in enumerate(regions):
             values = [table.get((s, name, region), np.nan) for s in samples]
-            ax.bar(x - 0.4 + bar * (j + 0.5), np.nan_to_num(np.asarray(values, float)), bar,
-                   color=REGION_COLOURS.get(region, f"C{j}"), label=region.replace("_", " "))
+            ax.bar(
+                x - 0.4 + bar * (j + 0.5),
+                np.nan_to_num(np.asarray(values, float)),
+                bar,
+                color=REGION_COLOURS.get(region, f"C{j}"),
+                label=region.replace("_", " "),
+            )
         ax.set_title(name)
         ax.set_xticks(x)
         rotate = len(samples) > 4
         labels = [f"{s}\n{calls[s]}" if calls.get(s) else s for s in samples]
-        ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center",
-                           fontsize=8)
+        ax.set_xticklabels(
+            labels, rotation=30 if rotate else 0, ha="right" if rotate else "center", fontsize=8
+        )
         for tick, s in zip(ax.get_xticklabels(), samples):
             tick.set_color(CALL_COLOURS.get(calls.get(s), "black"))
         ax.set_ylabel("cells per mm² of tissue")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    for ax in axes[len(types):]:
+    for ax in axes[len(types) :]:
         ax.set_visible(False)
     if types:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(regions), frameon=False,
-                   title="region (signed distance to the invasive front)")
-    fig.suptitle("Immune cell density by region; the sample's immune phenotype call under its name",
-                 fontsize=12)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncol=len(regions),
+            frameon=False,
+            title="region (signed distance to the invasive front)",
+        )
+    fig.suptitle(
+        "Immune cell density by region; the sample's immune phenotype call under its name",
+        fontsize=12,
+    )
     return fig
 
 
 # --------------------------------------------------------------------------- spatial step
+
 
 def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm2=0.01):
     """Density of each immune type against the signed distance to the invasive front.
@@ -363,20 +452,34 @@ def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm
     present = [t for t in types if t in set(densities["phenotype"])] if len(densities) else []
     colours = phenotype_colours_float(present)
     if not present:
-        ax.text(0.5, 0.5, "no invasive front: no distance profile", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no invasive front: no distance profile",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_axis_off()
     else:
-        ax.axvspan(-margin_um, margin_um, color="0.92", zorder=0,
-                   label=f"invasive margin (±{margin_um:g} µm)")
+        ax.axvspan(
+            -margin_um,
+            margin_um,
+            color="0.92",
+            zorder=0,
+            label=f"invasive margin (±{margin_um:g} µm)",
+        )
         ax.axvline(0, color="black", lw=1.2, label="invasive front")
         for name in present:
             rows = densities[densities["phenotype"] == name]
             if "area_mm2" in rows:
-                rows = rows.assign(density_per_mm2=rows["density_per_mm2"].where(
-                    rows["area_mm2"] >= min_area_mm2))
+                rows = rows.assign(
+                    density_per_mm2=rows["density_per_mm2"].where(rows["area_mm2"] >= min_area_mm2)
+                )
             mid = 0.5 * (rows["band_start_um"] + rows["band_end_um"])
-            style = dict(color="black", ls="--") if name == "all_immune" else dict(color=colours[name])
+            style = (
+                dict(color="black", ls="--") if name == "all_immune" else dict(color=colours[name])
+            )
             ax.plot(mid, rows["density_per_mm2"], marker="o", ms=2.5, lw=1.4, label=name, **style)
         lo = float(densities["band_start_um"].min())
         hi = float(densities["band_end_um"].max())
@@ -387,14 +490,17 @@ def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm
         ax.set_xlabel("signed distance to the invasive front (µm), negative inside the tumor")
         ax.set_ylabel("cells per mm² of tissue")
         ax.grid(alpha=0.3)
-        fig.legend(loc="outside right upper", fontsize=8, frameon=False)  # outside: figure legends only
+        fig.legend(
+            loc="outside right upper", fontsize=8, frameon=False
+        )  # outside: figure legends only
     if title:
         ax.set_title(title)
     return fig
 
 
-def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None,
-                          max_points=200_000, seed=0):
+def neighbourhoods_figure(
+    cells, composition, front=None, tumor=None, title=None, max_points=200_000, seed=0
+):
     """Cellular neighbourhoods: a map of the cells coloured by neighbourhood and each
     neighbourhood's mean composition.
 
@@ -418,8 +524,13 @@ def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None
     if composition is None or len(composition) == 0:
         for ax in (left, right):
             ax.set_axis_off()
-        left.text(0.5, 0.5, "neighbourhoods not computed (too few cells)", ha="center",
-                  transform=left.transAxes)
+        left.text(
+            0.5,
+            0.5,
+            "neighbourhoods not computed (too few cells)",
+            ha="center",
+            transform=left.transAxes,
+        )
         return fig
     hoods = sorted(composition["neighbourhood"].unique())
     cmap = colormaps["tab10"]
@@ -428,13 +539,20 @@ def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None
     handles = []
     for i, h in enumerate(hoods):
         sel = shown["neighbourhood"] == h
-        left.scatter(shown.loc[sel, "x_um"], shown.loc[sel, "y_um"], s=size, color=cmap(i % 10),
-                     linewidths=0, rasterized=True)
+        left.scatter(
+            shown.loc[sel, "x_um"],
+            shown.loc[sel, "y_um"],
+            s=size,
+            color=cmap(i % 10),
+            linewidths=0,
+            rasterized=True,
+        )
         n = int(composition.loc[composition["neighbourhood"] == h, "n_cells"].iloc[0])
         handles.append(Line2D([], [], marker="o", ls="", color=cmap(i % 10), label=f"N{h} ({n:,})"))
     drew_front = False
     if tumor is not None or front is not None:
         import shapely
+
         if tumor is not None and not tumor.is_empty:
             for ring in shapely.get_rings(shapely.get_parts(tumor)):
                 xy = shapely.get_coordinates(ring)
@@ -451,8 +569,13 @@ def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None
     left.set_xlabel("x (µm)")
     left.set_ylabel("y (µm)")
     left.set_title("cells by cellular neighbourhood")
-    fig.legend(handles=handles, loc="outside lower left", ncol=min(4, len(handles)),
-               fontsize=8, frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="outside lower left",
+        ncol=min(4, len(handles)),
+        fontsize=8,
+        frameon=False,
+    )
     table = composition.pivot(index="neighbourhood", columns="phenotype", values="mean_fraction")
     im = right.imshow(table.to_numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     right.set_xticks(range(table.shape[1]))
@@ -460,8 +583,15 @@ def neighbourhoods_figure(cells, composition, front=None, tumor=None, title=None
     right.set_yticks(range(table.shape[0]))
     right.set_yticklabels([f"N{h}" for h in table.index])
     for (r, c), v in np.ndenumerate(table.to_numpy()):
-        right.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                   color="white" if v < 0.6 else "black")
+        right.text(
+            c,
+            r,
+            f"{v:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if v < 0.6 else "black",
+        )
     right.set_title("mean composition of the k nearest neighbours")
     fig.colorbar(im, ax=right, label="fraction of neighbours", shrink=0.8)
     if title:
@@ -496,22 +626,31 @@ def lfunction_figure(lfunction, title=None):
         r = rows["radius_um"].to_numpy(float)
         ax.axhline(0, color="0.5", lw=0.8)
         if not bool(rows["computable"].iloc[0]):
-            ax.text(0.5, 0.5, "not computable:\n" + str(rows["reason"].iloc[0]), ha="center",
-                    va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+            ax.text(
+                0.5,
+                0.5,
+                "not computable:\n" + str(rows["reason"].iloc[0]),
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                wrap=True,
+            )
         else:
             lo = rows["envelope_low_um"].to_numpy(float) - r
             hi = rows["envelope_high_um"].to_numpy(float) - r
             if np.isfinite(lo).any():
                 n = int(rows["permutations"].iloc[0])
                 ax.fill_between(r, lo, hi, color="0.85", label=f"random labelling ({n} perm.)")
-            ax.plot(r, rows["L_minus_r_um"], marker="o", ms=3, color=colours[name],
-                    label="observed")
+            ax.plot(
+                r, rows["L_minus_r_um"], marker="o", ms=3, color=colours[name], label="observed"
+            )
             ax.legend(fontsize=7, frameon=False, loc="best")
         ax.set_title(f"{name} around tumor cells", fontsize=10)
         ax.set_xlabel("r (µm)")
         ax.set_ylabel("L(r) − r (µm)")
         ax.grid(alpha=0.3)
-    for ax in axes[len(types):]:
+    for ax in axes[len(types) :]:
         ax.set_visible(False)
     fig.suptitle(title or "Cross L-function (above 0: attraction, below: avoidance)", fontsize=11)
     return fig

@@ -16,6 +16,7 @@ from .errors import FrontlineInputError
 
 log = logging.getLogger(__name__)
 
+
 # StarDist's registered pretrained 2-D models (stardist.models.pretrained), fetched once by name.
 # (Listed here because importing stardist.models loads TensorFlow, too slow for a startup check.)
 def _files(config_files):
@@ -53,8 +54,9 @@ def check_schema(config, schema_path, config_files=None):
     if described:
         fix += f" ({described})"
     fix += "; config/README.md lists every key with its unit and default"
-    raise FrontlineInputError(f"config key `{key}`: {error.message}", file=_files(config_files),
-                              fix=fix)
+    raise FrontlineInputError(
+        f"config key `{key}`: {error.message}", file=_files(config_files), fix=fix
+    )
 
 
 def check_segmentation(seg, config_files=None, model_basedir_root="."):
@@ -64,19 +66,26 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     if tile is not None and overlap is not None and overlap >= tile:
         raise FrontlineInputError(
             f"segmentation.overlap_px ({overlap}) must be smaller than segmentation.tile_px "
-            f"({tile}): each prediction would be mostly context", file=files,
-            fix="use an overlap of about 64-128 px and a tile of 512-2048 px")
+            f"({tile}): each prediction would be mostly context",
+            file=files,
+            fix="use an overlap of about 64-128 px and a tile of 512-2048 px",
+        )
     job_tile, halo = seg.get("job_tile_px"), seg.get("job_halo_px")
     if job_tile is not None and halo is not None and halo >= job_tile:
         raise FrontlineInputError(
             f"segmentation.job_halo_px ({halo}) must be smaller than segmentation.job_tile_px "
-            f"({job_tile})", file=files,
+            f"({job_tile})",
+            file=files,
             fix="use a halo of about twice the largest nucleus diameter in px (e.g. 128) and a "
-                "job tile of several thousand px")
+            "job tile of several thousand px",
+        )
     if job_tile is not None and tile is not None and seg.get("tile_jobs") and job_tile < overlap:
         raise FrontlineInputError(
             f"segmentation.job_tile_px ({job_tile}) is smaller than the prediction overlap "
-            f"({overlap})", file=files, fix="use job tiles of at least a few thousand px")
+            f"({overlap})",
+            file=files,
+            fix="use job tiles of at least a few thousand px",
+        )
     model = seg.get("model")
     if model is None:
         return
@@ -85,6 +94,7 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     if any(c.is_dir() for c in candidates):
         return
     from .segment import published_models  # imports StarDist: only for names that are no folder
+
     published = published_models()
     if str(model) in published:
         return
@@ -96,9 +106,11 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     raise FrontlineInputError(
         f"segmentation.model '{model}' is neither a folder, nor a model in "
         f"segmentation.model_basedir ({basedir}: {shipped}), nor a published StarDist model "
-        f"{published[:4]}", file=files,
+        f"{published[:4]}",
+        file=files,
         fix="name a shipped model (e.g. frontline_nuclei), a published one, or the path of a "
-            "StarDist model folder (the one holding config.json and weights)")
+        "StarDist model folder (the one holding config.json and weights)",
+    )
 
 
 def check_phenotyping(phenotyping, config_files=None):
@@ -131,7 +143,7 @@ def produced_by_workflow(path, config):
             if path.startswith(prefix + "."):
                 return True
     download = config.get("download") or {}
-    made = list((download.get("files") or {})) + list((download.get("folders") or {}))
+    made = list(download.get("files") or {}) + list(download.get("folders") or {})
     return any(path == os.path.normpath(str(p)) for p in made)
 
 
@@ -146,8 +158,10 @@ def check_sample_files(samples, config, sheet_path):
             raise FrontlineInputError(
                 f"the {what} '{value}' does not exist (relative paths are read from the working "
                 f"folder {Path.cwd()})" + (f"; did you mean {near}?" if near else ""),
-                sample=sample, file=sheet_path,
-                fix=f"correct the `{column}` column of the sample sheet, or copy the file there")
+                sample=sample,
+                file=sheet_path,
+                fix=f"correct the `{column}` column of the sample sheet, or copy the file there",
+            )
 
 
 def check_images(samples, config, sheet_path):
@@ -172,24 +186,34 @@ def check_images(samples, config, sheet_path):
         if fluor_key and fluor_key not in maps:
             raise FrontlineInputError(
                 f"fluor_map '{fluor_key}' is not a key of config `fluor_maps` {list(maps)}",
-                sample=sample, file=sheet_path, fix="add the map under `fluor_maps:` or fix the sheet")
-        with open_image(path, sample=sample, pixel_size_um=float(size) if size else None,
-                        default_pixel_size_um=config.get("pixel_size_um"),
-                        channel_names=config.get("channel_names"),
-                        fluor_map=maps.get(fluor_key) if fluor_key else None) as img:
-            channels = list(img.channels)
-            img.pixel_size_um  # raises when neither the file, the sheet nor the config has one
-        needed = ([("segmentation.nuclear_channel", nuclear)] if nuclear else []) + \
-                 [("phenotyping.phenotypes/gates", m) for m in markers]
+                sample=sample,
+                file=sheet_path,
+                fix="add the map under `fluor_maps:` or fix the sheet",
+            )
+        with open_image(
+            path,
+            sample=sample,
+            pixel_size_um=float(size) if size else None,
+            default_pixel_size_um=config.get("pixel_size_um"),
+            channel_names=config.get("channel_names"),
+            fluor_map=maps.get(fluor_key) if fluor_key else None,
+        ) as img:
+            channels = list(img.channels)  # open_image raised if no pixel size is known
+        needed = ([("segmentation.nuclear_channel", nuclear)] if nuclear else []) + [
+            ("phenotyping.phenotypes/gates", m) for m in markers
+        ]
         missing = [(where, m) for where, m in needed if m not in channels]
         if missing:
             where = sorted({w for w, _ in missing})
             raise FrontlineInputError(
                 f"the config's {' and '.join(where)} ask(s) for channel(s) "
                 f"{sorted({m for _, m in missing})}, which the image does not have; its "
-                f"channels are {channels}", sample=sample, file=path,
+                f"channels are {channels}",
+                sample=sample,
+                file=path,
                 fix="use the channel names exactly as the image has them (or rename the image's "
-                    "channels with a fluor map / `channel_names`)")
+                "channels with a fluor map / `channel_names`)",
+            )
 
 
 def _near_misses(path):
@@ -211,13 +235,17 @@ def check_writable(folder="results"):
     if not probe.is_dir():
         raise FrontlineInputError(
             f"the output folder '{folder}' cannot be created: '{probe}' is a file, not a folder",
-            file=probe, fix=f"move '{probe}' away, or run the workflow in another folder "
-                            "(snakemake --directory DIR)")
+            file=probe,
+            fix=f"move '{probe}' away, or run the workflow in another folder "
+            "(snakemake --directory DIR)",
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
         raise FrontlineInputError(
-            f"the output folder '{probe}' is not writable", file=probe,
+            f"the output folder '{probe}' is not writable",
+            file=probe,
             fix="make it writable (chmod u+w), or run the workflow in a folder you can write to "
-                "(snakemake --directory DIR)")
+            "(snakemake --directory DIR)",
+        )
 
 
 def check_config(config, schema_path, config_files=None):

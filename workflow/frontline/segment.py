@@ -48,12 +48,14 @@ from .errors import FrontlineInputError
 
 log = logging.getLogger(__name__)
 
-STRIP = 512          # rows per rendered strip (= the label TIFF's tile edge)
-NMS_BORDER = 2       # candidates this many grid cells from the image edge are dropped (StarDist's b)
-FIXED_SCORE = 2.0    # score offset that makes already-final objects win every NMS comparison
+STRIP = 512  # rows per rendered strip (= the label TIFF's tile edge)
+NMS_BORDER = 2  # candidates this many grid cells from the image edge are dropped (StarDist's b)
+FIXED_SCORE = 2.0  # score offset that makes already-final objects win every NMS comparison
 
-PUBLISHED_HINT = ("set `segmentation.model: frontline_nuclei` (the model shipped in "
-                  "resources/models, works offline)")
+PUBLISHED_HINT = (
+    "set `segmentation.model: frontline_nuclei` (the model shipped in "
+    "resources/models, works offline)"
+)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -105,9 +107,11 @@ class SegmentationModel:
             if self.precision == "bfloat16":
                 keras_model = _bfloat16_clone(keras_model)
             self._network = tf.function(
-                lambda x: tuple(tf.cast(t, tf.float32)
-                                for t in keras_model([x], training=False)[:2]),
-                input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)])
+                lambda x: tuple(
+                    tf.cast(t, tf.float32) for t in keras_model([x], training=False)[:2]
+                ),
+                input_signature=[tf.TensorSpec([1, None, None, 1], tf.float32)],
+            )
         return self._network
 
     @property
@@ -150,8 +154,9 @@ def resolve_precision(precision):
     if precision in ("float32", "bfloat16"):
         return precision
     if precision != "auto":
-        raise FrontlineInputError(f"segmentation.precision is '{precision}'",
-                                  fix="use auto, float32 or bfloat16")
+        raise FrontlineInputError(
+            f"segmentation.precision is '{precision}'", fix="use auto, float32 or bfloat16"
+        )
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
@@ -180,8 +185,16 @@ def published_models():
     return list(names) + [a for key in names for a in aliases.get(key, ())]
 
 
-def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh=None,
-               pixel_size_um=None, precision="float32", sample=None):
+def load_model(
+    spec,
+    basedir="resources/models",
+    *,
+    prob_thresh=None,
+    nms_thresh=None,
+    pixel_size_um=None,
+    precision="float32",
+    sample=None,
+):
     """Load a StarDist 2D nuclei model from the config's ``segmentation.model``.
 
     Parameters
@@ -204,35 +217,39 @@ def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh
     """
     spec = str(spec).strip()
     if not spec:
-        raise FrontlineInputError("`segmentation.model` is empty", sample=sample,
-                                  fix=PUBLISHED_HINT)
+        raise FrontlineInputError(
+            "`segmentation.model` is empty", sample=sample, fix=PUBLISHED_HINT
+        )
     shipped = Path(basedir) / spec if basedir else None
     as_path = Path(spec).expanduser()
-    looks_like_path = ("/" in spec or "\\" in spec or spec.startswith(".")
-                       or as_path.is_absolute())
+    looks_like_path = "/" in spec or "\\" in spec or spec.startswith(".") or as_path.is_absolute()
     if as_path.is_dir() and looks_like_path:
-        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um,
-                             sample)
+        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um, sample)
     elif shipped is not None and shipped.is_dir():
-        model = _load_folder(shipped, spec, "shipped", prob_thresh, nms_thresh, pixel_size_um,
-                             sample)
+        model = _load_folder(
+            shipped, spec, "shipped", prob_thresh, nms_thresh, pixel_size_um, sample
+        )
     elif as_path.is_dir():
-        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um,
-                             sample)
+        model = _load_folder(as_path, spec, "path", prob_thresh, nms_thresh, pixel_size_um, sample)
     elif not looks_like_path and spec in published_models():
         model = _load_published(spec, prob_thresh, nms_thresh, pixel_size_um, sample)
     elif looks_like_path:
-        raise FrontlineInputError(f"the model folder '{spec}' does not exist", sample=sample,
-                                  file=spec, fix="set `segmentation.model` to an existing StarDist "
-                                  "model folder, or " + PUBLISHED_HINT)
+        raise FrontlineInputError(
+            f"the model folder '{spec}' does not exist",
+            sample=sample,
+            file=spec,
+            fix="set `segmentation.model` to an existing StarDist "
+            "model folder, or " + PUBLISHED_HINT,
+        )
     else:
         where = f"in '{basedir}'" if basedir else "(no `model_basedir` set)"
         raise FrontlineInputError(
             f"the model '{spec}' is not a folder {where}, not a folder path and not a published "
-            f"StarDist model (published: {published_models()})", sample=sample,
+            f"StarDist model (published: {published_models()})",
+            sample=sample,
             file=shipped if shipped is not None else spec,
-            fix="check `segmentation.model` and `segmentation.model_basedir`, or "
-                + PUBLISHED_HINT)
+            fix="check `segmentation.model` and `segmentation.model_basedir`, or " + PUBLISHED_HINT,
+        )
     model.precision = resolve_precision(precision)
     log.info("network precision: %s", model.precision)
     return model
@@ -241,42 +258,68 @@ def load_model(spec, basedir="resources/models", *, prob_thresh=None, nms_thresh
 def _load_folder(folder, spec, source, prob_thresh, nms_thresh, pixel_size_um, sample):
     from stardist.models import StarDist2D
 
-    fix = ("point `segmentation.model` at a folder written by StarDist (config.json, "
-           "thresholds.json, weights_best.h5), or " + PUBLISHED_HINT)
+    fix = (
+        "point `segmentation.model` at a folder written by StarDist (config.json, "
+        "thresholds.json, weights_best.h5), or " + PUBLISHED_HINT
+    )
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise FrontlineInputError("the model folder has no config.json, so it is not a StarDist "
-                                  "model", sample=sample, file=folder, fix=fix)
+        raise FrontlineInputError(
+            "the model folder has no config.json, so it is not a StarDist model",
+            sample=sample,
+            file=folder,
+            fix=fix,
+        )
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise FrontlineInputError(f"the model's config.json is not valid JSON ({err})",
-                                  sample=sample, file=config_file, fix=fix) from None
+        raise FrontlineInputError(
+            f"the model's config.json is not valid JSON ({err})",
+            sample=sample,
+            file=config_file,
+            fix=fix,
+        ) from None
     if not isinstance(config, dict) or "n_rays" not in config or config.get("n_dim", 2) != 2:
-        raise FrontlineInputError("config.json does not describe a StarDist 2D model (no n_rays, "
-                                  "or not 2D)", sample=sample, file=config_file, fix=fix)
+        raise FrontlineInputError(
+            "config.json does not describe a StarDist 2D model (no n_rays, or not 2D)",
+            sample=sample,
+            file=config_file,
+            fix=fix,
+        )
     if int(config.get("n_channel_in", 1)) != 1:
         raise FrontlineInputError(
             f"the model expects {config.get('n_channel_in')} input channels; nuclei segmentation "
-            "feeds it one (the nuclear channel)", sample=sample, file=config_file,
-            fix="use a single-channel fluorescence model, or " + PUBLISHED_HINT)
+            "feeds it one (the nuclear channel)",
+            sample=sample,
+            file=config_file,
+            fix="use a single-channel fluorescence model, or " + PUBLISHED_HINT,
+        )
     weights = sorted(list(folder.glob("*.h5")) + list(folder.glob("*.hdf5")))
     if not weights:
-        raise FrontlineInputError("the model folder has no weights (*.h5)", sample=sample,
-                                  file=folder, fix=fix)
+        raise FrontlineInputError(
+            "the model folder has no weights (*.h5)", sample=sample, file=folder, fix=fix
+        )
     try:
         model = _quiet(StarDist2D, None, name=folder.name, basedir=str(folder.parent))
     except Exception as err:  # noqa: BLE001 - any failure here means a broken model folder
-        raise FrontlineInputError(f"StarDist cannot load the model ({type(err).__name__}: {err})",
-                                  sample=sample, file=folder, fix=fix) from None
+        raise FrontlineInputError(
+            f"StarDist cannot load the model ({type(err).__name__}: {err})",
+            sample=sample,
+            file=folder,
+            fix=fix,
+        ) from None
     expected = pixel_size_um
     meta_file = folder / "frontline.json"
     if expected is None and meta_file.is_file():
         try:
             expected = json.loads(meta_file.read_text(encoding="utf-8")).get("pixel_size_um")
         except (ValueError, AttributeError) as err:
-            raise FrontlineInputError(f"frontline.json is not valid ({err})", sample=sample,
-                                      file=meta_file, fix='write {"pixel_size_um": <µm>}') from None
+            raise FrontlineInputError(
+                f"frontline.json is not valid ({err})",
+                sample=sample,
+                file=meta_file,
+                fix='write {"pixel_size_um": <µm>}',
+            ) from None
     return _finish(model, spec, source, expected, prob_thresh, nms_thresh, sample, folder)
 
 
@@ -288,17 +331,22 @@ def _load_published(name, prob_thresh, nms_thresh, pixel_size_um, sample):
     except Exception as err:  # noqa: BLE001 - keras raises a bare Exception for a failed fetch
         raise FrontlineInputError(
             f"the published StarDist model '{name}' is not cached and cannot be downloaded "
-            f"({type(err).__name__}: {str(err)[:200]})", sample=sample,
+            f"({type(err).__name__}: {str(err)[:200]})",
+            sample=sample,
             fix="connect to the internet once (the model is cached in ~/.keras/models), or "
-                + PUBLISHED_HINT) from None
+            + PUBLISHED_HINT,
+        ) from None
     if model is None:
-        raise FrontlineInputError(f"StarDist has no published model '{name}'", sample=sample,
-                                  fix=PUBLISHED_HINT)
+        raise FrontlineInputError(
+            f"StarDist has no published model '{name}'", sample=sample, fix=PUBLISHED_HINT
+        )
     if int(model.config.n_channel_in) != 1:
         raise FrontlineInputError(
             f"the published model '{name}' expects {model.config.n_channel_in} input channels; "
-            "nuclei segmentation feeds it one (the nuclear channel)", sample=sample,
-            fix="use '2D_versatile_fluo', or " + PUBLISHED_HINT)
+            "nuclei segmentation feeds it one (the nuclear channel)",
+            sample=sample,
+            fix="use '2D_versatile_fluo', or " + PUBLISHED_HINT,
+        )
     return _finish(model, name, "published", pixel_size_um, prob_thresh, nms_thresh, sample, None)
 
 
@@ -309,14 +357,23 @@ def _finish(model, spec, source, expected, prob_thresh, nms_thresh, sample, fold
         except (TypeError, ValueError):
             expected = float("nan")
         if not expected > 0:
-            raise FrontlineInputError("the model's expected pixel size is not a positive number",
-                                      sample=sample, file=folder,
-                                      fix="set `segmentation.model_pixel_size_um` (µm per pixel)")
+            raise FrontlineInputError(
+                "the model's expected pixel size is not a positive number",
+                sample=sample,
+                file=folder,
+                fix="set `segmentation.model_pixel_size_um` (µm per pixel)",
+            )
     prob = model.thresholds.prob if prob_thresh is None else prob_thresh
     nms = model.thresholds.nms if nms_thresh is None else nms_thresh
-    log.info("model %s (%s%s): prob_thresh %.3f, nms_thresh %.2f, pixel size %s", spec, source,
-             f", {folder}" if folder is not None else "", prob, nms,
-             "not set (no rescaling)" if expected is None else f"{expected:g} µm")
+    log.info(
+        "model %s (%s%s): prob_thresh %.3f, nms_thresh %.2f, pixel size %s",
+        spec,
+        source,
+        f", {folder}" if folder is not None else "",
+        prob,
+        nms,
+        "not set (no rescaling)" if expected is None else f"{expected:g} µm",
+    )
     return SegmentationModel(model, spec, source, expected, float(prob), float(nms))
 
 
@@ -386,8 +443,9 @@ def pixel_noise(image):
     return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / math.sqrt(2))
 
 
-def normalisation_range(read, shape, percentiles=(1.0, 99.8), size=256, count=64,
-                        min_contrast=10.0):
+def normalisation_range(
+    read, shape, percentiles=(1.0, 99.8), size=256, count=64, min_contrast=10.0
+):
     """Low and high intensity of the whole image from a grid of sample windows.
 
     Parameters
@@ -411,14 +469,27 @@ def normalisation_range(read, shape, percentiles=(1.0, 99.8), size=256, count=64
     noise = float(np.median([pixel_noise(x) for x in samples]))
     contrast = (hi - lo) / noise if noise > 0 else (math.inf if hi > lo else 0.0)
     signal = not min_contrast or contrast >= min_contrast
-    log.info("normalisation from %d sample window(s), %d px: %.4g (p%g) .. %.4g (p%g); "
-             "range %.1f x the pixel noise", len(windows), values.size, lo, percentiles[0], hi,
-             percentiles[1], contrast)
+    log.info(
+        "normalisation from %d sample window(s), %d px: %.4g (p%g) .. %.4g (p%g); "
+        "range %.1f x the pixel noise",
+        len(windows),
+        values.size,
+        lo,
+        percentiles[0],
+        hi,
+        percentiles[1],
+        contrast,
+    )
     if not signal:
-        log.warning("the nuclear channel has no signal: its intensity range (p%g-p%g) is only "
-                    "%.1f x the pixel noise (images with nuclei: 20 or more); no nuclei will be "
-                    "searched. If the image does have nuclei, set segmentation.min_contrast "
-                    "lower (0 disables the check)", percentiles[0], percentiles[1], contrast)
+        log.warning(
+            "the nuclear channel has no signal: its intensity range (p%g-p%g) is only "
+            "%.1f x the pixel noise (images with nuclei: 20 or more); no nuclei will be "
+            "searched. If the image does have nuclei, set segmentation.min_contrast "
+            "lower (0 disables the check)",
+            percentiles[0],
+            percentiles[1],
+            contrast,
+        )
     return Normalisation(lo, hi, contrast, signal)
 
 
@@ -439,8 +510,9 @@ class Objects(NamedTuple):
 
     @classmethod
     def empty(cls, n_rays):
-        return cls(np.zeros((0, 2), np.float32), np.zeros((0, n_rays), np.float32),
-                   np.zeros(0, np.float32))
+        return cls(
+            np.zeros((0, 2), np.float32), np.zeros((0, n_rays), np.float32), np.zeros(0, np.float32)
+        )
 
     @classmethod
     def concat(cls, parts, n_rays):
@@ -489,8 +561,10 @@ def tiles(region, tile, shape):
     y0, y1, x0, x1 = region
     bands = []
     for ty in range(y0, y1, tile):
-        band = [(ty, min(ty + tile, y1, shape[0]), tx, min(tx + tile, x1, shape[1]))
-                for tx in range(x0, x1, tile)]
+        band = [
+            (ty, min(ty + tile, y1, shape[0]), tx, min(tx + tile, x1, shape[1]))
+            for tx in range(x0, x1, tile)
+        ]
         bands.append(band)
     return bands
 
@@ -541,8 +615,9 @@ def _rescale(image, factor):
     return ndi.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
 
 
-def tile_candidates(model, read, shape, core, norm, *, scale=1.0, overlap=64,
-                    background_max=None, max_radius=None):
+def tile_candidates(
+    model, read, shape, core, norm, *, scale=1.0, overlap=64, background_max=None, max_radius=None
+):
     """Candidates whose centre lies in one tile's core.
 
     Parameters
@@ -564,8 +639,12 @@ def tile_candidates(model, read, shape, core, norm, *, scale=1.0, overlap=64,
     """
     height, width = shape
     y0, y1, x0, x1 = core
-    win = (max(0, y0 - overlap), min(height, y1 + overlap),
-           max(0, x0 - overlap), min(width, x1 + overlap))
+    win = (
+        max(0, y0 - overlap),
+        min(height, y1 + overlap),
+        max(0, x0 - overlap),
+        min(width, x1 + overlap),
+    )
     raw = np.asarray(read(win))
     lo, span = norm.lo, norm.hi - norm.lo
     if background_max is not None and (span <= 0 or raw.max() <= lo + background_max * span):
@@ -603,8 +682,9 @@ def _nms(pool, score, nms_thresh):
         return np.zeros(0, int)
     order = np.argsort(-score, kind="stable")
     with _openmp_threads(1):
-        keep = non_maximum_suppression_inds(pool.dist[order], pool.points[order], score[order],
-                                            thresh=nms_thresh, verbose=False)
+        keep = non_maximum_suppression_inds(
+            pool.dist[order], pool.points[order], score[order], thresh=nms_thresh, verbose=False
+        )
     return np.sort(order[keep])
 
 
@@ -660,7 +740,7 @@ def suppress_bands(bands, nms_thresh, reach, n_rays):
     ------
     (Objects, y1): the kept objects with centre row in [y0, y1) of each band, in band order
     """
-    fixed = Objects.empty(n_rays)    # kept objects of earlier bands near the current one
+    fixed = Objects.empty(n_rays)  # kept objects of earlier bands near the current one
     pending = None
     margin = 2.0 * reach
     for item in list_then_none(bands):
@@ -766,10 +846,10 @@ def strips_to_tiles(strips, width, tile=STRIP):
     """Cut (y0, strip) rows into (tile, tile) blocks, row-major, as tifffile writes them."""
     for _, labels in strips:
         for x0 in range(0, width, tile):
-            block = labels[:, x0:x0 + tile]
+            block = labels[:, x0 : x0 + tile]
             if block.shape != (tile, tile):
                 padded = np.zeros((tile, tile), labels.dtype)
-                padded[:block.shape[0], :block.shape[1]] = block
+                padded[: block.shape[0], : block.shape[1]] = block
                 block = padded
             yield block
 
@@ -781,10 +861,10 @@ def strips_to_tiles(strips, width, tile=STRIP):
 class Plan:
     """How one image is predicted: tile sizes and scale in image pixels."""
 
-    scale: float          # model px per image px
-    tile: int             # prediction tile core, image px
-    overlap: int          # context around each tile, image px
-    reach: float          # largest object radius, image px (rays are capped here)
+    scale: float  # model px per image px
+    tile: int  # prediction tile core, image px
+    overlap: int  # context around each tile, image px
+    reach: float  # largest object radius, image px (rays are capped here)
 
 
 def plan(model, image_pixel_size_um, tile_px=1024, overlap_px=64):
@@ -828,14 +908,29 @@ def predict_bands(model, read, shape, norm, plan_, region=None, background_max=N
     for band in bands:
         parts = []
         for core in band:
-            cand, status = tile_candidates(model, read, shape, core, norm, scale=plan_.scale,
-                                           overlap=plan_.overlap, background_max=background_max,
-                                           max_radius=plan_.reach)
+            cand, status = tile_candidates(
+                model,
+                read,
+                shape,
+                core,
+                norm,
+                scale=plan_.scale,
+                overlap=plan_.overlap,
+                background_max=background_max,
+                max_radius=plan_.reach,
+            )
             done += 1
             skipped += status == "background"
-            log.info("tile %d/%d y %d-%d x %d-%d: %s", done, total, core[0], core[1], core[2],
-                     core[3], "background, skipped" if status == "background"
-                     else f"{len(cand)} candidates")
+            log.info(
+                "tile %d/%d y %d-%d x %d-%d: %s",
+                done,
+                total,
+                core[0],
+                core[1],
+                core[2],
+                core[3],
+                "background, skipped" if status == "background" else f"{len(cand)} candidates",
+            )
             parts.append(cand)
         yield Objects.concat(parts, model.n_rays), band[0][0], band[0][1]
     if skipped:
@@ -863,16 +958,26 @@ def segment_objects(model, read, shape, norm, plan_, core=None, halo=0, backgrou
     """
     height, width = shape
     core = core or (0, height, 0, width)
-    region = (max(0, core[0] - halo), min(height, core[1] + halo),
-              max(0, core[2] - halo), min(width, core[3] + halo))
+    region = (
+        max(0, core[0] - halo),
+        min(height, core[1] + halo),
+        max(0, core[2] - halo),
+        min(width, core[3] + halo),
+    )
     if norm.signal:
         bands = predict_bands(model, read, shape, norm, plan_, region, background_max)
     else:
-        bands = ((Objects.empty(model.n_rays), band[0][0], band[0][1])
-                 for band in tiles(region, plan_.tile, shape))
+        bands = (
+            (Objects.empty(model.n_rays), band[0][0], band[0][1])
+            for band in tiles(region, plan_.tile, shape)
+        )
     for kept, y1 in suppress_bands(bands, model.nms_thresh, plan_.reach, model.n_rays):
-        inside = ((kept.points[:, 0] >= core[0]) & (kept.points[:, 0] < core[1])
-                  & (kept.points[:, 1] >= core[2]) & (kept.points[:, 1] < core[3]))
+        inside = (
+            (kept.points[:, 0] >= core[0])
+            & (kept.points[:, 0] < core[1])
+            & (kept.points[:, 1] >= core[2])
+            & (kept.points[:, 1] < core[3])
+        )
         yield kept.take(inside), min(y1, core[1])
 
 
@@ -904,20 +1009,32 @@ def _counting(kept_bands, stats):
 def log_plan(plan_, shape, pixel_size_um, model):
     """One log line: image size, scale, tiles."""
     if model.pixel_size_um is None:
-        log.info("the model has no expected pixel size (frontline.json or "
-                 "segmentation.model_pixel_size_um): the image is not rescaled")
-    log.info("image %d x %d px at %.4g µm/px; model %s µm/px (x%.3f); tiles of %d px with "
-             "%d px context", shape[0], shape[1], pixel_size_um,
-             "?" if model.pixel_size_um is None else f"{model.pixel_size_um:g}", plan_.scale,
-             plan_.tile, plan_.overlap)
+        log.info(
+            "the model has no expected pixel size (frontline.json or "
+            "segmentation.model_pixel_size_um): the image is not rescaled"
+        )
+    log.info(
+        "image %d x %d px at %.4g µm/px; model %s µm/px (x%.3f); tiles of %d px with %d px context",
+        shape[0],
+        shape[1],
+        pixel_size_um,
+        "?" if model.pixel_size_um is None else f"{model.pixel_size_um:g}",
+        plan_.scale,
+        plan_.tile,
+        plan_.overlap,
+    )
 
 
 def report_count(stats, sample, path):
     """Warn when no nucleus was found (the label image is then empty)."""
     if stats.get("nuclei", 0) == 0:
-        log.warning("sample '%s': no nuclei found; %s is an empty label image. If the image "
-                    "does have nuclei, check segmentation.nuclear_channel, the normalisation "
-                    "percentiles and prob_thresh", sample, path)
+        log.warning(
+            "sample '%s': no nuclei found; %s is an empty label image. If the image "
+            "does have nuclei, check segmentation.nuclear_channel, the normalisation "
+            "percentiles and prob_thresh",
+            sample,
+            path,
+        )
 
 
 # ----------------------------------------------------------------------------- tile jobs
@@ -944,8 +1061,9 @@ def job_grid(shape, job_tile_px):
     return grid
 
 
-def segment_job(model, read, shape, norm, plan_, tile_id, job_tile_px, job_halo_px,
-                background_max=None):
+def segment_job(
+    model, read, shape, norm, plan_, tile_id, job_tile_px, job_halo_px, background_max=None
+):
     """The final nuclei whose centre lies in one job tile's core.
 
     Parameters
@@ -961,16 +1079,26 @@ def segment_job(model, read, shape, norm, plan_, tile_id, job_tile_px, job_halo_
     """
     grid = job_grid(shape, job_tile_px)
     if tile_id not in grid:
-        raise FrontlineInputError(f"job tile '{tile_id}' is not in the {len(grid)} tiles of a "
-                                  f"{shape[0]} x {shape[1]} px image",
-                                  fix="rerun the workflow so the tile list is rebuilt")
+        raise FrontlineInputError(
+            f"job tile '{tile_id}' is not in the {len(grid)} tiles of a "
+            f"{shape[0]} x {shape[1]} px image",
+            fix="rerun the workflow so the tile list is rebuilt",
+        )
     core = grid[tile_id]
     if job_halo_px < 2 * plan_.reach:
-        log.warning("job_halo_px (%d) is less than twice the object radius (%g px): nuclei near "
-                    "job borders may be found twice or missed", job_halo_px, plan_.reach)
+        log.warning(
+            "job_halo_px (%d) is less than twice the object radius (%g px): nuclei near "
+            "job borders may be found twice or missed",
+            job_halo_px,
+            plan_.reach,
+        )
     log.info("job tile %s: y %d-%d x %d-%d with %d px halo", tile_id, *core, job_halo_px)
-    parts = [kept for kept, _ in segment_objects(model, read, shape, norm, plan_, core,
-                                                  job_halo_px, background_max)]
+    parts = [
+        kept
+        for kept, _ in segment_objects(
+            model, read, shape, norm, plan_, core, job_halo_px, background_max
+        )
+    ]
     objects = Objects.concat(parts, model.n_rays)
     log.info("job tile %s: %d nuclei", tile_id, len(objects))
     return JobTile(objects, core, tuple(shape), float("nan"), plan_.reach, model.nms_thresh)
@@ -994,12 +1122,15 @@ def job_rows(paths, sample=None):
     for path in paths:
         match = re.fullmatch(r"r(\d+)c(\d+)", Path(path).name.split(".")[0])
         if match is None:
-            raise FrontlineInputError("a job tile file is not named r<row>c<col>.npz",
-                                      sample=sample, file=path, fix="rerun the workflow")
+            raise FrontlineInputError(
+                "a job tile file is not named r<row>c<col>.npz",
+                sample=sample,
+                file=path,
+                fix="rerun the workflow",
+            )
         by_row.setdefault(int(match[1]), []).append((int(match[2]), path))
     if not by_row:
-        raise FrontlineInputError("no job tiles to merge", sample=sample,
-                                  fix="rerun the workflow")
+        raise FrontlineInputError("no job tiles to merge", sample=sample, fix="rerun the workflow")
     first = load_job_tile(sorted(by_row[min(by_row)])[0][1])
     ref = (first.shape, first.pixel_size_um, first.reach, first.nms_thresh)
 
@@ -1014,20 +1145,28 @@ def job_rows(paths, sample=None):
                     raise FrontlineInputError(
                         f"job tile r{row}c{col} does not fit the others (core {job.core}, "
                         f"slide {job.shape}; expected rows from {y}, columns from {x}, slide "
-                        f"{first.shape})", sample=sample, file=path,
+                        f"{first.shape})",
+                        sample=sample,
+                        file=path,
                         fix="delete results/<sample>/tiles/ and rerun (the tiles come from "
-                            "different settings or images)")
+                        "different settings or images)",
+                    )
                 x = job.core[3]
             if x != first.shape[1]:
-                raise FrontlineInputError(f"job tile row {row} ends at column {x}, not at the "
-                                          f"slide's width {first.shape[1]}", sample=sample,
-                                          fix="delete results/<sample>/tiles/ and rerun")
+                raise FrontlineInputError(
+                    f"job tile row {row} ends at column {x}, not at the "
+                    f"slide's width {first.shape[1]}",
+                    sample=sample,
+                    fix="delete results/<sample>/tiles/ and rerun",
+                )
             y = jobs[0].core[1]
             yield jobs
         if y != first.shape[0]:
-            raise FrontlineInputError(f"the job tiles end at row {y}, not at the slide's height "
-                                      f"{first.shape[0]}", sample=sample,
-                                      fix="delete results/<sample>/tiles/ and rerun")
+            raise FrontlineInputError(
+                f"the job tiles end at row {y}, not at the slide's height {first.shape[0]}",
+                sample=sample,
+                fix="delete results/<sample>/tiles/ and rerun",
+            )
 
     return first.shape, first.pixel_size_um, rows()
 
@@ -1055,8 +1194,11 @@ def merge_job_rows(rows, stats=None):
 
     def bands():
         for jobs in itertools.chain([first], rows):
-            yield (Objects.concat([j.objects for j in jobs], n_rays), jobs[0].core[0],
-                   jobs[0].core[1])
+            yield (
+                Objects.concat([j.objects for j in jobs], n_rays),
+                jobs[0].core[0],
+                jobs[0].core[1],
+            )
 
     kept = suppress_bands(bands(), ref.nms_thresh, ref.reach, n_rays)
     yield from render_strips(_counting(kept, stats), ref.shape, ref.reach)
@@ -1087,15 +1229,24 @@ def write_label_strips(path, strips, shape, pixel_size_um, tile=STRIP):
     metadata = {
         "axes": "CYX",
         "Channel": {"Name": ["labels"]},
-        "PhysicalSizeX": float(pixel_size_um), "PhysicalSizeXUnit": "µm",
-        "PhysicalSizeY": float(pixel_size_um), "PhysicalSizeYUnit": "µm",
+        "PhysicalSizeX": float(pixel_size_um),
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": float(pixel_size_um),
+        "PhysicalSizeYUnit": "µm",
     }
     with atomic_output(path) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=height * width * 4 > 2**31, ome=True) as tif:
-            tif.write(strips_to_tiles(strips, width, tile), shape=(1, height, width),
-                      dtype=np.uint32, tile=(tile, tile), compression="zlib",
-                      photometric="minisblack", metadata=metadata, resolutionunit="CENTIMETER",
-                      resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um))
+            tif.write(
+                strips_to_tiles(strips, width, tile),
+                shape=(1, height, width),
+                dtype=np.uint32,
+                tile=(tile, tile),
+                compression="zlib",
+                photometric="minisblack",
+                metadata=metadata,
+                resolutionunit="CENTIMETER",
+                resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um),
+            )
 
 
 @dataclass
@@ -1103,10 +1254,10 @@ class JobTile:
     """One job tile's result: its final objects and what the merge needs to know."""
 
     objects: Objects
-    core: tuple           # (y0, y1, x0, x1), px
-    shape: tuple          # (Y, X) of the slide, px
+    core: tuple  # (y0, y1, x0, x1), px
+    shape: tuple  # (Y, X) of the slide, px
     pixel_size_um: float
-    reach: float          # largest object radius, px
+    reach: float  # largest object radius, px
     nms_thresh: float
 
 
@@ -1116,19 +1267,31 @@ def save_job_tile(path, job):
 
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, points=job.objects.points, dist=job.objects.dist,
-                     prob=job.objects.prob, core=np.asarray(job.core, np.int64),
-                     shape=np.asarray(job.shape, np.int64),
-                     pixel_size_um=np.float64(job.pixel_size_um), reach=np.float64(job.reach),
-                     nms_thresh=np.float64(job.nms_thresh))
+            np.savez(
+                fh,
+                points=job.objects.points,
+                dist=job.objects.dist,
+                prob=job.objects.prob,
+                core=np.asarray(job.core, np.int64),
+                shape=np.asarray(job.shape, np.int64),
+                pixel_size_um=np.float64(job.pixel_size_um),
+                reach=np.float64(job.reach),
+                nms_thresh=np.float64(job.nms_thresh),
+            )
 
 
 def save_normalisation(path, norm, percentiles, channel):
     """Write an image's Normalisation as JSON (read by every job tile)."""
     from .step import atomic_output
 
-    data = {"channel": channel, "percentiles": list(percentiles), "low": norm.lo,
-            "high": norm.hi, "contrast": min(norm.contrast, 1e300), "signal": bool(norm.signal)}
+    data = {
+        "channel": channel,
+        "percentiles": list(percentiles),
+        "low": norm.lo,
+        "high": norm.hi,
+        "contrast": min(norm.contrast, 1e300),
+        "signal": bool(norm.signal),
+    }
     with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
@@ -1137,11 +1300,14 @@ def load_normalisation(path, channel):
     """The Normalisation written by :func:`save_normalisation`; the channel must match."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("channel") != channel:
-        raise FrontlineInputError(f"the normalisation was computed for channel "
-                                  f"'{data.get('channel')}', not '{channel}'", file=path,
-                                  fix="delete the file and rerun")
-    return Normalisation(float(data["low"]), float(data["high"]), float(data["contrast"]),
-                         bool(data["signal"]))
+        raise FrontlineInputError(
+            f"the normalisation was computed for channel '{data.get('channel')}', not '{channel}'",
+            file=path,
+            fix="delete the file and rerun",
+        )
+    return Normalisation(
+        float(data["low"]), float(data["high"]), float(data["contrast"]), bool(data["signal"])
+    )
 
 
 def load_job_tile(path):
@@ -1149,9 +1315,17 @@ def load_job_tile(path):
     try:
         with np.load(path) as data:
             objects = Objects(data["points"], data["dist"], data["prob"])
-            return JobTile(objects, tuple(int(v) for v in data["core"]),
-                           tuple(int(v) for v in data["shape"]), float(data["pixel_size_um"]),
-                           float(data["reach"]), float(data["nms_thresh"]))
+            return JobTile(
+                objects,
+                tuple(int(v) for v in data["core"]),
+                tuple(int(v) for v in data["shape"]),
+                float(data["pixel_size_um"]),
+                float(data["reach"]),
+                float(data["nms_thresh"]),
+            )
     except (OSError, KeyError, ValueError) as err:
-        raise FrontlineInputError(f"cannot read the job tile's objects ({err})", file=path,
-                                  fix="rerun the segment_tile job that writes it") from None
+        raise FrontlineInputError(
+            f"cannot read the job tile's objects ({err})",
+            file=path,
+            fix="rerun the segment_tile job that writes it",
+        ) from None

@@ -28,47 +28,69 @@ def load_sample_sheet(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise FrontlineInputError("the sample sheet does not exist", file=path,
-                                  fix="set `samples:` in the config to an existing TSV file")
+        raise FrontlineInputError(
+            "the sample sheet does not exist",
+            file=path,
+            fix="set `samples:` in the config to an existing TSV file",
+        )
     raw = path.read_bytes()
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise FrontlineInputError(
-            f"the sample sheet is not UTF-8 text (byte {err.start})", file=path,
-            fix="save the sheet as UTF-8 (e.g. 'iconv -f latin1 -t utf-8')") from None
+            f"the sample sheet is not UTF-8 text (byte {err.start})",
+            file=path,
+            fix="save the sheet as UTF-8 (e.g. 'iconv -f latin1 -t utf-8')",
+        ) from None
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
-                            comment=None, encoding="utf-8")
+        table = pd.read_csv(
+            path, sep="\t", dtype=str, keep_default_na=False, comment=None, encoding="utf-8"
+        )
     except pd.errors.EmptyDataError:
-        raise FrontlineInputError("the sample sheet is empty", file=path,
-                                  fix="add a header line 'sample<TAB>image' and one row per image") from None
+        raise FrontlineInputError(
+            "the sample sheet is empty",
+            file=path,
+            fix="add a header line 'sample<TAB>image' and one row per image",
+        ) from None
     table.columns = [c.strip() for c in table.columns]
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise FrontlineInputError(
-            f"the sample sheet lacks the required column(s) {missing}; it has {list(table.columns)}",
-            file=path, fix="the sheet must be tab-separated with at least the columns 'sample' and 'image'")
+            f"the sample sheet lacks the required column(s) {missing}; "
+            f"it has {list(table.columns)}",
+            file=path,
+            fix="the sheet must be tab-separated with at least the columns 'sample' and 'image'",
+        )
     table = table.apply(lambda col: col.str.strip())
     if table.empty:
-        raise FrontlineInputError("the sample sheet has a header but no samples", file=path,
-                                  fix="add one row per image")
+        raise FrontlineInputError(
+            "the sample sheet has a header but no samples", file=path, fix="add one row per image"
+        )
     blank = table.index[table["sample"] == ""].tolist()
     if blank:
-        raise FrontlineInputError(f"row(s) {[i + 2 for i in blank]} have no sample name", file=path,
-                                  fix="give every row a unique sample name")
+        raise FrontlineInputError(
+            f"row(s) {[i + 2 for i in blank]} have no sample name",
+            file=path,
+            fix="give every row a unique sample name",
+        )
     dup = sorted(table["sample"][table["sample"].duplicated()].unique())
     if dup:
-        raise FrontlineInputError(f"duplicate sample name(s) {dup}", file=path,
-                                  fix="give every row a unique sample name")
+        raise FrontlineInputError(
+            f"duplicate sample name(s) {dup}", file=path, fix="give every row a unique sample name"
+        )
     bad = [s for s in table["sample"] if not re.fullmatch(r"[^/\\\s]+", s)]
     if bad:
-        raise FrontlineInputError(f"sample name(s) {bad} contain spaces or slashes", sample=bad[0],
-                                  file=path, fix="use names without spaces or '/' (they become folder names)")
+        raise FrontlineInputError(
+            f"sample name(s) {bad} contain spaces or slashes",
+            sample=bad[0],
+            file=path,
+            fix="use names without spaces or '/' (they become folder names)",
+        )
     noimage = table["sample"][table["image"] == ""].tolist()
     if noimage:
-        raise FrontlineInputError("no image path given", sample=noimage[0], file=path,
-                                  fix="fill the 'image' column")
+        raise FrontlineInputError(
+            "no image path given", sample=noimage[0], file=path, fix="fill the 'image' column"
+        )
     for col in OPTIONAL:
         if col not in table.columns:
             table[col] = ""
@@ -80,9 +102,12 @@ def load_sample_sheet(path):
         except ValueError:
             size = float("nan")
         if not size > 0:
-            raise FrontlineInputError(f"pixel_size_um is '{value}', not a positive number",
-                                      sample=sample, file=path,
-                                      fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty")
+            raise FrontlineInputError(
+                f"pixel_size_um is '{value}', not a positive number",
+                sample=sample,
+                file=path,
+                fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty",
+            )
     return table.set_index("sample", drop=False)
 
 

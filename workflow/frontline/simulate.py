@@ -83,6 +83,8 @@ import shapely
 from scipy import ndimage
 from skimage import measure, segmentation
 
+from .colours import REGION_COLOURS, TUMOR_CLASS
+
 log = logging.getLogger(__name__)
 
 CHANNELS = ("DAPI", "PanCK", "CD45", "CD3", "CD8", "CD68", "CD20", "MPO")
@@ -92,30 +94,43 @@ PRESETS = ("inflamed", "excluded", "desert")
 
 # preset -> phenotype -> (inside, outside, peak at the front), cells/mm²
 DENSITY_TABLE = {
-    "inflamed": {"CD8_T": (320, 180, 120), "T_helper": (200, 200, 80),
-                 "B_cell": (30, 80, 20), "macrophage": (180, 120, 60),
-                 "neutrophil": (60, 40, 20)},
-    "excluded": {"CD8_T": (15, 120, 700), "T_helper": (10, 120, 450),
-                 "B_cell": (2, 60, 120), "macrophage": (25, 100, 300),
-                 "neutrophil": (5, 30, 60)},
-    "desert": {"CD8_T": (6, 12, 0), "T_helper": (6, 14, 0), "B_cell": (1, 4, 0),
-               "macrophage": (12, 20, 0), "neutrophil": (3, 6, 0)},
+    "inflamed": {
+        "CD8_T": (320, 180, 120),
+        "T_helper": (200, 200, 80),
+        "B_cell": (30, 80, 20),
+        "macrophage": (180, 120, 60),
+        "neutrophil": (60, 40, 20),
+    },
+    "excluded": {
+        "CD8_T": (15, 120, 700),
+        "T_helper": (10, 120, 450),
+        "B_cell": (2, 60, 120),
+        "macrophage": (25, 100, 300),
+        "neutrophil": (5, 30, 60),
+    },
+    "desert": {
+        "CD8_T": (6, 12, 0),
+        "T_helper": (6, 14, 0),
+        "B_cell": (1, 4, 0),
+        "macrophage": (12, 20, 0),
+        "neutrophil": (3, 6, 0),
+    },
 }
 for _table in DENSITY_TABLE.values():
     _table["stromal"] = (120, 1100, 0)
     _table["tumor"] = (2600, 0, 0)
 
-TRANSITION_UM = 8.0     # width of the inside -> outside step (logistic scale)
-BAND_CENTER_UM = 25.0   # the pile at the front sits this far out in the stroma
+TRANSITION_UM = 8.0  # width of the inside -> outside step (logistic scale)
+BAND_CENTER_UM = 25.0  # the pile at the front sits this far out in the stroma
 BAND_SIGMA_UM = 30.0
-DIST_CLIP_UM = 250.0    # beyond this distance every density is flat
-BLOCK_UM = 32.0         # placement block; must exceed twice REACH_UM
-LATTICE_UM = 2.0        # grid of the tumor field
-OCC_UM = 1.0            # grid of the overlap test
-MAX_PER_BLOCK = 1024    # cell ids: block index * MAX_PER_BLOCK + k + 1
-HALO_UM = 40.0          # context around a rendered tile (nucleus + cytoplasm + blur)
-REACH_UM = 12.0         # the farthest a nucleus reaches from its centre
-CYTO_MAX_UM = 5.5       # the widest cytoplasm
+DIST_CLIP_UM = 250.0  # beyond this distance every density is flat
+BLOCK_UM = 32.0  # placement block; must exceed twice REACH_UM
+LATTICE_UM = 2.0  # grid of the tumor field
+OCC_UM = 1.0  # grid of the overlap test
+MAX_PER_BLOCK = 1024  # cell ids: block index * MAX_PER_BLOCK + k + 1
+HALO_UM = 40.0  # context around a rendered tile (nucleus + cytoplasm + blur)
+REACH_UM = 12.0  # the farthest a nucleus reaches from its centre
+CYTO_MAX_UM = 5.5  # the widest cytoplasm
 
 _PLACE_ORDER = ("CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil", "tumor", "stromal")
 _CODE = {p: i for i, p in enumerate(PHENOTYPES)}
@@ -142,19 +157,24 @@ _COMPARTMENTS = {
 }
 # channel -> photons at expression 1, flat background photons, autofluorescence photons
 _OPTICS = {
-    "DAPI": (1800.0, 20.0, 15.0), "PanCK": (780.0, 40.0, 45.0), "CD45": (660.0, 35.0, 30.0),
-    "CD3": (500.0, 30.0, 25.0), "CD8": (460.0, 30.0, 25.0), "CD68": (420.0, 35.0, 40.0),
-    "CD20": (460.0, 30.0, 25.0), "MPO": (420.0, 30.0, 30.0),
+    "DAPI": (1800.0, 20.0, 15.0),
+    "PanCK": (780.0, 40.0, 45.0),
+    "CD45": (660.0, 35.0, 30.0),
+    "CD3": (500.0, 30.0, 25.0),
+    "CD8": (460.0, 30.0, 25.0),
+    "CD68": (420.0, 35.0, 40.0),
+    "CD20": (460.0, 30.0, 25.0),
+    "MPO": (420.0, 30.0, 30.0),
 }
-NEGATIVE_LEVEL = 0.05   # non-specific expression of marker-negative cells (median)
+NEGATIVE_LEVEL = 0.05  # non-specific expression of marker-negative cells (median)
 SPILL_FRACTION = 0.12
 SPILL_SIGMA_UM = 2.0
 KERATIN_LOW_FRACTION = 0.02  # tumor cells with a quarter of the PanCK
-POSITIVE_SIGMA = 0.45    # log-normal spread of positive expression between cells
+POSITIVE_SIGMA = 0.45  # log-normal spread of positive expression between cells
 PSF_SIGMA_UM = 0.35
 CAMERA_OFFSET = 100.0
 READ_NOISE = 4.0
-MIN_TUMOR_CELLS = 5      # the truth tumor keeps parts with at least this many tumor cells
+MIN_TUMOR_CELLS = 5  # the truth tumor keeps parts with at least this many tumor cells
 
 
 def expected_density_per_mm2(preset, phenotype, dist_um):
@@ -195,8 +215,8 @@ class World:
     height_um: float
     width_um: float
     pixel_size_um: float
-    modes: np.ndarray = field(repr=False)   # (K, 4): kx, ky (rad/µm), phase, amplitude
-    bump: tuple | None                      # (cy_um, cx_um, radius_um, height) or None
+    modes: np.ndarray = field(repr=False)  # (K, 4): kx, ky (rad/µm), phase, amplitude
+    bump: tuple | None  # (cy_um, cx_um, radius_um, height) or None
     threshold: float
     taper_um: float
 
@@ -225,16 +245,21 @@ def make_world(preset, shape_px, pixel_size_um, seed, central_mass=True):
     ky = 2 * np.pi / wavelength * np.sin(angle)
     phase = rng.uniform(0, 2 * np.pi, k)
     amp = np.sqrt(wavelength)
-    amp *= np.sqrt(2.0 / np.sum(amp ** 2))  # unit variance
+    amp *= np.sqrt(2.0 / np.sum(amp**2))  # unit variance
     modes = np.stack([kx, ky, phase, amp], axis=1)
     if not central_mass:  # add mm-scale waves: tumor masses and stroma-rich regions
         k_big = 16
         wavelength = rng.uniform(1500.0, 6000.0, k_big)
         angle = rng.uniform(0, 2 * np.pi, k_big)
-        big = np.stack([2 * np.pi / wavelength * np.cos(angle),
-                        2 * np.pi / wavelength * np.sin(angle),
-                        rng.uniform(0, 2 * np.pi, k_big),
-                        np.full(k_big, np.sqrt(2.0 / k_big) * 0.8)], axis=1)
+        big = np.stack(
+            [
+                2 * np.pi / wavelength * np.cos(angle),
+                2 * np.pi / wavelength * np.sin(angle),
+                rng.uniform(0, 2 * np.pi, k_big),
+                np.full(k_big, np.sqrt(2.0 / k_big) * 0.8),
+            ],
+            axis=1,
+        )
         modes[:, 3] *= 0.6  # variances 0.36 + 0.64 = 1
         modes = np.concatenate([modes, big])
     extent = min(height_um, width_um)
@@ -246,8 +271,9 @@ def make_world(preset, shape_px, pixel_size_um, seed, central_mass=True):
     else:
         bump = None
         threshold = 0.25  # ~40 % of the slide is tumor
-    return World(preset, int(seed), height_um, width_um, float(pixel_size_um), modes, bump,
-                 threshold, taper)
+    return World(
+        preset, int(seed), height_um, width_um, float(pixel_size_um), modes, bump, threshold, taper
+    )
 
 
 def tumor_field(world, ys_um, xs_um):
@@ -270,7 +296,7 @@ def tumor_field(world, ys_um, xs_um):
         out += amp * (np.cos(b) * np.cos(a) - np.sin(b) * np.sin(a))
     if world.bump is not None:
         cy, cx, radius, height = world.bump
-        out = 0.5 * out + height * np.exp(-0.5 * ((ys - cy) ** 2 + (xs - cx) ** 2) / radius ** 2)
+        out = 0.5 * out + height * np.exp(-0.5 * ((ys - cy) ** 2 + (xs - cx) ** 2) / radius**2)
     edge = np.minimum(np.minimum(ys, world.height_um - ys), np.minimum(xs, world.width_um - xs))
     out -= 4.0 * np.clip(1.0 - edge / world.taper_um, 0.0, 1.0) ** 2
     return out
@@ -286,8 +312,9 @@ def tumor_polygon(world, step_um=LATTICE_UM):
     rings = []
     for contour in measure.find_contours(values, world.threshold):
         if len(contour) >= 4:
-            ring = shapely.Polygon(np.column_stack([xs[0] + contour[:, 1] * step_um,
-                                                    ys[0] + contour[:, 0] * step_um]))
+            ring = shapely.Polygon(
+                np.column_stack([xs[0] + contour[:, 1] * step_um, ys[0] + contour[:, 0] * step_um])
+            )
             rings.append(shapely.make_valid(ring))
     if not rings:
         return shapely.MultiPolygon()
@@ -323,8 +350,11 @@ def observable_tumor(tumor, x_um, y_um, is_tumor, min_cells=MIN_TUMOR_CELLS):
             continue
         if shapely.contains_xy(part, x_um[is_tumor], y_um[is_tumor]).sum() < min_cells:
             continue
-        holes = [ring for ring in part.interiors
-                 if shapely.contains_xy(shapely.Polygon(ring), x_um, y_um).any()]
+        holes = [
+            ring
+            for ring in part.interiors
+            if shapely.contains_xy(shapely.Polygon(ring), x_um, y_um).any()
+        ]
         parts.append(shapely.Polygon(part.exterior, holes))
     return shapely.MultiPolygon(parts)
 
@@ -387,10 +417,14 @@ class _DistanceGrid:
 
 def _draw_cells(rng, phenotype, n):
     """Shape, nuclear intensity, cytoplasm width and marker expression of n cells (µm)."""
-    cells = {"code": np.full(n, _CODE[phenotype], np.int8),
-             "theta": rng.uniform(0, np.pi, n),
-             "harm": np.zeros((n, 3)), "harm_phase": rng.uniform(0, 2 * np.pi, (n, 3)),
-             "lobes": np.full((n, 4, 2), np.nan), "lobe_r": np.zeros(n)}
+    cells = {
+        "code": np.full(n, _CODE[phenotype], np.int8),
+        "theta": rng.uniform(0, np.pi, n),
+        "harm": np.zeros((n, 3)),
+        "harm_phase": rng.uniform(0, 2 * np.pi, (n, 3)),
+        "lobes": np.full((n, 4, 2), np.nan),
+        "lobe_r": np.zeros(n),
+    }
     if phenotype == "tumor":
         radius = rng.uniform(5.0, 8.0, n)
         aspect = rng.uniform(1.0, 1.35, n)
@@ -422,7 +456,7 @@ def _draw_cells(rng, phenotype, n):
                 pos = pos + step * np.array([np.cos(heading), np.sin(heading)])
                 pts.append(pos)
             pts = np.array(pts) - np.mean(pts, axis=0)
-            cells["lobes"][i, :len(pts)] = pts
+            cells["lobes"][i, : len(pts)] = pts
         cells["lobe_r"] = lobe_r
         dapi, texture, cyto = rng.lognormal(np.log(1.1), 0.2, n), 0.2, rng.uniform(2.0, 3.0, n)
     elif phenotype == "stromal":
@@ -479,8 +513,12 @@ def _nucleus_mask(cells, i, y_um, x_um):
     v = (-dx * sin + dy * cos) / cells["b"][i]
     phi = np.arctan2(v, u)
     harm, phase = cells["harm"][i], cells["harm_phase"][i]
-    edge = (1.0 + harm[0] * np.cos(2 * phi + phase[0]) + harm[1] * np.cos(3 * phi + phase[1])
-            + harm[2] * np.cos(4 * phi + phase[2]))
+    edge = (
+        1.0
+        + harm[0] * np.cos(2 * phi + phase[0])
+        + harm[1] * np.cos(3 * phi + phase[1])
+        + harm[2] * np.cos(4 * phi + phase[2])
+    )
     return u * u + v * v <= edge * edge
 
 
@@ -505,8 +543,10 @@ class _Occupancy:
     def __init__(self, y0_um, y1_um, x0_um, x1_um):
         self.i0 = int(np.floor(y0_um / OCC_UM)) - 1
         self.j0 = int(np.floor(x0_um / OCC_UM)) - 1
-        shape = (int(np.ceil(y1_um / OCC_UM)) + 2 - self.i0,
-                 int(np.ceil(x1_um / OCC_UM)) + 2 - self.j0)
+        shape = (
+            int(np.ceil(y1_um / OCC_UM)) + 2 - self.i0,
+            int(np.ceil(x1_um / OCC_UM)) + 2 - self.j0,
+        )
         self.grid = np.zeros(shape, np.uint8)
 
     def try_place(self, cells, i):
@@ -562,7 +602,7 @@ def _place_block(world, by, bx, dist, occ):
         placed = np.zeros(len(py), bool)
         spare_y, spare_x = np.zeros(0), np.zeros(0)
         for i in range(len(py)):
-            for attempt in range(40):
+            for _attempt in range(40):
                 if occ.try_place(cells, i):
                     placed[i] = True
                     break
@@ -639,20 +679,21 @@ def _hash_uniform(seed, salt, rows, cols, strip=256):
     (h, w) float32 array
     """
     out = np.empty((len(rows), len(cols)), np.float32)
-    key = np.uint64((int(seed) * 0x165667B19E3779F9 + salt * 0x27D4EB2F165667C5)
-                    & 0xFFFFFFFFFFFFFFFF)
+    key = np.uint64(
+        (int(seed) * 0x165667B19E3779F9 + salt * 0x27D4EB2F165667C5) & 0xFFFFFFFFFFFFFFFF
+    )
     c = cols.astype(np.uint64)[None, :] * np.uint64(0xC2B2AE3D27D4EB4F)
     with np.errstate(over="ignore"):
         for r0 in range(0, len(rows), strip):  # strips keep the uint64 temporaries small
-            r = rows[r0:r0 + strip].astype(np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)
+            r = rows[r0 : r0 + strip].astype(np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)
             h = r ^ c ^ key  # splitmix64 finaliser
             h ^= h >> np.uint64(30)
             h *= np.uint64(0xBF58476D1CE4E5B9)
             h ^= h >> np.uint64(27)
             h *= np.uint64(0x94D049BB133111EB)
             h ^= h >> np.uint64(31)
-            out[r0:r0 + strip] = (h >> np.uint64(40)).astype(np.float32)
-    out *= np.float32(2.0 ** -24)
+            out[r0 : r0 + strip] = (h >> np.uint64(40)).astype(np.float32)
+    out *= np.float32(2.0**-24)
     out -= np.float32(0.5)
     return out
 
@@ -662,7 +703,7 @@ def _smooth(white, sigma_px):
     radius = int(4.0 * sigma_px + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
     kernel /= kernel.sum()
-    std = np.sqrt(1.0 / 12.0) * np.sum(kernel ** 2)  # 2-D: (sum k^2)^2 of the variance
+    std = np.sqrt(1.0 / 12.0) * np.sum(kernel**2)  # 2-D: (sum k^2)^2 of the variance
     return ndimage.gaussian_filter(white, sigma_px, mode="nearest") / np.float32(std)
 
 
@@ -720,8 +761,12 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
     x_um = (cols + 0.5) * ps
     y_um0, x_um0 = cy0 * ps, cx0 * ps  # top-left corner of the canvas
     reach = cells["reach"] + cells["cyto"]
-    near = ((cells["y"] + reach >= y_um[0]) & (cells["y"] - reach <= y_um[-1])
-            & (cells["x"] + reach >= x_um[0]) & (cells["x"] - reach <= x_um[-1]))
+    near = (
+        (cells["y"] + reach >= y_um[0])
+        & (cells["y"] - reach <= y_um[-1])
+        & (cells["x"] + reach >= x_um[0])
+        & (cells["x"] - reach <= x_um[-1])
+    )
     cells = _select(cells, np.flatnonzero(near))  # already sorted by id: the painting order
     n = len(cells["x"])
 
@@ -739,8 +784,9 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
     owner = lab.copy()
     nearest = np.where(lab > 0, f32(0), f32(np.inf))
     for i in range(n):
-        r0, r1, c0, c1 = _patch(cells, i, cells["reach"][i] + CYTO_MAX_UM + ps,
-                                y_um0, x_um0, ps, (H, W))
+        r0, r1, c0, c1 = _patch(
+            cells, i, cells["reach"][i] + CYTO_MAX_UM + ps, y_um0, x_um0, ps, (H, W)
+        )
         own = lab[r0:r1, c0:c1] == i + 1
         if r0 >= r1 or c0 >= c1 or not own.any():
             continue
@@ -760,13 +806,13 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
     extracellular = cellmap == 0
 
     white = _hash_uniform(world.seed, 11, rows, cols)
-    fine = _smooth(white, 0.5 / ps)      # chromatin grain; granules in the cytoplasm
-    coarse = _smooth(white, 1.5 / ps)    # chromatin domains
+    fine = _smooth(white, 0.5 / ps)  # chromatin grain; granules in the cytoplasm
+    coarse = _smooth(white, 1.5 / ps)  # chromatin domains
     del white
     texture_amp = np.concatenate([[0.0], cells["texture"]]).astype(f32)[lab]
     coarse *= f32(0.5)
     coarse += f32(0.6) * fine
-    coarse += f32(0.6) * (fine > 1.6)    # bright chromocentres
+    coarse += f32(0.6) * (fine > 1.6)  # bright chromocentres
     coarse *= texture_amp
     coarse += f32(1.0)
     np.clip(coarse, 0.15, None, out=coarse)
@@ -780,8 +826,10 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
     autofluor *= extracellular
     del extracellular
 
-    rng = np.random.default_rng([world.seed, 104729] + (
-        [int(y0_px), int(x0_px)] if noise_seed is None else list(np.atleast_1d(noise_seed))))
+    rng = np.random.default_rng(
+        [world.seed, 104729]
+        + ([int(y0_px), int(x0_px)] if noise_seed is None else list(np.atleast_1d(noise_seed)))
+    )
     image = np.empty((len(CHANNELS), h_px, w_px), np.uint16)
     crop = (slice(halo, halo + h_px), slice(halo, halo + w_px))
     for c, channel in enumerate(CHANNELS):
@@ -790,13 +838,17 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
         else:
             (w_ring, w_cyto, w_nuc), grain = _COMPARTMENTS[channel]
             signal = np.concatenate([[0.0], cells["expr"][:, c]]).astype(f32)[cellmap]
-            weight = np.where(ring, f32(w_ring), np.where(nucleus, f32(w_nuc),
-                                                           np.where(cytoplasm, f32(w_cyto), f32(0))))
+            weight = np.where(
+                ring,
+                f32(w_ring),
+                np.where(nucleus, f32(w_nuc), np.where(cytoplasm, f32(w_cyto), f32(0))),
+            )
             weight *= np.clip(f32(1.0) + f32(grain) * fine, 0.0, None)
             signal *= weight
             del weight
-            spill = ndimage.gaussian_filter(signal, SPILL_SIGMA_UM / ps, mode="nearest",
-                                            truncate=3.0)
+            spill = ndimage.gaussian_filter(
+                signal, SPILL_SIGMA_UM / ps, mode="nearest", truncate=3.0
+            )
             signal += f32(SPILL_FRACTION) * spill
             del spill
         signal = ndimage.gaussian_filter(signal, PSF_SIGMA_UM / ps, mode="nearest")[crop]
@@ -823,11 +875,11 @@ def render(world, cells, y0_px, x0_px, h_px, w_px, halo_px=None, noise_seed=None
 class Simulation:
     """A simulated sample with its truth (see :func:`simulate_tissue`)."""
 
-    image: np.ndarray       # (C, Y, X) uint16
-    channels: list          # C marker names
-    labels: np.ndarray      # (Y, X) uint32, label == cell_id
-    cells: pd.DataFrame     # cell_id, x_um, y_um, phenotype, dist_front_um
-    tumor: object           # shapely (Multi)Polygon, µm
+    image: np.ndarray  # (C, Y, X) uint16
+    channels: list  # C marker names
+    labels: np.ndarray  # (Y, X) uint32, label == cell_id
+    cells: pd.DataFrame  # cell_id, x_um, y_um, phenotype, dist_front_um
+    tumor: object  # shapely (Multi)Polygon, µm
     pixel_size_um: float
     preset: str
     seed: int
@@ -876,17 +928,27 @@ def simulate_tissue(preset="inflamed", shape_px=(2048, 2048), pixel_size_um=0.5,
     y = (y_mean + 0.5) * pixel_size_um
     phenotype = np.array(PHENOTYPES)[cells["code"][visible]]
     tumor = observable_tumor(tumor_polygon(world), x, y, phenotype == "tumor")
-    table = pd.DataFrame({
-        "cell_id": np.arange(1, n + 1, dtype=np.int64),
-        "x_um": x, "y_um": y,
-        "phenotype": pd.Categorical(phenotype, categories=PHENOTYPES).astype(str),
-        "dist_front_um": signed_distance_um(tumor, x, y),
-    })
-    log.info("simulated %s seed %d: %d x %d px, %d cells, tumor %.0f%% of the area",
-             preset, seed, shape_px[0], shape_px[1], n,
-             100 * tumor.area / (world.height_um * world.width_um))
-    return Simulation(image, list(CHANNELS), labels, table, tumor, float(pixel_size_um),
-                      preset, int(seed))
+    table = pd.DataFrame(
+        {
+            "cell_id": np.arange(1, n + 1, dtype=np.int64),
+            "x_um": x,
+            "y_um": y,
+            "phenotype": pd.Categorical(phenotype, categories=PHENOTYPES).astype(str),
+            "dist_front_um": signed_distance_um(tumor, x, y),
+        }
+    )
+    log.info(
+        "simulated %s seed %d: %d x %d px, %d cells, tumor %.0f%% of the area",
+        preset,
+        seed,
+        shape_px[0],
+        shape_px[1],
+        n,
+        100 * tumor.area / (world.height_um * world.width_um),
+    )
+    return Simulation(
+        image, list(CHANNELS), labels, table, tumor, float(pixel_size_um), preset, int(seed)
+    )
 
 
 # ----------------------------------------------------------------------------- files
@@ -905,13 +967,24 @@ def truth_cells(preset="inflamed", shape_px=(2048, 2048), pixel_size_um=0.5, see
     tumor : MultiPolygon, µm (:func:`observable_tumor`)
     extent_um : (width_um, height_um)
     """
-    world = make_world(preset, (int(shape_px[0]), int(shape_px[1])), pixel_size_um, seed,
-                       central_mass=True)
+    world = make_world(
+        preset, (int(shape_px[0]), int(shape_px[1])), pixel_size_um, seed, central_mass=True
+    )
     raw = generate_cells(world, 0.0, world.height_um, 0.0, world.width_um)
-    cells = pd.DataFrame({"cell_id": raw["id"], "x_um": raw["x"], "y_um": raw["y"],
-                          "phenotype": np.array(PHENOTYPES)[raw["code"]]})
-    keep = ((cells["x_um"] >= 0) & (cells["x_um"] < world.width_um)
-            & (cells["y_um"] >= 0) & (cells["y_um"] < world.height_um))
+    cells = pd.DataFrame(
+        {
+            "cell_id": raw["id"],
+            "x_um": raw["x"],
+            "y_um": raw["y"],
+            "phenotype": np.array(PHENOTYPES)[raw["code"]],
+        }
+    )
+    keep = (
+        (cells["x_um"] >= 0)
+        & (cells["x_um"] < world.width_um)
+        & (cells["y_um"] >= 0)
+        & (cells["y_um"] < world.height_um)
+    )
     cells = cells[keep].reset_index(drop=True)
     x, y = cells["x_um"].to_numpy(), cells["y_um"].to_numpy()
     tumor = observable_tumor(tumor_polygon(world), x, y, (cells["phenotype"] == "tumor").to_numpy())
@@ -928,23 +1001,29 @@ def tumor_feature_collection(tumor, pixel_size_um):
     geometry = shapely.geometry.mapping(tumor) if not tumor.is_empty else None
     return {
         "type": "FeatureCollection",
-        "features": [{
-            "type": "Feature",
-            "geometry": geometry,
-            "properties": {
-                "objectType": "annotation",
-                "name": "Tumor",
-                "classification": {"name": "Tumor", "color": [200, 0, 0]},
-                "coordinate_unit": "µm",
-                "pixel_size_um": float(pixel_size_um),
-            },
-        }],
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "objectType": "annotation",
+                    "name": "Tumor",
+                    "classification": {
+                        "name": TUMOR_CLASS,
+                        "color": list(REGION_COLOURS[TUMOR_CLASS]),
+                    },
+                    "coordinate_unit": "µm",
+                    "pixel_size_um": float(pixel_size_um),
+                },
+            }
+        ],
     }
 
 
 def truth_paths(outdir, name):
     """The four files of a simulated sample: image, truth nuclei, truth cells, truth tumor."""
     from pathlib import Path
+
     base = Path(outdir)
     return {
         "image": base / f"{name}.ome.tif",
@@ -967,8 +1046,9 @@ def write_simulation(sim, paths):
         sim.cells.to_parquet(tmp, index=False)
     with atomic_output(paths["tumor"]) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(tumor_feature_collection(sim.tumor, sim.pixel_size_um), fh,
-                      ensure_ascii=False)
+            json.dump(
+                tumor_feature_collection(sim.tumor, sim.pixel_size_um), fh, ensure_ascii=False
+            )
 
 
 def _downsample(image, factor):
@@ -988,8 +1068,10 @@ def _ome_metadata(channel_names, pixel_size_um):
     return {
         "axes": "CYX",
         "Channel": {"Name": list(channel_names)},
-        "PhysicalSizeX": float(pixel_size_um), "PhysicalSizeXUnit": "µm",
-        "PhysicalSizeY": float(pixel_size_um), "PhysicalSizeYUnit": "µm",
+        "PhysicalSizeX": float(pixel_size_um),
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": float(pixel_size_um),
+        "PhysicalSizeYUnit": "µm",
     }
 
 
@@ -1003,28 +1085,53 @@ def _write_tiled_ome(path, levels, channel_names, pixel_size_um, tile):
         for c in range(arr.shape[0]):
             for y in range(0, arr.shape[1], tile):
                 for x in range(0, arr.shape[2], tile):
-                    yield arr[c, y:y + tile, x:x + tile]
+                    yield arr[c, y : y + tile, x : x + tile]
 
     base = levels[0]
     nbytes = int(np.prod(base.shape)) * np.dtype(base.dtype).itemsize
-    options = dict(tile=(tile, tile), compression="zlib", compressionargs={"level": 1},
-                   photometric="minisblack", maxworkers=1)
+    options = dict(
+        tile=(tile, tile),
+        compression="zlib",
+        compressionargs={"level": 1},
+        photometric="minisblack",
+        maxworkers=1,
+    )
     with atomic_output(path) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=nbytes > 2**31, ome=True) as tif:
-            tif.write(tiles(base), shape=base.shape, dtype=base.dtype,
-                      subifds=len(levels) - 1, metadata=_ome_metadata(channel_names, pixel_size_um),
-                      resolutionunit="CENTIMETER",
-                      resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um), **options)
+            tif.write(
+                tiles(base),
+                shape=base.shape,
+                dtype=base.dtype,
+                subifds=len(levels) - 1,
+                metadata=_ome_metadata(channel_names, pixel_size_um),
+                resolutionunit="CENTIMETER",
+                resolution=(1e4 / pixel_size_um, 1e4 / pixel_size_um),
+                **options,
+            )
             for level in levels[1:]:
                 factor = base.shape[1] / level.shape[1]
-                tif.write(tiles(level), shape=level.shape, dtype=level.dtype, subfiletype=1,
-                          resolutionunit="CENTIMETER",
-                          resolution=(1e4 / (pixel_size_um * factor),) * 2, **options)
+                tif.write(
+                    tiles(level),
+                    shape=level.shape,
+                    dtype=level.dtype,
+                    subfiletype=1,
+                    resolutionunit="CENTIMETER",
+                    resolution=(1e4 / (pixel_size_um * factor),) * 2,
+                    **options,
+                )
 
 
-def write_large_slide(path, shape_px=(16384, 16384), seed=0, preset="inflamed",
-                      pixel_size_um=0.5, tile_px=2048, labels_path=None, store_tile_px=512,
-                      min_level_px=1024):
+def write_large_slide(
+    path,
+    shape_px=(16384, 16384),
+    seed=0,
+    preset="inflamed",
+    pixel_size_um=0.5,
+    tile_px=2048,
+    labels_path=None,
+    store_tile_px=512,
+    min_level_px=1024,
+):
     """Write a big simulated slide as a pyramidal OME-TIFF, tile by tile, in bounded memory.
 
     Each tile (plus a halo) is generated on its own from the slide's seeded placement blocks,
@@ -1056,44 +1163,63 @@ def write_large_slide(path, shape_px=(16384, 16384), seed=0, preset="inflamed",
     import zarr
 
     if tile_px % store_tile_px:
-        raise ValueError(f"tile_px ({tile_px}) must be a multiple of store_tile_px ({store_tile_px})")
+        raise ValueError(
+            f"tile_px ({tile_px}) must be a multiple of store_tile_px ({store_tile_px})"
+        )
     shape_px = (int(shape_px[0]), int(shape_px[1]))
     world = make_world(preset, shape_px, pixel_size_um, seed, central_mass=False)
     n_blocks = np.ceil(world.height_um / BLOCK_UM) * np.ceil(world.width_um / BLOCK_UM)
     if labels_path is not None and n_blocks * MAX_PER_BLOCK >= 2**32:
         raise ValueError("slide too large for uint32 truth labels")
     factors = [1]
-    while (max(shape_px) / factors[-1] > min_level_px and tile_px % (2 * factors[-1]) == 0
-           and store_tile_px <= max(shape_px) // (2 * factors[-1])):
+    while (
+        max(shape_px) / factors[-1] > min_level_px
+        and tile_px % (2 * factors[-1]) == 0
+        and store_tile_px <= max(shape_px) // (2 * factors[-1])
+    ):
         factors.append(2 * factors[-1])
     halo_um = HALO_UM + REACH_UM
     ps = float(pixel_size_um)
     n_cells = 0
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".simulate-") as scratch:
+
         def store(name, channels, dtype, factor):
             shape = (channels, -(-shape_px[0] // factor), -(-shape_px[1] // factor))
-            return zarr.create_array(store=f"{scratch}/{name}_{factor}.zarr", shape=shape,
-                                     chunks=(1, store_tile_px, store_tile_px), dtype=dtype,
-                                     fill_value=0)
+            return zarr.create_array(
+                store=f"{scratch}/{name}_{factor}.zarr",
+                shape=shape,
+                chunks=(1, store_tile_px, store_tile_px),
+                dtype=dtype,
+                fill_value=0,
+            )
 
         levels = [store("image", len(CHANNELS), np.uint16, f) for f in factors]
         label_store = store("labels", 1, np.uint32, 1) if labels_path is not None else None
         for y0 in range(0, shape_px[0], tile_px):
             for x0 in range(0, shape_px[1], tile_px):
                 h, w = min(tile_px, shape_px[0] - y0), min(tile_px, shape_px[1] - x0)
-                cells = generate_cells(world, y0 * ps - halo_um, (y0 + h) * ps + halo_um,
-                                       x0 * ps - halo_um, (x0 + w) * ps + halo_um)
-                inside = ((cells["y"] >= y0 * ps) & (cells["y"] < (y0 + h) * ps)
-                          & (cells["x"] >= x0 * ps) & (cells["x"] < (x0 + w) * ps))
+                cells = generate_cells(
+                    world,
+                    y0 * ps - halo_um,
+                    (y0 + h) * ps + halo_um,
+                    x0 * ps - halo_um,
+                    (x0 + w) * ps + halo_um,
+                )
+                inside = (
+                    (cells["y"] >= y0 * ps)
+                    & (cells["y"] < (y0 + h) * ps)
+                    & (cells["x"] >= x0 * ps)
+                    & (cells["x"] < (x0 + w) * ps)
+                )
                 n_cells += int(inside.sum())
                 image, ids = render(world, cells, y0, x0, h, w)
                 for factor, level in zip(factors, levels):
                     y, x = y0 // factor, x0 // factor
                     small = image if factor == 1 else _downsample(image, factor)
-                    level[:, y:y + small.shape[1], x:x + small.shape[2]] = small
+                    level[:, y : y + small.shape[1], x : x + small.shape[2]] = small
                 if label_store is not None:
-                    label_store[0, y0:y0 + h, x0:x0 + w] = ids.astype(np.uint32)
+                    label_store[0, y0 : y0 + h, x0 : x0 + w] = ids.astype(np.uint32)
                 del image, ids, cells
                 log.info("slide tile y=%d x=%d done (%d cells so far)", y0, x0, n_cells)
         _write_tiled_ome(path, levels, CHANNELS, ps, store_tile_px)

@@ -115,8 +115,13 @@ class Params:
     raster_um: float = 2.0
     front_step_um: float = 0.5
     seed: int = 0
-    call: dict = field(default_factory=lambda: {"phenotype": "CD8_T", "inflamed_min_per_mm2": 100.0,
-                                                 "excluded_min_per_mm2": 100.0})
+    call: dict = field(
+        default_factory=lambda: {
+            "phenotype": "CD8_T",
+            "inflamed_min_per_mm2": 100.0,
+            "excluded_min_per_mm2": 100.0,
+        }
+    )
     workers: int = 1
 
     @classmethod
@@ -137,6 +142,7 @@ class Params:
 
 
 # --------------------------------------------------------------------------- geometry helpers
+
 
 def densify(lines, step_um=0.5):
     """Points along lines, at most ``step_um`` apart (vertices included).
@@ -259,6 +265,7 @@ def assign_regions(dist_um, in_tumor, margin_um):
 
 # --------------------------------------------------------------------------- rasters
 
+
 @dataclass
 class DistanceMap:
     """Signed distance to the front on a raster restricted to tissue.
@@ -307,8 +314,11 @@ class DistanceMap:
                 fine = r / 16.0
                 lo = float(np.floor(d.min())) - r
                 nb = int(math.ceil((float(d.max()) + r - lo) / fine)) + 1
-                self._histogram = (lo, fine, np.bincount(((d - lo) / fine).astype(np.int64),
-                                                         minlength=nb).astype(float))
+                self._histogram = (
+                    lo,
+                    fine,
+                    np.bincount(((d - lo) / fine).astype(np.int64), minlength=nb).astype(float),
+                )
         lo, fine, h = self._histogram
         centres = lo + (np.arange(len(h)) + 0.5) * fine
         t = np.asarray(thresholds_um, dtype=float)
@@ -328,7 +338,7 @@ class DistanceMap:
         return self.raster_um**2 / 1e6
 
     def pixel_of(self, xy_um):
-        """(rows, cols) int index arrays of the pixels holding the points (clipped to the raster)."""
+        """(rows, cols) index arrays of the pixels holding the points (clipped to the raster)."""
         xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
         r = np.clip((xy_um[:, 1] // self.raster_um).astype(np.int64), 0, self.tissue.shape[0] - 1)
         c = np.clip((xy_um[:, 0] // self.raster_um).astype(np.int64), 0, self.tissue.shape[1] - 1)
@@ -399,8 +409,14 @@ def distance_map(regions, raster_um=2.0, step_um=0.5, chunk_rows=256):
         d[tumor[r0:r1]] *= -1
         dist[r0:r1] = np.where(tissue[r0:r1], d, np.float32(np.nan))
     del point_of_front_pixel
-    return DistanceMap(dist_um=dist, tissue=tissue, tumor=tumor, raster_um=float(raster_um),
-                       front_points=pts, front_index=index.astype(np.int32, copy=False))
+    return DistanceMap(
+        dist_um=dist,
+        tissue=tissue,
+        tumor=tumor,
+        raster_um=float(raster_um),
+        front_points=pts,
+        front_index=index.astype(np.int32, copy=False),
+    )
 
 
 def padded_front_points(front, step_um, pad):
@@ -456,6 +472,7 @@ def refine_front_distance(xy_um, points, start, window=None, chunk=20_000):
 
 # --------------------------------------------------------------------------- densities
 
+
 def band_edges(band_range_um=(-500.0, 500.0), band_width_um=25.0):
     """Edges of the signed-distance bands, µm, (B + 1,) float array."""
     lo, hi = band_range_um
@@ -501,9 +518,18 @@ def band_densities(dist_um, phenotype, in_tissue, dmap, edges, immune_lineage=()
         n, _ = np.histogram(dist_um[ok & mask], bins=edges)
         with np.errstate(invalid="ignore", divide="ignore"):
             dens = np.where(area_mm2 > 0, n / np.where(area_mm2 > 0, area_mm2, 1), np.nan)
-        rows.append(pd.DataFrame({"phenotype": name, "band_start_um": edges[:-1],
-                                  "band_end_um": edges[1:], "n_cells": n, "area_mm2": area_mm2,
-                                  "density_per_mm2": dens}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "phenotype": name,
+                    "band_start_um": edges[:-1],
+                    "band_end_um": edges[1:],
+                    "n_cells": n,
+                    "area_mm2": area_mm2,
+                    "density_per_mm2": dens,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)[cols]
 
 
@@ -551,12 +577,22 @@ def region_densities(region, phenotype, in_tissue, dmap, margin_um, immune_linea
         n = np.bincount(rcodes[ok & mask], minlength=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             dens = np.where(area_mm2 > 0, n / np.where(area_mm2 > 0, area_mm2, 1), np.nan)
-        rows.append(pd.DataFrame({"phenotype": name, "region": list(REGIONS), "n_cells": n,
-                                  "area_mm2": area_mm2, "density_per_mm2": dens}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "phenotype": name,
+                    "region": list(REGIONS),
+                    "n_cells": n,
+                    "area_mm2": area_mm2,
+                    "density_per_mm2": dens,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- neighbours
+
 
 def nearest_distance(xy_from, xy_to, exclude_self=False, workers=1, bound_um=200.0):
     """Distance from each point of ``xy_from`` to the nearest point of ``xy_to``, µm.
@@ -610,18 +646,32 @@ def nearest_tumor_table(phenotype, dist_nearest_tumor_um, types, n_tumor, min_ce
         elif len(d) < min_cells:
             reason = _not_computable(name, len(d), min_cells)
         if reason:
-            row.update({k: np.nan for k in ("median_um", "q10_um", "q25_um", "q75_um", "q90_um", "mean_um")})
+            row.update(
+                {
+                    k: np.nan
+                    for k in ("median_um", "q10_um", "q25_um", "q75_um", "q90_um", "mean_um")
+                }
+            )
         else:
             q = np.percentile(d, [50, 10, 25, 75, 90])
-            row.update({"median_um": q[0], "q10_um": q[1], "q25_um": q[2], "q75_um": q[3],
-                        "q90_um": q[4], "mean_um": float(d.mean())})
+            row.update(
+                {
+                    "median_um": q[0],
+                    "q10_um": q[1],
+                    "q25_um": q[2],
+                    "q75_um": q[3],
+                    "q90_um": q[4],
+                    "mean_um": float(d.mean()),
+                }
+            )
         row.update({"computable": not reason, "reason": reason})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def neighbour_counts(xy_um, phenotype, query_types, neighbour_types, radii_um, min_cells,
-                     trees=None):
+def neighbour_counts(
+    xy_um, phenotype, query_types, neighbour_types, radii_um, min_cells, trees=None
+):
     """Mean number of cells of each type within each radius of the cells of each query type.
 
     Parameters
@@ -664,9 +714,17 @@ def neighbour_counts(xy_um, phenotype, query_types, neighbour_types, radii_um, m
                     pairs -= n_a
                 means = pairs / n_a
             for r, m in zip(radii, means):
-                rows.append({"phenotype": a, "neighbour_phenotype": b, "radius_um": r,
-                             "mean_count": m, "n_cells": n_a, "computable": not reason,
-                             "reason": reason})
+                rows.append(
+                    {
+                        "phenotype": a,
+                        "neighbour_phenotype": b,
+                        "radius_um": r,
+                        "mean_count": m,
+                        "n_cells": n_a,
+                        "computable": not reason,
+                        "reason": reason,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -695,7 +753,9 @@ def knn_composition(xy_um, codes, n_types, k=10, workers=1):
     return comp / k
 
 
-def cellular_neighbourhoods(composition, n_clusters, seed=0, order_by=None, fit_cells=KMEANS_FIT_CELLS):
+def cellular_neighbourhoods(
+    composition, n_clusters, seed=0, order_by=None, fit_cells=KMEANS_FIT_CELLS
+):
     """Cellular neighbourhoods: seeded k-means on neighbourhood compositions.
 
     Parameters
@@ -722,7 +782,11 @@ def cellular_neighbourhoods(composition, n_clusters, seed=0, order_by=None, fit_
         km = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(fit)
         raw = km.predict(composition)
     centres = km.cluster_centers_
-    order = np.arange(n_clusters) if order_by is None else np.argsort(-centres[:, order_by], kind="stable")
+    order = (
+        np.arange(n_clusters)
+        if order_by is None
+        else np.argsort(-centres[:, order_by], kind="stable")
+    )
     rank = np.empty(n_clusters, dtype=int)
     rank[order] = np.arange(n_clusters)
     labels = rank[raw] + 1
@@ -741,7 +805,9 @@ def _grouped_pair_counts(xy_a, edge_a, tree_b, radii):
     for g in range(1, k + 1):
         sel = group == g
         if sel.any():
-            total[:g] += np.asarray(cKDTree(xy_a[sel]).count_neighbors(tree_b, radii[:g]), dtype=float)
+            total[:g] += np.asarray(
+                cKDTree(xy_a[sel]).count_neighbors(tree_b, radii[:g]), dtype=float
+            )
     n_valid = np.array([(group >= j + 1).sum() for j in range(k)], dtype=float)
     return total, n_valid
 
@@ -764,8 +830,9 @@ def cross_l_function(xy_a, edge_a, xy_b, area_um2, radii_um):
     radii = np.asarray(radii_um, dtype=float)
     if len(xy_a) == 0 or len(xy_b) == 0:
         return np.full(len(radii), np.nan)
-    total, n_valid = _grouped_pair_counts(np.asarray(xy_a, float), np.asarray(edge_a, float),
-                                          cKDTree(xy_b), radii)
+    total, n_valid = _grouped_pair_counts(
+        np.asarray(xy_a, float), np.asarray(edge_a, float), cKDTree(xy_b), radii
+    )
     lam_b = len(xy_b) / area_um2
     with np.errstate(invalid="ignore", divide="ignore"):
         k = total / (n_valid * lam_b)
@@ -796,8 +863,16 @@ def l_function_envelope(xy_a, edge_a, xy_b, edge_b, area_um2, radii_um, permutat
     return observed, np.nanmin(sims, axis=0), np.nanmax(sims, axis=0)
 
 
-def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotype, radius_um, min_cells,
-                  trees=None):
+def mixing_scores(
+    xy_um,
+    phenotype,
+    immune_types,
+    immune_lineage,
+    tumor_phenotype,
+    radius_um,
+    min_cells,
+    trees=None,
+):
     """Mixing score (Keren et al. 2018) overall and per immune type.
 
     overall = immune-tumor pairs / immune-immune pairs within ``radius_um`` (unordered pairs);
@@ -828,7 +903,11 @@ def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotyp
         it = ii = np.nan
         score = np.nan
         if not reason:
-            tree_a = tree_i if name == ALL_IMMUNE else (trees[name] if name in trees else cKDTree(xy_um[sel]))
+            tree_a = (
+                tree_i
+                if name == ALL_IMMUNE
+                else (trees[name] if name in trees else cKDTree(xy_um[sel]))
+            )
             it = float(tree_a.count_neighbors(tree_t, radius_um))
             ii = float(tree_a.count_neighbors(tree_i, radius_um)) - n
             if name == ALL_IMMUNE:
@@ -837,15 +916,24 @@ def mixing_scores(xy_um, phenotype, immune_types, immune_lineage, tumor_phenotyp
                 score = it / ii
             else:
                 reason = f"no {name}-immune pairs within {radius_um:g} µm"
-        rows.append({"phenotype": name, "n_cells": n, "tumor_pairs": it, "immune_pairs": ii,
-                     "mixing_score": score, "computable": not reason, "reason": reason})
+        rows.append(
+            {
+                "phenotype": name,
+                "n_cells": n,
+                "tumor_pairs": it,
+                "immune_pairs": ii,
+                "mixing_score": score,
+                "computable": not reason,
+                "reason": reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _falling(n, k):
     out = 1.0
     for i in range(k):
-        out *= (n - i)
+        out *= n - i
     return out
 
 
@@ -920,8 +1008,12 @@ def radius_graph_counts(xy_um, codes, n_types, radius_um, workers=1, trees=None)
                 c -= trees[a].n
             counts[a, b] = counts[b, a] = c
     probe = xy_um[spatial_order(xy_um)]  # nearby queries in a row: 3x faster on shuffled tables
-    degree = cKDTree(xy_um).query_ball_point(probe, radius_um, return_length=True,
-                                             workers=workers).astype(float) - 1
+    degree = (
+        cKDTree(xy_um)
+        .query_ball_point(probe, radius_um, return_length=True, workers=workers)
+        .astype(float)
+        - 1
+    )
     return counts, float(counts.sum()), float((degree * (degree - 1)).sum())
 
 
@@ -945,7 +1037,9 @@ def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1, trees=No
     names, codes = np.unique(phenotype, return_inverse=True)
     by_code = None
     if trees is not None:
-        by_code = [trees[n] if n in trees else cKDTree(xy_um[codes == a]) for a, n in enumerate(names)]
+        by_code = [
+            trees[n] if n in trees else cKDTree(xy_um[codes == a]) for a, n in enumerate(names)
+        ]
     counts, s0, q = radius_graph_counts(xy_um, codes, len(names), radius_um, workers, by_code)
     n_a = np.bincount(codes, minlength=len(names))
     expected, sd = enrichment_moments(counts, n_a, s0, q)
@@ -960,14 +1054,23 @@ def nhood_enrichment(xy_um, phenotype, radius_um, min_cells, workers=1, trees=No
             elif not sd[a, b] > 0:
                 reason = "no variance under relabelling"
             z = np.nan if reason else (counts[a, b] - expected[a, b]) / sd[a, b]
-            rows.append({"phenotype": na, "neighbour_phenotype": nb,
-                         "observed_pairs": counts[a, b], "expected_pairs": expected[a, b],
-                         "sd_pairs": sd[a, b], "zscore": z, "computable": not reason,
-                         "reason": reason})
+            rows.append(
+                {
+                    "phenotype": na,
+                    "neighbour_phenotype": nb,
+                    "observed_pairs": counts[a, b],
+                    "expected_pairs": expected[a, b],
+                    "sd_pairs": sd[a, b],
+                    "zscore": z,
+                    "computable": not reason,
+                    "reason": reason,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- call and summary
+
 
 def phenotype_call(region_table, has_front, call):
     """Immune phenotype of the sample: inflamed, excluded, desert or no_front.
@@ -992,14 +1095,19 @@ def phenotype_call(region_table, has_front, call):
     d_in = float(np.nan_to_num(tab.loc[inner, "density_per_mm2"]))
     d_out = float(np.nan_to_num(tab.loc["outer_margin", "density_per_mm2"]))
     if d_in >= call["inflamed_min_per_mm2"]:
-        return "inflamed", (f"{name} density in {inner} {d_in:.0f}/mm² >= "
-                            f"{call['inflamed_min_per_mm2']:g}")
+        return "inflamed", (
+            f"{name} density in {inner} {d_in:.0f}/mm² >= {call['inflamed_min_per_mm2']:g}"
+        )
     if d_out >= call["excluded_min_per_mm2"]:
-        return "excluded", (f"{name} density in {inner} {d_in:.0f}/mm² < "
-                            f"{call['inflamed_min_per_mm2']:g}, in outer_margin {d_out:.0f}/mm² >= "
-                            f"{call['excluded_min_per_mm2']:g}")
-    return "desert", (f"{name} density in {inner} {d_in:.0f}/mm² < {call['inflamed_min_per_mm2']:g}, "
-                      f"in outer_margin {d_out:.0f}/mm² < {call['excluded_min_per_mm2']:g}")
+        return "excluded", (
+            f"{name} density in {inner} {d_in:.0f}/mm² < "
+            f"{call['inflamed_min_per_mm2']:g}, in outer_margin {d_out:.0f}/mm² >= "
+            f"{call['excluded_min_per_mm2']:g}"
+        )
+    return "desert", (
+        f"{name} density in {inner} {d_in:.0f}/mm² < {call['inflamed_min_per_mm2']:g}, "
+        f"in outer_margin {d_out:.0f}/mm² < {call['excluded_min_per_mm2']:g}"
+    )
 
 
 def _num(value):
@@ -1008,6 +1116,7 @@ def _num(value):
 
 
 # --------------------------------------------------------------------------- the whole step
+
 
 @dataclass
 class SpatialResult:
@@ -1075,10 +1184,12 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     is_tumor = phen == p.tumor_phenotype
 
     if not regions.has_front:
-        log.warning("%sno invasive front (%s): distances are NaN, regions are tumor_core and "
-                    "stroma, the immune phenotype call is no_front",
-                    f"sample {sample}: " if sample else "",
-                    "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue")
+        log.warning(
+            "%sno invasive front (%s): distances are NaN, regions are tumor_core and "
+            "stroma, the immune phenotype call is no_front",
+            f"sample {sample}: " if sample else "",
+            "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue",
+        )
     dmap = distance_map(regions, p.raster_um, p.front_step_um)
     tick("distance_map")
     in_tumor = inside(xy, regions.tumor, dmap.tumor, dmap.raster_um)
@@ -1095,8 +1206,9 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     near_tumor = np.full(len(out), np.inf)
     if is_tumor.sum() >= 2:
         near_tumor[~is_tumor] = nearest_distance(xy[~is_tumor], xy[is_tumor], workers=p.workers)
-        near_tumor[is_tumor] = nearest_distance(xy[is_tumor], xy[is_tumor], exclude_self=True,
-                                                workers=p.workers)
+        near_tumor[is_tumor] = nearest_distance(
+            xy[is_tumor], xy[is_tumor], exclude_self=True, workers=p.workers
+        )
     out["dist_nearest_tumor_um"] = np.where(np.isfinite(near_tumor), near_tumor, np.nan)
     tick("nearest_tumor")
 
@@ -1106,13 +1218,15 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     tick("densities")
 
     n_tumor = int(is_tumor.sum())
-    nearest = nearest_tumor_table(phen, out["dist_nearest_tumor_um"].to_numpy(), p.immune_types,
-                                  n_tumor, p.min_cells)
+    nearest = nearest_tumor_table(
+        phen, out["dist_nearest_tumor_um"].to_numpy(), p.immune_types, n_tumor, p.min_cells
+    )
     present = [t for t in pd.unique(phen)]
     neighbour_types = [p.tumor_phenotype] + [t for t in present if t != p.tumor_phenotype]
     trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
-    neighbours = neighbour_counts(xy, phen, p.immune_types, neighbour_types, p.radii_um, p.min_cells,
-                                  trees)
+    neighbours = neighbour_counts(
+        xy, phen, p.immune_types, neighbour_types, p.radii_um, p.min_cells, trees
+    )
     tick("neighbour_counts")
 
     # neighbourhoods
@@ -1122,28 +1236,42 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     if len(out) >= max(p.n_neighbourhoods, p.neighbourhood_k + 1, p.min_cells):
         comp = knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
         tick("knn_composition")
-        order = int(np.where(names == p.tumor_phenotype)[0][0]) if p.tumor_phenotype in names else None
+        order = (
+            int(np.where(names == p.tumor_phenotype)[0][0]) if p.tumor_phenotype in names else None
+        )
         hood, centroids = cellular_neighbourhoods(comp, p.n_neighbourhoods, p.seed, order)
         counts = np.bincount(hood, minlength=p.n_neighbourhoods + 1)[1:]
         for j in range(p.n_neighbourhoods):
             for t, name in enumerate(names):
-                hood_rows.append({"neighbourhood": j + 1, "n_cells": int(counts[j]),
-                                  "phenotype": name, "mean_fraction": float(centroids[j, t])})
+                hood_rows.append(
+                    {
+                        "neighbourhood": j + 1,
+                        "n_cells": int(counts[j]),
+                        "phenotype": name,
+                        "mean_fraction": float(centroids[j, t]),
+                    }
+                )
         tick("kmeans")
     out["neighbourhood"] = hood
-    neighbourhoods = pd.DataFrame(hood_rows, columns=["neighbourhood", "n_cells", "phenotype",
-                                                      "mean_fraction"])
+    neighbourhoods = pd.DataFrame(
+        hood_rows, columns=["neighbourhood", "n_cells", "phenotype", "mean_fraction"]
+    )
 
     # L-function: cells in tissue only, window = tissue
     tissue_area = float(dmap.tissue.sum()) * p.raster_um**2
     radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
     # only "at least r_max from the outline" matters: a bounded search (inf = farther)
-    edge_dist = distance_to_lines(xy, regions.tissue.boundary, p.front_step_um, p.workers,
-                                  upper_bound_um=float(radii[-1]) + 1.0)
+    edge_dist = distance_to_lines(
+        xy,
+        regions.tissue.boundary,
+        p.front_step_um,
+        p.workers,
+        upper_bound_um=float(radii[-1]) + 1.0,
+    )
     edge_dist[~in_tissue] = -1.0  # outside the window: never a valid centre
     sel_b = is_tumor & in_tissue
     l_rows = []
-    for i, name in enumerate(p.immune_types):
+    for name in p.immune_types:
         sel_a = (phen == name) & in_tissue
         n_a, n_b = int(sel_a.sum()), int(sel_b.sum())
         reason = ""
@@ -1157,10 +1285,21 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
             obs = cross_l_function(xy[sel_a], edge_dist[sel_a], xy[sel_b], tissue_area, radii)
             lo = hi = np.full(len(radii), np.nan)
         for k, rad in enumerate(radii):
-            l_rows.append({"phenotype": name, "radius_um": rad, "L_um": obs[k],
-                           "L_minus_r_um": obs[k] - rad, "envelope_low_um": lo[k],
-                           "envelope_high_um": hi[k], "n_cells": n_a, "n_tumor": n_b,
-                           "permutations": 0, "computable": not reason, "reason": reason})
+            l_rows.append(
+                {
+                    "phenotype": name,
+                    "radius_um": rad,
+                    "L_um": obs[k],
+                    "L_minus_r_um": obs[k] - rad,
+                    "envelope_low_um": lo[k],
+                    "envelope_high_um": hi[k],
+                    "n_cells": n_a,
+                    "n_tumor": n_b,
+                    "permutations": 0,
+                    "computable": not reason,
+                    "reason": reason,
+                }
+            )
     lfunction = pd.DataFrame(l_rows)
     tick("lfunction")
     if p.permutations > 0:
@@ -1169,15 +1308,24 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
             if not rows.any():
                 continue
             sel_a = (phen == name) & in_tissue
-            _, lo, hi = l_function_envelope(xy[sel_a], edge_dist[sel_a], xy[sel_b], edge_dist[sel_b],
-                                            tissue_area, radii, p.permutations, p.seed + i)
+            _, lo, hi = l_function_envelope(
+                xy[sel_a],
+                edge_dist[sel_a],
+                xy[sel_b],
+                edge_dist[sel_b],
+                tissue_area,
+                radii,
+                p.permutations,
+                p.seed + i,
+            )
             lfunction.loc[rows, "envelope_low_um"] = lo
             lfunction.loc[rows, "envelope_high_um"] = hi
             lfunction.loc[rows, "permutations"] = p.permutations
         tick("lfunction_envelope")
 
-    mixing = mixing_scores(xy, phen, p.immune_types, lineage, p.tumor_phenotype,
-                           p.mixing_radius_um, p.min_cells, trees)
+    mixing = mixing_scores(
+        xy, phen, p.immune_types, lineage, p.tumor_phenotype, p.mixing_radius_um, p.min_cells, trees
+    )
     tick("mixing")
     enrichment = nhood_enrichment(xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, trees)
     tick("enrichment")
@@ -1185,10 +1333,21 @@ def analyze(cells, regions, params, immune_lineage=None, sample=None):
     summary = summarize(out, regions, regions_tab, nearest, mixing, p, lineage, sample)
     out = out.iloc[np.argsort(row_order)].reset_index(drop=True)  # the input's row order
     tick("summary")
-    return SpatialResult(cells=out, densities=densities, region_densities=regions_tab,
-                         nearest_tumor=nearest, neighbours=neighbours, neighbourhoods=neighbourhoods,
-                         lfunction=lfunction, mixing=mixing, enrichment=enrichment, summary=summary,
-                         distance_map=dmap, timings_s=timings, cpu_s=cpu)
+    return SpatialResult(
+        cells=out,
+        densities=densities,
+        region_densities=regions_tab,
+        nearest_tumor=nearest,
+        neighbours=neighbours,
+        neighbourhoods=neighbourhoods,
+        lfunction=lfunction,
+        mixing=mixing,
+        enrichment=enrichment,
+        summary=summary,
+        distance_map=dmap,
+        timings_s=timings,
+        cpu_s=cpu,
+    )
 
 
 def summarize(cells, regions, region_table, nearest, mixing, params, immune_lineage, sample=None):
@@ -1210,24 +1369,33 @@ def summarize(cells, regions, region_table, nearest, mixing, params, immune_line
     in_tissue = cells["in_tissue"].to_numpy(dtype=bool)
     has_front = regions.has_front
     call, reason = phenotype_call(region_table, has_front, p.call)
-    out = {"sample": sample, "phenotype_call": call, "phenotype_call_reason": reason,
-           "has_front": bool(has_front), "tumor_source": regions.source,
-           "front_length_um": float(regions.front.length),
-           "tissue_area_mm2": float(regions.tissue.area / 1e6),
-           "tumor_area_mm2": float(regions.tumor.area / 1e6)}
+    out = {
+        "sample": sample,
+        "phenotype_call": call,
+        "phenotype_call_reason": reason,
+        "has_front": bool(has_front),
+        "tumor_source": regions.source,
+        "front_length_um": float(regions.front.length),
+        "tissue_area_mm2": float(regions.tissue.area / 1e6),
+        "tumor_area_mm2": float(regions.tumor.area / 1e6),
+    }
     areas = region_table.drop_duplicates("region").set_index("region")["area_mm2"]
     for reg in REGIONS:
         out[f"area_mm2_{reg}"] = _num(areas.get(reg, np.nan))
     out["n_cells"] = int(len(cells))
     types = list(p.immune_types) + [ALL_IMMUNE, p.tumor_phenotype]
-    masks = {t: np.isin(phen, list(immune_lineage)) if t == ALL_IMMUNE else phen == t for t in types}
+    masks = {
+        t: np.isin(phen, list(immune_lineage)) if t == ALL_IMMUNE else phen == t for t in types
+    }
     for t in types:
         out[f"n_cells_{t}"] = int(masks[t].sum())
     counts = region_table.pivot(index="phenotype", columns="region", values="n_cells")
     for t in types:
         for reg in REGIONS:
             n = counts.at[t, reg] if t in counts.index else 0
-            out[f"density_per_mm2_{reg}_{t}"] = _num(n / areas[reg]) if areas.get(reg, 0) > 0 else None
+            out[f"density_per_mm2_{reg}_{t}"] = (
+                _num(n / areas[reg]) if areas.get(reg, 0) > 0 else None
+            )
     skipped = {}
 
     def put(key, value, why):
@@ -1242,9 +1410,14 @@ def summarize(cells, regions, region_table, nearest, mixing, params, immune_line
         n_in = sum(counts.at[t, r] for r in REGIONS[:2]) if t in counts.index else 0
         n_out = sum(counts.at[t, r] for r in REGIONS[2:]) if t in counts.index else 0
         a_in, a_out = areas[list(REGIONS[:2])].sum(), areas[list(REGIONS[2:])].sum()
-        ratio = (n_in / a_in) / (n_out / a_out) if (a_in > 0 and a_out > 0 and n_out > 0) else np.nan
-        put(f"ratio_intratumoral_stromal_{t}", ratio,
-            why or ("" if n_out > 0 else f"no {t} cells outside the tumor"))
+        ratio = (
+            (n_in / a_in) / (n_out / a_out) if (a_in > 0 and a_out > 0 and n_out > 0) else np.nan
+        )
+        put(
+            f"ratio_intratumoral_stromal_{t}",
+            ratio,
+            why or ("" if n_out > 0 else f"no {t} cells outside the tumor"),
+        )
         d = dist[masks[t] & in_tissue & ~np.isnan(dist)]
         near = float(np.mean(np.abs(d) <= p.near_front_um)) if len(d) else np.nan
         put(f"fraction_near_front_{t}", near, why)
@@ -1252,7 +1425,9 @@ def summarize(cells, regions, region_table, nearest, mixing, params, immune_line
     for _, row in nearest.iterrows():
         put(f"median_dist_nearest_tumor_um_{row['phenotype']}", row["median_um"], row["reason"])
     for _, row in mixing.iterrows():
-        key = "mixing_score" if row["phenotype"] == ALL_IMMUNE else f"mixing_score_{row['phenotype']}"
+        key = (
+            "mixing_score" if row["phenotype"] == ALL_IMMUNE else f"mixing_score_{row['phenotype']}"
+        )
         put(key, row["mixing_score"], row["reason"])
     out["not_computable"] = skipped
     return out

@@ -38,8 +38,12 @@ def run(snakemake, main):
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         main(snakemake)
     except FrontlineInputError as err:
@@ -48,8 +52,11 @@ def run(snakemake, main):
         sys.exit(1)
     except Exception:  # an unexpected failure: keep the traceback in the log
         _cleanup(snakemake.output)
-        log.error("unexpected error in rule %s:\n%s", getattr(snakemake, "rule", "?"),
-                  traceback.format_exc())
+        log.error(
+            "unexpected error in rule %s:\n%s",
+            getattr(snakemake, "rule", "?"),
+            traceback.format_exc(),
+        )
         sys.exit(1)
 
 
@@ -88,6 +95,11 @@ def open_input_image(smk):
     from .io import open_image
 
     p = smk.params
-    return open_image(smk.input.image, sample=smk.wildcards.sample, pixel_size_um=p.pixel_size_um,
-                      default_pixel_size_um=p.default_pixel_size_um,
-                      channel_names=p.channel_names, fluor_map=p.fluor_map)
+    return open_image(
+        smk.input.image,
+        sample=smk.wildcards.sample,
+        pixel_size_um=p.pixel_size_um,
+        default_pixel_size_um=p.default_pixel_size_um,
+        channel_names=p.channel_names,
+        fluor_map=p.fluor_map,
+    )

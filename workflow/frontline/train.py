@@ -50,6 +50,7 @@ def load_pairs(image_dir, mask_dir):
 def _read_2d(path):
     if path.suffix.lower() == ".png":
         from skimage.io import imread
+
         array = imread(path)
     else:
         array = tifffile.imread(path)
@@ -67,7 +68,7 @@ def validation_split(ids, fraction, seed):
     """
     sorted_ids = sorted(ids)
     order = np.random.default_rng(seed).permutation(len(sorted_ids))
-    held_out = {sorted_ids[i] for i in order[:int(np.ceil(fraction * len(ids)))]}
+    held_out = {sorted_ids[i] for i in order[: int(np.ceil(fraction * len(ids)))]}
     return np.array([i in held_out for i in ids], bool)
 
 
@@ -86,20 +87,24 @@ def simulated_tiles(n_samples, shape_px, pixel_size_um, seed, tile_px):
     presets = ("inflamed", "excluded", "desert")
     images, masks = [], []
     for i in range(n_samples):
-        sample = simulate_tissue(presets[i % 3], shape_px=tuple(shape_px),
-                                 pixel_size_um=pixel_size_um, seed=seed + i)
+        sample = simulate_tissue(
+            presets[i % 3], shape_px=tuple(shape_px), pixel_size_um=pixel_size_um, seed=seed + i
+        )
         dapi = np.asarray(sample["image"][list(sample["channels"]).index("DAPI")], np.float32)
         labels = np.asarray(sample["labels"])
         for y in range(0, shape_px[0] - tile_px + 1, tile_px):
             for x in range(0, shape_px[1] - tile_px + 1, tile_px):
-                images.append(dapi[y:y + tile_px, x:x + tile_px].copy())
-                masks.append(relabel_sequential(labels[y:y + tile_px, x:x + tile_px].astype(np.int32))[0])
+                images.append(dapi[y : y + tile_px, x : x + tile_px].copy())
+                masks.append(
+                    relabel_sequential(labels[y : y + tile_px, x : x + tile_px].astype(np.int32))[0]
+                )
     return images, masks
 
 
 def normalize(image, low=1.0, high=99.8):
     """StarDist's standard per-image percentile normalisation to about [0, 1]."""
     from csbdeep.utils import normalize as _normalize
+
     return _normalize(image, low, high, axis=(0, 1)).astype(np.float32)
 
 
@@ -138,22 +143,38 @@ def _zoom_to_shape(x, y, factor, rng):
     if factor >= 1:
         oy = rng.integers(0, xz.shape[0] - shape[0] + 1)
         ox = rng.integers(0, xz.shape[1] - shape[1] + 1)
-        return xz[oy:oy + shape[0], ox:ox + shape[1]], yz[oy:oy + shape[0], ox:ox + shape[1]]
+        return xz[oy : oy + shape[0], ox : ox + shape[1]], yz[
+            oy : oy + shape[0], ox : ox + shape[1]
+        ]
     pad = [(0, s - z) for s, z in zip(shape, xz.shape)]
     fill = float(np.percentile(xz, 5))
     return (np.pad(xz, pad, constant_values=fill), np.pad(yz, pad, constant_values=0))
 
 
-def build_config(patch_px=128, batch_size=8, n_rays=32, grid=2, epochs=100, steps_per_epoch=100,
-                 learning_rate=3e-4):
+def build_config(
+    patch_px=128,
+    batch_size=8,
+    n_rays=32,
+    grid=2,
+    epochs=100,
+    steps_per_epoch=100,
+    learning_rate=3e-4,
+):
     """StarDist's published 2D architecture (32-filter U-Net of depth 3) with training settings."""
     from stardist.models import Config2D
+
     return Config2D(
-        n_rays=n_rays, grid=(grid, grid), n_channel_in=1,
-        train_patch_size=(patch_px, patch_px), train_batch_size=batch_size,
-        train_epochs=epochs, train_steps_per_epoch=steps_per_epoch,
-        train_learning_rate=learning_rate, train_tensorboard=False,
-        unet_n_depth=3, unet_n_filter_base=32,
+        n_rays=n_rays,
+        grid=(grid, grid),
+        n_channel_in=1,
+        train_patch_size=(patch_px, patch_px),
+        train_batch_size=batch_size,
+        train_epochs=epochs,
+        train_steps_per_epoch=steps_per_epoch,
+        train_learning_rate=learning_rate,
+        train_tensorboard=False,
+        unet_n_depth=3,
+        unet_n_filter_base=32,
         train_reduce_lr={"factor": 0.5, "patience": 10, "min_delta": 0},
     )
 
@@ -161,6 +182,7 @@ def build_config(patch_px=128, batch_size=8, n_rays=32, grid=2, epochs=100, step
 def set_seeds(seed):
     import keras
     import tensorflow as tf
+
     np.random.seed(seed)
     tf.random.set_seed(seed)
     keras.utils.set_random_seed(seed)
@@ -169,9 +191,15 @@ def set_seeds(seed):
 def matching_scores(masks_true, masks_pred, thresh=0.5):
     """Precision, recall and F1 at IoU ``thresh`` pooled over a dataset."""
     from stardist.matching import matching_dataset
+
     stats = matching_dataset(masks_true, masks_pred, thresh=thresh, show_progress=False)
-    return {"precision": float(stats.precision), "recall": float(stats.recall),
-            "f1": float(stats.f1), "n_true": int(stats.n_true), "n_pred": int(stats.n_pred)}
+    return {
+        "precision": float(stats.precision),
+        "recall": float(stats.recall),
+        "f1": float(stats.f1),
+        "n_true": int(stats.n_true),
+        "n_pred": int(stats.n_pred),
+    }
 
 
 def predict_all(model, images):
@@ -191,6 +219,7 @@ def report_figures(history, examples, predictions, loss_png, examples_png):
     history : dict of per-epoch lists (keras history); examples : list of (source, image, truth).
     """
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from skimage.segmentation import find_boundaries
@@ -198,8 +227,12 @@ def report_figures(history, examples, predictions, loss_png, examples_png):
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in ("loss", "val_loss", "prob_loss", "val_prob_loss", "dist_loss", "val_dist_loss"):
         if key in history:
-            ax.plot(np.arange(1, len(history[key]) + 1), history[key], label=key,
-                    ls="--" if key.startswith("val") else "-")
+            ax.plot(
+                np.arange(1, len(history[key]) + 1),
+                history[key],
+                label=key,
+                ls="--" if key.startswith("val") else "-",
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

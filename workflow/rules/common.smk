@@ -13,8 +13,11 @@ from frontline.errors import FrontlineInputError
 # Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.
 # (Jobs read this file again; the main process has checked everything by then.)
 if workflow.is_main_process:
-    preflight.check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-                           workflow.configfiles)
+    preflight.check_config(
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        workflow.configfiles,
+    )
 validate(config, schema="../schemas/config.schema.yaml")
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
@@ -56,9 +59,12 @@ def fluor_map_of(wildcards):
     key = sheet.optional(SAMPLES.loc[wildcards.sample, "fluor_map"])
     maps = config.get("fluor_maps") or {}
     if key is not None and key not in maps:
-        raise FrontlineInputError(f"fluor_map '{key}' is not a key of config `fluor_maps` "
-                                  f"{list(maps)}", sample=wildcards.sample, file=config["samples"],
-                                  fix="add the map under `fluor_maps:` or fix the sheet")
+        raise FrontlineInputError(
+            f"fluor_map '{key}' is not a key of config `fluor_maps` " f"{list(maps)}",
+            sample=wildcards.sample,
+            file=config["samples"],
+            fix="add the map under `fluor_maps:` or fix the sheet",
+        )
     return None if key is None else maps[key]
 
 
@@ -96,27 +102,49 @@ def all_outputs():
     )
 
 
-HEADLINE_METRICS = ("precision", "recall", "f1", "tumor_vs_immune_accuracy", "macro_f1",
-                    "dist_median_abs_error_um", "density_bands_within_tolerance",
-                    "density_bands_compared", "call", "truth_call")
+HEADLINE_METRICS = (
+    "precision",
+    "recall",
+    "f1",
+    "tumor_vs_immune_accuracy",
+    "macro_f1",
+    "dist_median_abs_error_um",
+    "density_bands_within_tolerance",
+    "density_bands_compared",
+    "call",
+    "truth_call",
+)
 
 
 def print_where_results_are():
     """After a successful run: where the results and the accuracy figures are."""
     import json
 
-    lines = ["", "frontline finished.", "  cohort table:  results/cohort/summary.tsv",
-             "  cohort figure: results/cohort/summary.png",
-             "  HTML report:   snakemake --report report.html  (every figure and table, with captions)"]
+    lines = [
+        "",
+        "frontline finished.",
+        "  cohort table:  results/cohort/summary.tsv",
+        "  cohort figure: results/cohort/summary.png",
+        "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
+    ]
     for s in SAMPLES.index:
-        lines.append(f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)")
+        lines.append(
+            f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)"
+        )
         evaluation = Path(f"results/{s}/evaluation.json")
         if evaluation.exists():
             lines.append(f"    accuracy vs truth: {evaluation}")
             for section, values in json.loads(evaluation.read_text()).items():
                 if isinstance(values, dict):
-                    shown = [f"{k}={values[k]:.3g}" if isinstance(values[k], float) else f"{k}={values[k]}"
-                             for k in HEADLINE_METRICS if k in values]
+                    shown = [
+                        (
+                            f"{k}={values[k]:.3g}"
+                            if isinstance(values[k], float)
+                            else f"{k}={values[k]}"
+                        )
+                        for k in HEADLINE_METRICS
+                        if k in values
+                    ]
                     lines.append(f"      {section}: " + ", ".join(shown))
     print("\n".join(lines))
 
@@ -138,10 +166,14 @@ def image_shape(sample):
             _IMAGE_SHAPES[sample] = None
         else:
             wc = SimpleNamespace(sample=sample)
-            with frontline_io.open_image(path, sample=sample, pixel_size_um=pixel_size_of(wc),
-                                         default_pixel_size_um=config["pixel_size_um"],
-                                         channel_names=config["channel_names"],
-                                         fluor_map=fluor_map_of(wc)) as img:
+            with frontline_io.open_image(
+                path,
+                sample=sample,
+                pixel_size_um=pixel_size_of(wc),
+                default_pixel_size_um=config["pixel_size_um"],
+                channel_names=config["channel_names"],
+                fluor_map=fluor_map_of(wc),
+            ) as img:
                 _IMAGE_SHAPES[sample] = tuple(img.shape)
     return _IMAGE_SHAPES[sample]
 
@@ -151,21 +183,27 @@ def uses_tile_jobs(sample):
     shape = image_shape(sample)
     if shape is None:
         return False
-    return bool(config["segmentation"]["tile_jobs"]) or max(shape) >= config["segmentation"]["tile_jobs_min_px"]
+    return (
+        bool(config["segmentation"]["tile_jobs"])
+        or max(shape) >= config["segmentation"]["tile_jobs_min_px"]
+    )
 
 
 def job_tile_ids(sample):
-    return list(frontline_segment.job_grid(image_shape(sample), config["segmentation"]["job_tile_px"]))
+    return list(
+        frontline_segment.job_grid(image_shape(sample), config["segmentation"]["job_tile_px"])
+    )
 
 
 def job_tiles_of(wildcards):
     """The job tiles' object files of a tiled sample, row-major."""
-    return expand("results/{sample}/tiles/{tile}.npz", sample=wildcards.sample,
-                  tile=job_tile_ids(wildcards.sample))
+    return expand(
+        "results/{sample}/tiles/{tile}.npz",
+        sample=wildcards.sample,
+        tile=job_tile_ids(wildcards.sample),
+    )
 
 
 def megapixels(wildcards):
     shape = image_shape(wildcards.sample)
     return 16.0 if shape is None else shape[0] * shape[1] / 1e6
-
-

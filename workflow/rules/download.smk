@@ -13,18 +13,18 @@ localrules:
 rule download_file:
     output:
         file="{download_path}",
-    params:
-        entry=lambda wc: DOWNLOAD["files"][wc.download_path],
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=lambda wc, attempt: 60 * attempt,
     log:
         "logs/download/{download_path}.log",
     wildcard_constraints:
         download_path=exactly((DOWNLOAD.get("files") or {}).keys()),
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        entry=lambda wc: DOWNLOAD["files"][wc.download_path],
     script:
         "../scripts/download.py"
 
@@ -32,18 +32,18 @@ rule download_file:
 rule download_folder:
     output:
         folder=directory("{download_folder}"),
-    params:
-        entry=lambda wc: DOWNLOAD["folders"][wc.download_folder],
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=lambda wc, attempt: 60 * attempt,
     log:
         "logs/download/{download_folder}.log",
     wildcard_constraints:
         download_folder=exactly((DOWNLOAD.get("folders") or {}).keys()),
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        entry=lambda wc: DOWNLOAD["folders"][wc.download_folder],
     script:
         "../scripts/download.py"
 

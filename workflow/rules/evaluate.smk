@@ -13,21 +13,21 @@ rule evaluate:
         summary="results/{sample}/summary.json",
     output:
         json="results/{sample}/evaluation.json",
-    params:
-        evaluation=config["evaluation"],
-        phenotyping=config["phenotyping"],
-        spatial=config["spatial"],
-        tumor_phenotype=config["front"]["tumor_phenotype"],
-    threads: 1
-    resources:
-        # two whole label images in memory (truth and prediction)
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
     log:
         "logs/evaluate/{sample}.log",
     benchmark:
         "benchmarks/evaluate/{sample}.tsv"
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # two whole label images in memory (truth and prediction)
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    params:
+        evaluation=config["evaluation"],
+        phenotyping=config["phenotyping"],
+        spatial=config["spatial"],
+        tumor_phenotype=config["front"]["tumor_phenotype"],
     script:
         "../scripts/evaluate.py"

@@ -10,6 +10,17 @@ rule front:
     output:
         regions="results/{sample}/tumor.geojson",  # pixels, for QuPath
         regions_um="results/{sample}/tumor_um.geojson",  # µm, for the spatial step
+    log:
+        "logs/front/{sample}.log",
+    benchmark:
+        "benchmarks/front/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # two distance transforms on a raster_um raster of the slide (~20 bytes per pixel)
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     params:
         pixel_size_um=pixel_size_of,
         default_pixel_size_um=config["pixel_size_um"],
@@ -17,16 +28,5 @@ rule front:
         fluor_map=fluor_map_of,
         annotation_units=lambda wc: SAMPLES.loc[wc.sample, "annotation_units"],
         front=config["front"],
-    threads: 1
-    resources:
-        # two distance transforms on a raster_um raster of the slide (~20 bytes per pixel)
-        mem_mb=lambda wc, attempt: 3000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    log:
-        "logs/front/{sample}.log",
-    benchmark:
-        "benchmarks/front/{sample}.tsv"
-    conda:
-        "../../envs/frontline.yaml"
     script:
         "../scripts/front.py"

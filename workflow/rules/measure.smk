@@ -7,6 +7,17 @@ rule measure:
         labels="results/{sample}/nuclei.ome.tif",
     output:
         cells="results/{sample}/cells.parquet",
+    log:
+        "logs/measure/{sample}.log",
+    benchmark:
+        "benchmarks/measure/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # one tile (+ halo) at a time; the table grows with the number of cells
+        mem_mb=lambda wc, attempt: (1500 + config["measure"]["tile_px"] ** 2 // 8000) * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
     params:
         pixel_size_um=pixel_size_of,
         default_pixel_size_um=config["pixel_size_um"],
@@ -15,16 +26,5 @@ rule measure:
         cell_expansion_um=config["measure"]["cell_expansion_um"],
         tile_px=config["measure"]["tile_px"],
         ring_median=phenotype.ring_median_markers(config["phenotyping"]),
-    threads: 1
-    resources:
-        # one tile (+ halo) at a time; the table grows with the number of cells
-        mem_mb=lambda wc, attempt: (1500 + config["measure"]["tile_px"] ** 2 // 8000) * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-    log:
-        "logs/measure/{sample}.log",
-    benchmark:
-        "benchmarks/measure/{sample}.tsv"
-    conda:
-        "../../envs/frontline.yaml"
     script:
         "../scripts/measure.py"

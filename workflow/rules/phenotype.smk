@@ -10,13 +10,34 @@ rule phenotype:
         labels="results/{sample}/nuclei.ome.tif",
     output:
         phenotypes="results/{sample}/phenotypes.parquet",
-        gates=report("results/{sample}/gates.tsv", caption="../report/gates.rst",
-                     category="3. Gating", subcategory="{sample}",
-                     labels={"sample": "{sample}", "marker": "all (gates.tsv)"}),
-        plots=[report(f"results/{{sample}}/plots/gating/{marker}.png", caption="../report/gating.rst",
-                      category="3. Gating", subcategory="{sample}",
-                      labels={"sample": "{sample}", "marker": marker})
-               for marker in gated_markers(config["phenotyping"])],
+        gates=report(
+            "results/{sample}/gates.tsv",
+            caption="../report/gates.rst",
+            category="3. Gating",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "marker": "all (gates.tsv)"},
+        ),
+        plots=[
+            report(
+                f"results/{{sample}}/plots/gating/{marker}.png",
+                caption="../report/gating.rst",
+                category="3. Gating",
+                subcategory="{sample}",
+                labels={"sample": "{sample}", "marker": marker},
+            )
+            for marker in gated_markers(config["phenotyping"])
+        ],
+    log:
+        "logs/phenotype/{sample}.log",
+    benchmark:
+        "benchmarks/phenotype/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # the cell table plus one plot crop per marker
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     params:
         phenotyping=config["phenotyping"],
         cell_expansion_um=config["measure"]["cell_expansion_um"],
@@ -24,16 +45,5 @@ rule phenotype:
         default_pixel_size_um=config["pixel_size_um"],
         channel_names=config["channel_names"],
         fluor_map=fluor_map_of,
-    threads: 1
-    resources:
-        # the cell table plus one plot crop per marker
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-    log:
-        "logs/phenotype/{sample}.log",
-    benchmark:
-        "benchmarks/phenotype/{sample}.tsv"
-    conda:
-        "../../envs/frontline.yaml"
     script:
         "../scripts/phenotype.py"

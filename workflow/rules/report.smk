@@ -12,9 +12,24 @@ rule overview_plot:
         regions="results/{sample}/tumor.geojson",
         summary="results/{sample}/summary.json",
     output:
-        png=report("results/{sample}/plots/overview.png", caption="../report/overview.rst",
-                   category="1. Overview", subcategory="{sample}",
-                   labels={"sample": "{sample}", "figure": "overview"}),
+        png=report(
+            "results/{sample}/plots/overview.png",
+            caption="../report/overview.rst",
+            category="1. Overview",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "figure": "overview"},
+        ),
+    log:
+        "logs/overview_plot/{sample}.log",
+    benchmark:
+        "benchmarks/overview_plot/{sample}.tsv"
+    conda:
+        "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # the overview (a pyramid level or a strided read) and the cell table
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     params:
         pixel_size_um=pixel_size_of,
         default_pixel_size_um=config["pixel_size_um"],
@@ -22,17 +37,6 @@ rule overview_plot:
         fluor_map=fluor_map_of,
         max_px=REPORT.get("overview_max_px", 2048),
         dpi=REPORT.get("dpi", 120),
-    threads: 1
-    resources:
-        # the overview (a pyramid level or a strided read) and the cell table
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    log:
-        "logs/overview_plot/{sample}.log",
-    benchmark:
-        "benchmarks/overview_plot/{sample}.tsv"
-    conda:
-        "../../envs/frontline.yaml"
     script:
         "../scripts/overview_plot.py"
 
@@ -44,21 +48,21 @@ rule qupath_export:
         regions="results/{sample}/tumor.geojson",
     output:
         geojson="results/{sample}/qupath_cells.geojson",
-    params:
-        outline=REPORT.get("qupath_outline", "cell"),
-        cell_expansion_um=config["measure"]["cell_expansion_um"],
-        tile_px=config["measure"]["tile_px"],
-    threads: 1
-    resources:
-        # one label tile at a time; outlines of all cells (~0.5 kB each) are kept
-        mem_mb=lambda wc, attempt: (2000 + config["measure"]["tile_px"] ** 2 // 4000) * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
     log:
         "logs/qupath_export/{sample}.log",
     benchmark:
         "benchmarks/qupath_export/{sample}.tsv"
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        # one label tile at a time; outlines of all cells (~0.5 kB each) are kept
+        mem_mb=lambda wc, attempt: (2000 + config["measure"]["tile_px"] ** 2 // 4000) * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        outline=REPORT.get("qupath_outline", "cell"),
+        cell_expansion_um=config["measure"]["cell_expansion_um"],
+        tile_px=config["measure"]["tile_px"],
     script:
         "../scripts/qupath_export.py"
 
@@ -69,19 +73,19 @@ rule anndata_export:
         cells="results/{sample}/cells_spatial.parquet",
     output:
         h5ad="results/{sample}/cells.h5ad",
-    params:
-        compartments=config["phenotyping"]["compartments"],
-        default_compartment=config["phenotyping"]["default_compartment"],
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
     log:
         "logs/anndata_export/{sample}.log",
     benchmark:
         "benchmarks/anndata_export/{sample}.tsv"
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    params:
+        compartments=config["phenotyping"]["compartments"],
+        default_compartment=config["phenotyping"]["default_compartment"],
     script:
         "../scripts/anndata_export.py"
 
@@ -92,24 +96,32 @@ rule cohort:
         densities=expand("results/{sample}/region_densities.tsv", sample=SAMPLES.index),
         evaluations=expand("results/{sample}/evaluation.json", sample=samples_with_truth()),
     output:
-        table=report("results/cohort/summary.tsv", caption="../report/cohort_table.rst",
-                     category="0. Cohort", labels={"figure": "table: one row per sample (summary.tsv)"}),
-        png=report("results/cohort/summary.png", caption="../report/cohort.rst",
-                   category="0. Cohort", labels={"figure": "immune densities by region"}),
-    params:
-        samples=list(SAMPLES.index),
-        evaluated=samples_with_truth(),
-        immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
-        dpi=REPORT.get("dpi", 120),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
+        table=report(
+            "results/cohort/summary.tsv",
+            caption="../report/cohort_table.rst",
+            category="0. Cohort",
+            labels={"figure": "table: one row per sample (summary.tsv)"},
+        ),
+        png=report(
+            "results/cohort/summary.png",
+            caption="../report/cohort.rst",
+            category="0. Cohort",
+            labels={"figure": "immune densities by region"},
+        ),
     log:
         "logs/cohort/cohort.log",
     benchmark:
         "benchmarks/cohort/cohort.tsv"
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        samples=list(SAMPLES.index),
+        evaluated=samples_with_truth(),
+        immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
+        dpi=REPORT.get("dpi", 120),
     script:
         "../scripts/cohort.py"

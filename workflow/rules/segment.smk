@@ -13,8 +13,10 @@ TILED_SAMPLES = [s for s in SAMPLES.index if uses_tile_jobs(s)]
 SINGLE_SAMPLES = [s for s in SAMPLES.index if s not in TILED_SAMPLES]
 for _s in SAMPLES.index:
     if SEG["tile_jobs"] and image_shape(_s) is None:
-        logger.info(f"segment: the image of sample {_s} does not exist yet, so it is segmented "
-                    "by one job (run again once it exists to split it into tile jobs)")
+        logger.info(
+            f"segment: the image of sample {_s} does not exist yet, so it is segmented "
+            "by one job (run again once it exists to split it into tile jobs)"
+        )
 
 
 IMAGE_PARAMS = dict(
@@ -45,15 +47,6 @@ rule segment:
         image=image_of,
     output:
         labels="results/{sample}/nuclei.ome.tif",
-    params:
-        **IMAGE_PARAMS,
-        **MODEL_PARAMS,
-        norm_percentiles=SEG["norm_percentiles"],
-        min_contrast=SEG.get("min_contrast", 10.0),
-    threads: min(4, workflow.cores)
-    resources:
-        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
-        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 30) * attempt,
     log:
         "logs/segment/{sample}.log",
     benchmark:
@@ -62,6 +55,15 @@ rule segment:
         sample=exactly(SINGLE_SAMPLES),
     conda:
         "../../envs/frontline.yaml"
+    threads: min(4, workflow.cores)
+    resources:
+        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
+        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 30) * attempt,
+    params:
+        **IMAGE_PARAMS,
+        **MODEL_PARAMS,
+        norm_percentiles=SEG["norm_percentiles"],
+        min_contrast=SEG.get("min_contrast", 10.0),
     script:
         "../scripts/segment.py"
 
@@ -71,15 +73,6 @@ rule segment_normalisation:
         image=image_of,
     output:
         norm="results/{sample}/tiles/normalisation.json",
-    params:
-        **IMAGE_PARAMS,
-        nuclear_channel=SEG["nuclear_channel"],
-        norm_percentiles=SEG["norm_percentiles"],
-        min_contrast=SEG.get("min_contrast", 10.0),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     log:
         "logs/segment_normalisation/{sample}.log",
     benchmark:
@@ -88,6 +81,15 @@ rule segment_normalisation:
         sample=exactly(TILED_SAMPLES),
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        **IMAGE_PARAMS,
+        nuclear_channel=SEG["nuclear_channel"],
+        norm_percentiles=SEG["norm_percentiles"],
+        min_contrast=SEG.get("min_contrast", 10.0),
     script:
         "../scripts/segment_normalisation.py"
 
@@ -98,15 +100,6 @@ rule segment_tile:
         norm="results/{sample}/tiles/normalisation.json",
     output:
         objects="results/{sample}/tiles/{tile}.npz",
-    params:
-        **IMAGE_PARAMS,
-        **MODEL_PARAMS,
-        job_tile_px=SEG["job_tile_px"],
-        job_halo_px=SEG["job_halo_px"],
-    threads: min(4, workflow.cores)
-    resources:
-        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
-        runtime=lambda wc, attempt: int(10 + JOB_TILE_MP / 30) * attempt,
     log:
         "logs/segment_tile/{sample}/{tile}.log",
     benchmark:
@@ -116,6 +109,15 @@ rule segment_tile:
         tile=r"r\d+c\d+",
     conda:
         "../../envs/frontline.yaml"
+    threads: min(4, workflow.cores)
+    resources:
+        mem_mb=lambda wc, attempt: SEGMENT_MEM_MB * attempt,
+        runtime=lambda wc, attempt: int(10 + JOB_TILE_MP / 30) * attempt,
+    params:
+        **IMAGE_PARAMS,
+        **MODEL_PARAMS,
+        job_tile_px=SEG["job_tile_px"],
+        job_halo_px=SEG["job_halo_px"],
     script:
         "../scripts/segment_tile.py"
 
@@ -125,12 +127,6 @@ rule merge_tiles:
         tiles=job_tiles_of,
     output:
         labels="results/{sample}/nuclei.ome.tif",
-    params:
-        job_tile_px=SEG["job_tile_px"],
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 1500 * attempt,
-        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 200) * attempt,
     log:
         "logs/merge_tiles/{sample}.log",
     benchmark:
@@ -139,5 +135,11 @@ rule merge_tiles:
         sample=exactly(TILED_SAMPLES),
     conda:
         "../../envs/frontline.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 1500 * attempt,
+        runtime=lambda wc, attempt: int(10 + megapixels(wc) / 200) * attempt,
+    params:
+        job_tile_px=SEG["job_tile_px"],
     script:
         "../scripts/merge_tiles.py"

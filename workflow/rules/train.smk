@@ -6,23 +6,30 @@ rule train_model:
     output:
         model=directory("results/training/{model}/{model}"),
         metrics="results/training/{model}/metrics.json",
-        loss_plot=report("results/training/{model}/loss.png", caption="../report/training_loss.rst",
-                         category="4. Nuclei model", subcategory="{model}",
-                         labels={"model": "{model}", "figure": "training loss"}),
-        examples_plot=report("results/training/{model}/validation_examples.png",
-                             caption="../report/training_examples.rst", category="4. Nuclei model",
-                             subcategory="{model}",
-                             labels={"model": "{model}", "figure": "validation examples"}),
-    params:
-        training=config["training"],
-    threads: workflow.cores
-    resources:
-        mem_mb=8000,
-        runtime=24 * 60,
+        loss_plot=report(
+            "results/training/{model}/loss.png",
+            caption="../report/training_loss.rst",
+            category="4. Nuclei model",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "training loss"},
+        ),
+        examples_plot=report(
+            "results/training/{model}/validation_examples.png",
+            caption="../report/training_examples.rst",
+            category="4. Nuclei model",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "validation examples"},
+        ),
     log:
         "logs/train/{model}.log",
     conda:
         "../../envs/frontline.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
+    params:
+        training=config["training"],
     script:
         "../scripts/train.py"
 

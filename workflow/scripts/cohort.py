@@ -17,7 +17,8 @@ def main(smk):
     with atomic_output(smk.output.table) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="")
     densities = cohort.density_long(
-        {s: pd.read_csv(f, sep="\t") for s, f in zip(p.samples, smk.input.densities)})
+        {s: pd.read_csv(f, sep="\t") for s, f in zip(p.samples, smk.input.densities)}
+    )
     calls = {s: summary.get("phenotype_call") for s, summary in summaries.items()}
     types = [t for t in p.immune_types if t in set(densities["phenotype"])]
     fig = plots.cohort_figure(densities, calls, types)

@@ -7,11 +7,19 @@ from frontline.step import run
 def main(smk):
     entry = smk.params.entry
     if "folder" in smk.output.keys():
-        fetch_folder(entry["url"], smk.output.folder, entry.get("files") or {},
-                     timeout_s=entry.get("timeout_s", 60))
+        fetch_folder(
+            entry["url"],
+            smk.output.folder,
+            entry.get("files") or {},
+            timeout_s=entry.get("timeout_s", 60),
+        )
     else:
-        fetch(entry["url"], smk.output.file, timeout_s=entry.get("timeout_s", 60),
-              **expected_checksums(entry))
+        fetch(
+            entry["url"],
+            smk.output.file,
+            timeout_s=entry.get("timeout_s", 60),
+            **expected_checksums(entry),
+        )
 
 
 run(snakemake, main)

@@ -30,23 +30,29 @@ def plot_gates(smk, cells, phenotypes, gates):
     """One QC figure per gated marker: histogram with the gate, crop with positives outlined."""
     p = smk.params
     targets = {Path(path).name[: -len(".png")]: path for path in smk.output.plots}
-    with open_input_image(smk) as img, \
-            io.open_labels(smk.input.labels) as labels:
+    with open_input_image(smk) as img, io.open_labels(smk.input.labels) as labels:
         size_px = int(round(CROP_UM / img.pixel_size_um))
         grow = expansion_px(p.cell_expansion_um, img.pixel_size_um)
         for row in gates.itertuples():
             positive = phenotypes[f"{row.marker}_positive"].to_numpy(bool)
-            window = plots.crop_window(cells["x_um"], cells["y_um"], positive,
-                                       img.pixel_size_um, img.shape, size_px)
+            window = plots.crop_window(
+                cells["x_um"], cells["y_um"], positive, img.pixel_size_um, img.shape, size_px
+            )
             crop = img.read(row.marker, window)
             cell_labels = expand_nuclei(labels.read(window), grow)
             fig = plots.gating_figure(
-                compartment_values(cells, row.marker, row.compartment), row.gate,
-                marker=row.marker, compartment=row.compartment, method=row.method,
-                confidence=row.confidence, cofactor=row.cofactor, crop=crop,
+                compartment_values(cells, row.marker, row.compartment),
+                row.gate,
+                marker=row.marker,
+                compartment=row.compartment,
+                method=row.method,
+                confidence=row.confidence,
+                cofactor=row.cofactor,
+                crop=crop,
                 cell_labels=cell_labels,
                 positive_ids=cells["cell_id"].to_numpy()[positive].astype(np.int64),
-                pixel_size_um=img.pixel_size_um)
+                pixel_size_um=img.pixel_size_um,
+            )
             with atomic_output(targets[row.marker]) as tmp:
                 fig.savefig(tmp, format="png")
             log.info("gating plot %s", targets[row.marker])

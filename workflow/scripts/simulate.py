@@ -5,9 +5,12 @@ from frontline.step import run
 
 
 def main(smk):
-    sim = simulate.simulate_tissue(preset=smk.params.preset, shape_px=smk.params.shape_px,
-                                   pixel_size_um=smk.params.pixel_size_um,
-                                   seed=smk.params.seed)
+    sim = simulate.simulate_tissue(
+        preset=smk.params.preset,
+        shape_px=smk.params.shape_px,
+        pixel_size_um=smk.params.pixel_size_um,
+        seed=smk.params.seed,
+    )
     simulate.write_simulation(sim, dict(smk.output))
 
 
