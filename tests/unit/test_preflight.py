@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from frontline import preflight
+from frontline.config import fill_defaults
 from frontline.errors import FrontlineInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +83,12 @@ def test_unknown_model(tmp_path):
 def test_missing_image_is_reported_unless_the_workflow_makes_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "there.tif").write_bytes(b"x")
-    config = {
-        "simulate": {"outdir": "sim", "samples": {"a": {}}},
-        "download": {"folders": {"dl/p1": {}}},
-    }
+    config = fill_defaults(
+        {
+            "simulate": {"outdir": "sim", "samples": {"a": {}}},
+            "download": {"folders": {"dl/p1": {}}},
+        }
+    )
     ok = pd.DataFrame(
         {"image": ["there.tif", "sim/a.ome.tif", "dl/p1"], "annotation": ""},
         index=["s1", "s2", "s3"],
@@ -117,10 +120,12 @@ def test_images_are_opened_at_startup(tmp_path):
         tifffile.imwrite(folder / f"{name}.tif", np.zeros((64, 64), np.uint8))
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((64, 64, 3), np.uint8), photometric="rgb")
-    config = {
-        "segmentation": {"nuclear_channel": "DAPI"},
-        "phenotyping": {"phenotypes": {"tumor": {"positive": ["PanCK"]}}},
-    }
+    config = fill_defaults(
+        {
+            "segmentation": {"nuclear_channel": "DAPI"},
+            "phenotyping": {"phenotypes": {"tumor": {"positive": ["PanCK"]}}},
+        }
+    )
     sheet = pd.DataFrame(
         {"image": [str(folder)], "pixel_size_um": ["0.5"], "fluor_map": [""]}, index=["s1"]
     )

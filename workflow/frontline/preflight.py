@@ -6,41 +6,94 @@ inside a job. Checks that need the image's pixels or metadata (channels, pixel s
 files) happen in the rules that read the image (``frontline.io``).
 """
 
+from __future__ import annotations
+
+import difflib
 import logging
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import FrontlineInputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
+ConfigFiles = Iterable[str | os.PathLike] | None
 
-# StarDist's registered pretrained 2-D models (stardist.models.pretrained), fetched once by name.
-# (Listed here because importing stardist.models loads TensorFlow, too slow for a startup check.)
-def _files(config_files):
+
+def _files(config_files: ConfigFiles) -> str:
     # Snakemake lists --configfile files before the Snakefile's own: show the base file first.
     names = [str(f) for f in reversed(list(config_files or []))]
     return " + ".join(names) if names else "the config"
 
 
-def _key(path):
+def _key(path: Sequence) -> str:
     return ".".join(str(p) for p in path) if path else "(top level)"
 
 
-def check_schema(config, schema_path, config_files=None):
+def _files_holding(path: Sequence, config_files: ConfigFiles) -> str:
+    """The config files that set the key at ``path`` (when none does, the key came from
+    ``--config`` on the command line)."""
+    holding = []
+    for name in config_files or []:
+        try:
+            node = yaml.safe_load(Path(name).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            holding.append(name)
+    return _files(holding) if holding else f"{_files(config_files)} or --config"
+
+
+def _unknown_key(error: Any, config_files: ConfigFiles) -> FrontlineInputError:
+    """The message for a key the schema does not know (``additionalProperties: false``)."""
+    allowed = sorted((error.schema.get("properties") or {}).keys())
+    unknown = sorted(str(k) for k in error.instance if k not in allowed)
+    parent = list(error.absolute_path)
+    path = parent + [unknown[0]]
+    where = f"`{_key(parent)}`" if parent else "the top level"
+    close = difflib.get_close_matches(unknown[0], allowed, n=1)
+    problem = f"config key `{_key(path)}` is not a key of {where}"
+    if close:
+        problem += f" (did you mean `{_key(parent + close)}`?)"
+        fix = f"rename `{_key(path)}` to `{_key(parent + close)}`"
+    else:
+        fix = f"remove `{_key(path)}` (the keys of {where} are {allowed})"
+    if len(unknown) > 1:
+        problem += f" (other unknown keys there: {unknown[1:]})"
+    return FrontlineInputError(
+        problem,
+        file=_files_holding(path, config_files),
+        fix=fix + "; config/README.md lists every key with its unit and default",
+    )
+
+
+def check_schema(
+    config: Mapping, schema_path: str | os.PathLike, config_files: ConfigFiles = None
+) -> None:
     """Validate ``config`` against the JSON schema; raise FrontlineInputError on the first problem.
 
-    The message names the key, its value, what the schema allows and the key's description.
+    The validator is the one for the schema's own ``$schema`` draft, as Snakemake's
+    ``validate`` picks it. The message names the key, its value, what the schema allows and
+    the key's description; an unknown key (a typo) is named with the closest allowed key.
     """
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        raise _unknown_key(error, config_files)
     key = _key(error.absolute_path)
     described = error.schema.get("description")
     if described is None:
@@ -59,7 +112,11 @@ def check_schema(config, schema_path, config_files=None):
     )
 
 
-def check_segmentation(seg, config_files=None, model_basedir_root="."):
+def check_segmentation(
+    seg: Mapping,
+    config_files: ConfigFiles = None,
+    model_basedir_root: str | os.PathLike = ".",
+) -> None:
     """Tile settings that cannot work, and model names that do not exist."""
     files = _files(config_files)
     tile, overlap = seg.get("tile_px"), seg.get("overlap_px")
@@ -113,7 +170,7 @@ def check_segmentation(seg, config_files=None, model_basedir_root="."):
     )
 
 
-def check_phenotyping(phenotyping, config_files=None):
+def check_phenotyping(phenotyping: Mapping, config_files: ConfigFiles = None) -> None:
     """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
 
     Marker names are checked against the image's channels later, in the phenotype rule.
@@ -132,22 +189,24 @@ def check_phenotyping(phenotyping, config_files=None):
         parse_gate(value, marker, file=files)
 
 
-def produced_by_workflow(path, config):
-    """Whether a rule of this workflow makes ``path`` (simulated images, downloads)."""
+def produced_by_workflow(path: str | os.PathLike, config: Mapping) -> bool:
+    """Whether a rule of this workflow makes ``path`` (simulated images, downloads).
+
+    ``config`` has its defaults filled in (:func:`frontline.config.fill_defaults`).
+    """
     path = os.path.normpath(str(path))
-    sim = config.get("simulate") or {}
-    outdir = sim.get("outdir")
-    if outdir:
-        for name in sim.get("samples") or {}:
-            prefix = os.path.normpath(os.path.join(outdir, str(name)))
-            if path.startswith(prefix + "."):
-                return True
-    download = config.get("download") or {}
-    made = list(download.get("files") or {}) + list(download.get("folders") or {})
+    sim = config["simulate"]
+    for name in sim["samples"]:
+        prefix = os.path.normpath(os.path.join(sim["outdir"], str(name)))
+        if path.startswith(prefix + "."):
+            return True
+    made = list(config["download"]["files"]) + list(config["download"]["folders"])
     return any(path == os.path.normpath(str(p)) for p in made)
 
 
-def check_sample_files(samples, config, sheet_path):
+def check_sample_files(
+    samples: pd.DataFrame, config: Mapping, sheet_path: str | os.PathLike
+) -> None:
     """Every image (and annotation) the sheet names exists, or a rule of the workflow makes it."""
     for sample, row in samples.iterrows():
         for column, what in (("image", "image"), ("annotation", "annotation")):
@@ -164,19 +223,20 @@ def check_sample_files(samples, config, sheet_path):
             )
 
 
-def check_images(samples, config, sheet_path):
+def check_images(samples: pd.DataFrame, config: Mapping, sheet_path: str | os.PathLike) -> None:
     """Open every existing input image (metadata only) and check what the config asks of it.
 
     Catches damaged or RGB files, a missing pixel size and channel names that the config uses
     but the image lacks (nuclear channel, phenotype and gate markers) at startup. Images that a
-    rule of the workflow makes are checked by the rules that read them.
+    rule of the workflow makes are checked by the rules that read them. ``config`` has its
+    defaults filled in.
     """
     from .io import open_image
     from .phenotype import gated_markers
 
-    maps = config.get("fluor_maps") or {}
-    nuclear = (config.get("segmentation") or {}).get("nuclear_channel")
-    markers = gated_markers(config.get("phenotyping") or {})
+    maps = config["fluor_maps"]
+    nuclear = config["segmentation"]["nuclear_channel"]
+    markers = gated_markers(config["phenotyping"])
     for sample, row in samples.iterrows():
         path = str(row.get("image", "") or "").strip()
         if not path or produced_by_workflow(path, config) or not Path(path).exists():
@@ -194,8 +254,8 @@ def check_images(samples, config, sheet_path):
             path,
             sample=sample,
             pixel_size_um=float(size) if size else None,
-            default_pixel_size_um=config.get("pixel_size_um"),
-            channel_names=config.get("channel_names"),
+            default_pixel_size_um=config["pixel_size_um"],
+            channel_names=config["channel_names"],
             fluor_map=maps.get(fluor_key) if fluor_key else None,
         ) as img:
             channels = list(img.channels)  # open_image raised if no pixel size is known
@@ -216,7 +276,7 @@ def check_images(samples, config, sheet_path):
             )
 
 
-def _near_misses(path):
+def _near_misses(path: Path) -> list[str]:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         return []
@@ -224,7 +284,7 @@ def _near_misses(path):
     return [str(parent / p.name) for p in parent.iterdir() if p.name.lower() == stem][:3]
 
 
-def check_writable(folder="results"):
+def check_writable(folder: str | os.PathLike = "results") -> None:
     """The output folder can be created and written to."""
     folder = Path(folder)
     probe = folder
@@ -248,15 +308,26 @@ def check_writable(folder="results"):
         )
 
 
-def check_config(config, schema_path, config_files=None):
-    """Config problems, before the sample sheet is read: schema, tiles, model, phenotypes."""
-    check_schema(config, schema_path, config_files)
-    check_segmentation(config.get("segmentation") or {}, config_files)
-    check_phenotyping(config.get("phenotyping") or {}, config_files)
+def check_config(config: Mapping, config_files: ConfigFiles = None) -> None:
+    """Config problems the schema cannot express: tiles, model, phenotype tree, gates.
+
+    ``config`` has passed :func:`check_schema` and has its defaults filled in (Snakemake's
+    ``validate`` in common.smk does both, in that order, before anything reads the config).
+    """
+    check_segmentation(config["segmentation"], config_files)
+    check_phenotyping(config["phenotyping"], config_files)
 
 
-def check_samples(samples, config, sheet_path, output="results"):
-    """Sample-sheet problems the sheet's own checks cannot see: files, images, output folder."""
+def check_samples(
+    samples: pd.DataFrame,
+    config: Mapping,
+    sheet_path: str | os.PathLike,
+    output: str | os.PathLike = "results",
+) -> None:
+    """Sample-sheet problems the sheet's own checks cannot see: files, images, output folder.
+
+    ``config`` has its defaults filled in (Snakemake's ``validate`` in common.smk).
+    """
     check_sample_files(samples, config, sheet_path)
     check_images(samples, config, sheet_path)
     check_writable(output)

@@ -11,14 +11,18 @@ from frontline import phenotype, preflight, sheet
 from frontline.errors import FrontlineInputError
 
 # Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.
-# (Jobs read this file again; the main process has checked everything by then.)
+# (Jobs read this file again; the main process has checked everything by then.) The schema
+# check comes first, so a bad config gets that paragraph rather than validate's traceback;
+# validate then fills in every default the schema gives, before anything reads the config.
 if workflow.is_main_process:
-    preflight.check_config(
+    preflight.check_schema(
         config,
         Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
         workflow.configfiles,
     )
 validate(config, schema="../schemas/config.schema.yaml")
+if workflow.is_main_process:
+    preflight.check_config(config, workflow.configfiles)
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
@@ -57,7 +61,7 @@ def pixel_size_of(wildcards):
 def fluor_map_of(wildcards):
     """The sample's fluor-name -> marker map (config `fluor_maps`, sheet column), or None."""
     key = sheet.optional(SAMPLES.loc[wildcards.sample, "fluor_map"])
-    maps = config.get("fluor_maps") or {}
+    maps = config["fluor_maps"]
     if key is not None and key not in maps:
         raise FrontlineInputError(
             f"fluor_map '{key}' is not a key of config `fluor_maps` " f"{list(maps)}",
