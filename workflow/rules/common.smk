@@ -72,6 +72,20 @@ def fluor_map_of(wildcards):
     return None if key is None else maps[key]
 
 
+# The four params every image-reading rule declares (frontline.step.open_input_image reads them).
+IMAGE_PARAMS = dict(
+    pixel_size_um=pixel_size_of,
+    default_pixel_size_um=config["pixel_size_um"],
+    channel_names=config["channel_names"],
+    fluor_map=fluor_map_of,
+)
+
+
+def image_params_of(wildcards):
+    """IMAGE_PARAMS for one sample: the keyword arguments of frontline.io.open_image."""
+    return {k: v(wildcards) if callable(v) else v for k, v in IMAGE_PARAMS.items()}
+
+
 def annotation_of(wildcards):
     """The annotation GeoJSON as a list (empty when the sheet gives none)."""
     value = sheet.optional(SAMPLES.loc[wildcards.sample, "annotation"])
@@ -170,14 +184,7 @@ def image_shape(sample):
             _IMAGE_SHAPES[sample] = None
         else:
             wc = SimpleNamespace(sample=sample)
-            with frontline_io.open_image(
-                path,
-                sample=sample,
-                pixel_size_um=pixel_size_of(wc),
-                default_pixel_size_um=config["pixel_size_um"],
-                channel_names=config["channel_names"],
-                fluor_map=fluor_map_of(wc),
-            ) as img:
+            with frontline_io.open_image(path, sample=sample, **image_params_of(wc)) as img:
                 _IMAGE_SHAPES[sample] = tuple(img.shape)
     return _IMAGE_SHAPES[sample]
 

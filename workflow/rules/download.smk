@@ -2,7 +2,7 @@
 # Each file is checked against its sha256/md5 before it appears; nothing partial is left.
 # The rules run on the submit host (compute nodes often have no internet).
 
-DOWNLOAD = config.get("download") or {}
+DOWNLOAD = config["download"]
 
 
 localrules:
@@ -16,7 +16,7 @@ rule download_file:
     log:
         "logs/download/{download_path}.log",
     wildcard_constraints:
-        download_path=exactly((DOWNLOAD.get("files") or {}).keys()),
+        download_path=exactly(DOWNLOAD["files"].keys()),
     conda:
         "../../envs/frontline.yaml"
     threads: 1
@@ -35,7 +35,7 @@ rule download_folder:
     log:
         "logs/download/{download_folder}.log",
     wildcard_constraints:
-        download_folder=exactly((DOWNLOAD.get("folders") or {}).keys()),
+        download_folder=exactly(DOWNLOAD["folders"].keys()),
     conda:
         "../../envs/frontline.yaml"
     threads: 1
@@ -51,5 +51,5 @@ rule download_folder:
 rule download:
     """Fetch every file and folder of the config's `download:` section: snakemake download"""
     input:
-        list((DOWNLOAD.get("files") or {}).keys()) + list((DOWNLOAD.get("folders") or {}).keys()),
+        list(DOWNLOAD["files"]) + list(DOWNLOAD["folders"]),
     localrule: True

@@ -22,10 +22,7 @@ rule front:
         mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     params:
-        pixel_size_um=pixel_size_of,
-        default_pixel_size_um=config["pixel_size_um"],
-        channel_names=config["channel_names"],
-        fluor_map=fluor_map_of,
+        **IMAGE_PARAMS,
         annotation_units=lambda wc: SAMPLES.loc[wc.sample, "annotation_units"],
         front=config["front"],
     script:

@@ -19,10 +19,7 @@ rule measure:
         mem_mb=lambda wc, attempt: (1500 + config["measure"]["tile_px"] ** 2 // 8000) * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        pixel_size_um=pixel_size_of,
-        default_pixel_size_um=config["pixel_size_um"],
-        channel_names=config["channel_names"],
-        fluor_map=fluor_map_of,
+        **IMAGE_PARAMS,
         cell_expansion_um=config["measure"]["cell_expansion_um"],
         tile_px=config["measure"]["tile_px"],
         ring_median=phenotype.ring_median_markers(config["phenotyping"]),

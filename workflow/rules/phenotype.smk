@@ -39,11 +39,8 @@ rule phenotype:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
+        **IMAGE_PARAMS,
         phenotyping=config["phenotyping"],
         cell_expansion_um=config["measure"]["cell_expansion_um"],
-        pixel_size_um=pixel_size_of,
-        default_pixel_size_um=config["pixel_size_um"],
-        channel_names=config["channel_names"],
-        fluor_map=fluor_map_of,
     script:
         "../scripts/phenotype.py"

@@ -2,7 +2,7 @@
 # Every figure is wrapped in report(), so `snakemake --report report.html` shows it with its
 # caption (workflow/report/*.rst).
 
-REPORT = config.get("report") or {}
+REPORT = config["report"]
 
 
 rule overview_plot:
@@ -31,12 +31,9 @@ rule overview_plot:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     params:
-        pixel_size_um=pixel_size_of,
-        default_pixel_size_um=config["pixel_size_um"],
-        channel_names=config["channel_names"],
-        fluor_map=fluor_map_of,
-        max_px=REPORT.get("overview_max_px", 2048),
-        dpi=REPORT.get("dpi", 120),
+        **IMAGE_PARAMS,
+        max_px=REPORT["overview_max_px"],
+        dpi=REPORT["dpi"],
     script:
         "../scripts/overview_plot.py"
 
@@ -60,7 +57,7 @@ rule qupath_export:
         mem_mb=lambda wc, attempt: (2000 + config["measure"]["tile_px"] ** 2 // 4000) * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        outline=REPORT.get("qupath_outline", "cell"),
+        outline=REPORT["qupath_outline"],
         cell_expansion_um=config["measure"]["cell_expansion_um"],
         tile_px=config["measure"]["tile_px"],
     script:
@@ -122,6 +119,6 @@ rule cohort:
         samples=list(SAMPLES.index),
         evaluated=samples_with_truth(),
         immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
-        dpi=REPORT.get("dpi", 120),
+        dpi=REPORT["dpi"],
     script:
         "../scripts/cohort.py"

@@ -18,24 +18,17 @@ for _s in SAMPLES.index:
             "by one job (run again once it exists to split it into tile jobs)"
         )
 
-
-IMAGE_PARAMS = dict(
-    pixel_size_um=pixel_size_of,
-    default_pixel_size_um=config["pixel_size_um"],
-    channel_names=config["channel_names"],
-    fluor_map=fluor_map_of,
-)
 MODEL_PARAMS = dict(
     nuclear_channel=SEG["nuclear_channel"],
     model=SEG["model"],
     model_basedir=SEG["model_basedir"],
-    model_pixel_size_um=SEG.get("model_pixel_size_um"),
+    model_pixel_size_um=SEG["model_pixel_size_um"],
     prob_thresh=SEG["prob_thresh"],
     nms_thresh=SEG["nms_thresh"],
     tile_px=SEG["tile_px"],
     overlap_px=SEG["overlap_px"],
-    background_max=SEG.get("background_max", 0.1),
-    precision=SEG.get("precision", "auto"),
+    background_max=SEG["background_max"],
+    precision=SEG["precision"],
 )
 # TensorFlow, one tile's activations (grow with tile_px squared) and one label strip
 JOB_TILE_MP = (SEG["job_tile_px"] + 2 * SEG["job_halo_px"]) ** 2 / 1e6
@@ -63,7 +56,7 @@ rule segment:
         **IMAGE_PARAMS,
         **MODEL_PARAMS,
         norm_percentiles=SEG["norm_percentiles"],
-        min_contrast=SEG.get("min_contrast", 10.0),
+        min_contrast=SEG["min_contrast"],
     script:
         "../scripts/segment.py"
 
@@ -89,7 +82,7 @@ rule segment_normalisation:
         **IMAGE_PARAMS,
         nuclear_channel=SEG["nuclear_channel"],
         norm_percentiles=SEG["norm_percentiles"],
-        min_contrast=SEG.get("min_contrast", 10.0),
+        min_contrast=SEG["min_contrast"],
     script:
         "../scripts/segment_normalisation.py"
 

@@ -66,6 +66,6 @@ rule spatial:
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
         phenotypes=config["phenotyping"]["phenotypes"],
-        dpi=(config.get("report") or {}).get("dpi", 120),
+        dpi=config["report"]["dpi"],
     script:
         "../scripts/spatial.py"
