@@ -8,6 +8,8 @@ A download never leaves a partial file where the workflow looks: bytes go to a h
 Run ``python -m frontline.download sha256 FILE...`` to print checksums of files you have.
 """
 
+from __future__ import annotations
+
 import hashlib
 import http.client
 import logging
@@ -16,8 +18,10 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from . import config
 from .errors import FrontlineInputError
 from .step import atomic_output
 
@@ -28,7 +32,7 @@ CHUNK = 1 << 20
 USER_AGENT = "frontline-workflow (https download of public images)"
 
 
-def expected_checksums(entry):
+def expected_checksums(entry: Mapping) -> dict[str, str]:
     """The checksums an entry of the ``download`` config asks for.
 
     Parameters
@@ -53,7 +57,9 @@ def expected_checksums(entry):
     return out
 
 
-def file_checksums(path, algorithms=ALGORITHMS):
+def file_checksums(
+    path: str | os.PathLike, algorithms: Iterable[str] = ALGORITHMS
+) -> dict[str, str]:
     """Hex digests of a file. Returns dict algorithm -> hex digest."""
     hashes = {a: hashlib.new(a) for a in algorithms}
     with open(path, "rb") as fh:
@@ -63,7 +69,13 @@ def file_checksums(path, algorithms=ALGORITHMS):
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
-def verify(path, expected, *, url, dest):
+def verify(
+    path: str | os.PathLike,
+    expected: Mapping[str, str],
+    *,
+    url: str,
+    dest: str | os.PathLike,
+) -> dict[str, str]:
     """Raise FrontlineInputError unless ``path`` has every checksum in ``expected``."""
     if not expected:
         actual = file_checksums(path, ("sha256",))["sha256"]
@@ -89,7 +101,19 @@ def verify(path, expected, *, url, dest):
     return actual
 
 
-def fetch(url, dest, *, sha256=None, md5=None, timeout_s=60):
+def default_timeout_s() -> float:
+    """The config schema's default ``timeout_s`` of a download entry, s."""
+    return config.schema()["$defs"]["download_file"]["properties"]["timeout_s"]["default"]
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, str]:
     """Download ``url`` to ``dest``, verified, renamed into place only when it is right.
 
     Parameters
@@ -100,14 +124,16 @@ def fetch(url, dest, *, sha256=None, md5=None, timeout_s=60):
         Destination file.
     sha256, md5 : str, optional
         Expected hex digests; at least one is required for the file to be kept.
-    timeout_s : float
-        Socket timeout for connecting and for each read, s.
+    timeout_s : float, optional
+        Socket timeout for connecting and for each read, s (default: the config schema's,
+        :func:`default_timeout_s`).
 
     Returns
     -------
     dict algorithm -> hex digest of the kept file.
     """
     dest = Path(dest)
+    timeout_s = default_timeout_s() if timeout_s is None else timeout_s
     expected = expected_checksums({"sha256": sha256, "md5": md5})
     if not str(url).lower().startswith(("https://", "http://")):
         raise FrontlineInputError(
@@ -128,7 +154,13 @@ def fetch(url, dest, *, sha256=None, md5=None, timeout_s=60):
     return checksums
 
 
-def fetch_folder(url, folder, files, *, timeout_s=60):
+def fetch_folder(
+    url: str,
+    folder: str | os.PathLike,
+    files: Mapping[str, Mapping | None],
+    *,
+    timeout_s: float | None = None,
+) -> Path:
     """Download several files from one base URL into ``folder``, all verified.
 
     The files go to a hidden ``.<folder>.partial`` first; the folder appears, complete,
@@ -142,6 +174,12 @@ def fetch_folder(url, folder, files, *, timeout_s=60):
         Destination folder.
     files : dict
         name -> {"sha256": ..., "md5": ...}.
+    timeout_s : float, optional
+        Socket timeout for connecting and for each read, s (default: the config schema's).
+
+    Returns
+    -------
+    Path of the folder.
     """
     folder = Path(folder)
     if not files:
@@ -160,7 +198,7 @@ def fetch_folder(url, folder, files, *, timeout_s=60):
     return folder
 
 
-def _stream(url, tmp, dest, timeout_s):
+def _stream(url: str, tmp: Path, dest: Path, timeout_s: float) -> int:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response, open(tmp, "wb") as out:
@@ -191,7 +229,7 @@ def _stream(url, tmp, dest, timeout_s):
     return size
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """``python -m frontline.download sha256 FILE...``: print checksums as config lines."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2 or argv[0] not in ALGORITHMS:

@@ -5,20 +5,12 @@ from frontline.step import run
 
 
 def main(smk):
-    entry = smk.params.entry
+    entry = smk.params.entry  # as validate filled it from the schema (timeout_s included)
     if "folder" in smk.output.keys():
-        fetch_folder(
-            entry["url"],
-            smk.output.folder,
-            entry.get("files") or {},
-            timeout_s=entry.get("timeout_s", 60),
-        )
+        fetch_folder(entry["url"], smk.output.folder, entry["files"], timeout_s=entry["timeout_s"])
     else:
         fetch(
-            entry["url"],
-            smk.output.file,
-            timeout_s=entry.get("timeout_s", 60),
-            **expected_checksums(entry),
+            entry["url"], smk.output.file, timeout_s=entry["timeout_s"], **expected_checksums(entry)
         )
 
 
