@@ -47,7 +47,10 @@ def _files_holding(path: Sequence, config_files: ConfigFiles) -> str:
         except (OSError, yaml.YAMLError):
             continue
         for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict) and path[-1] in node:
             holding.append(name)
     return _files(holding) if holding else f"{_files(config_files)} or --config"
