@@ -1,7 +1,10 @@
-"""Shared fixtures: the repository root, the public data folder, small simulated samples."""
+"""Shared fixtures: the repository root, the public data folder, a local HTTP server."""
 
 import os
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,30 @@ def shared_data():
             f"public data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    """Serve folders over HTTP on 127.0.0.1 (no test may reach the internet).
+
+    ``url = http_server(folder)`` starts a server for ``folder`` in a thread and returns its
+    base URL; ``handler`` (a ``SimpleHTTPRequestHandler`` subclass) changes how requests are
+    answered. Requests are not logged; every server is stopped when the module's tests end.
+    """
+    servers = []
+
+    def start(folder, handler=SimpleHTTPRequestHandler):
+        quiet = type("Quiet" + handler.__name__, (handler,), {"log_message": lambda *a: None})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(quiet, directory=str(folder)))
+        thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        thread.start()
+        servers.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd, thread in servers:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)

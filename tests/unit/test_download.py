@@ -1,9 +1,7 @@
-"""frontline.download against a real HTTP server on 127.0.0.1 (a thread, stopped at module end)."""
+"""frontline.download against a real HTTP server on 127.0.0.1 (the ``http_server`` fixture)."""
 
 import hashlib
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 
 import pytest
 
@@ -17,10 +15,7 @@ SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
 
-class Handler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
+class Truncating(SimpleHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/truncated.bin":  # promises more bytes than it sends
             self.send_response(200)
@@ -33,21 +28,13 @@ class Handler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, http_server):
     root = tmp_path_factory.mktemp("served")
     (root / "data.bin").write_bytes(PAYLOAD)
     (root / "set").mkdir()
     (root / "set" / "a channel.tif").write_bytes(b"first")
     (root / "set" / "b.tif").write_bytes(b"second")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    return http_server(root, handler=Truncating)
 
 
 def leftovers(folder):

@@ -1,10 +1,7 @@
-"""`snakemake download` against an HTTP server on 127.0.0.1 (a thread, stopped after the module):
+"""`snakemake download` against an HTTP server on 127.0.0.1 (the ``http_server`` fixture):
 verified files appear, a wrong checksum stops the run and leaves nothing."""
 
 import hashlib
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from runs import make_workdir, snakemake
@@ -14,27 +11,14 @@ pytestmark = pytest.mark.timeout(300)
 FILES = {"DAPI.tif": b"nuclei" * 1000, "CD8.tif": b"t cells" * 1000}
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, http_server):
     root = tmp_path_factory.mktemp("served")
     (root / "point1").mkdir()
     for name, data in FILES.items():
         (root / "point1" / name).write_bytes(data)
     (root / "slide.ome.tif").write_bytes(b"slide" * 1000)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    return http_server(root)
 
 
 def sha(data):

@@ -7,9 +7,6 @@ with the reason, when that folder is absent).
 """
 
 import shutil
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -37,30 +34,14 @@ def test_example_plans_download_then_the_whole_workflow(tmp_path):
     assert "evaluate" not in jobs  # real data: no truth
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def test_example_checksums_verify_the_fields(shared_data, tmp_path):
-    fields = shared_data / "dcis_mibi"
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(fields)))
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-    )
-    thread.start()
-    try:
-        work = example_workdir(tmp_path / "work")
-        config = yaml.safe_load((work / EXAMPLE).read_text(encoding="utf-8"))
-        local = f"http://127.0.0.1:{httpd.server_address[1]}"
-        for entry in config["download"]["folders"].values():
-            entry["url"] = f"{local}/{entry['url'].rsplit('/', 1)[1]}"  # same field, local host
-        (work / "local.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        proc = snakemake(work, "download", "--configfile", "local.yaml", timeout_s=240)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+def test_example_checksums_verify_the_fields(shared_data, http_server, tmp_path):
+    local = http_server(shared_data / "dcis_mibi")
+    work = example_workdir(tmp_path / "work")
+    config = yaml.safe_load((work / EXAMPLE).read_text(encoding="utf-8"))
+    for entry in config["download"]["folders"].values():
+        entry["url"] = f"{local}/{entry['url'].rsplit('/', 1)[1]}"  # same field, local host
+    (work / "local.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = snakemake(work, "download", "--configfile", "local.yaml", timeout_s=240)
     assert proc.returncode == 0, proc.output[-3000:]
     for folder, entry in config["download"]["folders"].items():
         got = sorted(p.name for p in (work / folder).iterdir() if not p.name.startswith("."))
