@@ -9,7 +9,11 @@ named ``{section}_{key}`` (e.g. ``segmentation_f1``). Samples without an evaluat
 empty cells there.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +36,11 @@ def _scalar(value):
     return value is None or isinstance(value, (bool, int, float, str, np.generic))
 
 
-def summary_row(summary, evaluation=None, sample=None):
+def summary_row(
+    summary: Mapping[str, Any],
+    evaluation: Mapping[str, Any] | None = None,
+    sample: str | None = None,
+) -> dict[str, Any]:
     """One sample's row.
 
     Parameters
@@ -56,7 +64,7 @@ def summary_row(summary, evaluation=None, sample=None):
     return row
 
 
-def evaluation_columns(evaluation):
+def evaluation_columns(evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
     """The top-level scalars of each evaluation section as ``{section}_{key}`` columns (other
     top-level scalars as ``evaluation_{key}``; the sample name is the row's own)."""
     out = {}
@@ -70,7 +78,10 @@ def evaluation_columns(evaluation):
     return out
 
 
-def cohort_table(summaries, evaluations=None):
+def cohort_table(
+    summaries: Mapping[str, Mapping[str, Any]],
+    evaluations: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
     """The cohort table.
 
     Parameters
@@ -107,7 +118,7 @@ def cohort_table(summaries, evaluations=None):
     return table
 
 
-def density_long(region_tables):
+def density_long(region_tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Region densities of several samples in one long table.
 
     Parameters

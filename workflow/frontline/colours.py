@@ -5,6 +5,13 @@ a reader learns it once. Names the table below does not know get colours from a 
 qualitative list in sorted order, so the same names always get the same colours.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+RGB = tuple[int, int, int]  # 0-255
+RGBFloat = tuple[float, float, float]  # 0-1 (matplotlib)
+
 # RGB 0-255. Immune types in saturated hues; tumour and unclassified cells muted.
 KNOWN_PHENOTYPES = {
     "tumor": (46, 160, 67),
@@ -44,7 +51,7 @@ REGION_COLOURS = {
 }
 
 
-def region_colour(name):
+def region_colour(name: str) -> RGB:
     """The colour (r, g, b ints 0-255) of a region class, matched without regard to case
     (``Tumour`` is ``Tumor``); grey for other names."""
     key = str(name).strip().lower()
@@ -75,7 +82,7 @@ _EXTRA_CHANNELS = [
 ]
 
 
-def phenotype_colours(names):
+def phenotype_colours(names: Iterable[str]) -> dict[str, RGB]:
     """A colour for every phenotype name.
 
     Parameters
@@ -94,12 +101,12 @@ def phenotype_colours(names):
     return colours
 
 
-def phenotype_colours_float(names):
+def phenotype_colours_float(names: Iterable[str]) -> dict[str, RGBFloat]:
     """As :func:`phenotype_colours`, as matplotlib colours (r, g, b floats 0-1)."""
     return {n: tuple(v / 255 for v in rgb) for n, rgb in phenotype_colours(names).items()}
 
 
-def channel_colours(channels):
+def channel_colours(channels: Iterable[str]) -> dict[str, RGBFloat]:
     """A pseudo-colour (r, g, b floats 0-1) for every channel name, in the given order."""
     colours, extra = {}, 0
     for name in channels:

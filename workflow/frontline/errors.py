@@ -1,5 +1,9 @@
 """The project's one exception type for bad input."""
 
+from __future__ import annotations
+
+import os
+
 
 class FrontlineInputError(Exception):
     """Bad input that a person can fix.
@@ -16,14 +20,21 @@ class FrontlineInputError(Exception):
         What the person should do about it.
     """
 
-    def __init__(self, problem, *, sample=None, file=None, fix=None):
+    def __init__(
+        self,
+        problem: str,
+        *,
+        sample: str | None = None,
+        file: str | os.PathLike | None = None,
+        fix: str | None = None,
+    ) -> None:
         self.problem = problem
         self.sample = sample
         self.file = None if file is None else str(file)
         self.fix = fix
         super().__init__(self.message())
 
-    def message(self):
+    def message(self) -> str:
         """One paragraph: where, what, and how to fix it."""
         where = []
         if self.sample is not None:

@@ -24,16 +24,27 @@
   and the immune phenotype call against the call the same rule makes on the truth.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .phenotype import AMBIGUOUS, OTHER, lineage_of
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+
+    from .front import Regions
+    from .spatial import Params
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +56,9 @@ UNASSIGNED = "unassigned"
 # --------------------------------------------------------------------------- segmentation
 
 
-def segmentation_metrics(truth, pred, iou_threshold=0.5):
+def segmentation_metrics(
+    truth: ArrayLike, pred: ArrayLike, iou_threshold: float = 0.5
+) -> dict[str, Any]:
     """Object-level precision, recall and F1 of a label image against the truth.
 
     Parameters
@@ -101,7 +114,9 @@ def segmentation_metrics(truth, pred, iou_threshold=0.5):
 # --------------------------------------------------------------------------- cell matching
 
 
-def match_points(truth_xy, pred_xy, radius):
+def match_points(
+    truth_xy: ArrayLike, pred_xy: ArrayLike, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pair points one-to-one within ``radius``.
 
     The pairing matches as many points as possible, then has the smallest total distance
@@ -158,7 +173,11 @@ def match_points(truth_xy, pred_xy, radius):
 # --------------------------------------------------------------------------- phenotypes
 
 
-def map_predictions(names, truth_classes, phenotype_map=None):
+def map_predictions(
+    names: ArrayLike,
+    truth_classes: Iterable[str],
+    phenotype_map: Mapping[str, str] | None = None,
+) -> np.ndarray:
     """Predicted phenotype names in the truth's vocabulary (see the module docstring)."""
     mapping = DEFAULT_PHENOTYPE_MAP if phenotype_map is None else phenotype_map
     names = pd.Series(np.asarray(names, dtype=object))
@@ -166,7 +185,9 @@ def map_predictions(names, truth_classes, phenotype_map=None):
     return mapped.to_numpy(dtype=object)
 
 
-def classification_scores(truth, pred, classes, min_class_cells=1):
+def classification_scores(
+    truth: ArrayLike, pred: ArrayLike, classes: Sequence[str], min_class_cells: int = 1
+) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1 and macro-F1.
 
     Parameters
@@ -210,7 +231,9 @@ def classification_scores(truth, pred, classes, min_class_cells=1):
     }
 
 
-def confusion(truth, pred, truth_labels, pred_labels):
+def confusion(
+    truth: ArrayLike, pred: ArrayLike, truth_labels: Sequence[str], pred_labels: Sequence[str]
+) -> dict[str, list]:
     """Counts of (true, predicted) name pairs.
 
     Returns
@@ -230,15 +253,15 @@ def confusion(truth, pred, truth_labels, pred_labels):
 
 
 def phenotype_metrics(
-    truth_cells,
-    cells,
-    phenotypes,
-    tree,
-    match_radius_um=4.0,
-    phenotype_map=None,
-    min_class_cells=10,
-    lineages=("tumor", "immune"),
-):
+    truth_cells: pd.DataFrame,
+    cells: pd.DataFrame,
+    phenotypes: pd.DataFrame,
+    tree: Mapping[str, Mapping[str, Any]],
+    match_radius_um: float = 4.0,
+    phenotype_map: Mapping[str, str] | None = None,
+    min_class_cells: int = 10,
+    lineages: Sequence[str] = ("tumor", "immune"),
+) -> dict[str, Any]:
     """Phenotype accuracy of one sample against the simulator's truth.
 
     Parameters
@@ -315,20 +338,20 @@ def phenotype_metrics(
 
 
 def spatial_accuracy(
-    truth_cells,
-    truth_tumor,
-    cells,
-    regions,
-    densities,
-    call,
-    params,
-    immune_lineage=(),
-    match_radius_um=4.0,
-    near_front_um=300.0,
-    min_density_per_mm2=50.0,
-    min_band_cells=100,
-    tolerance=0.15,
-):
+    truth_cells: pd.DataFrame,
+    truth_tumor: BaseGeometry,
+    cells: pd.DataFrame,
+    regions: Regions,
+    densities: pd.DataFrame,
+    call: str,
+    params: Params,
+    immune_lineage: Iterable[str] = (),
+    match_radius_um: float = 4.0,
+    near_front_um: float = 300.0,
+    min_density_per_mm2: float = 50.0,
+    min_band_cells: int = 100,
+    tolerance: float = 0.15,
+) -> dict[str, Any]:
     """Accuracy of the front and spatial steps against simulator truth.
 
     Parameters

@@ -10,16 +10,32 @@ a downsampled overview, cells by phenotype, tumor outline and invasive front, ax
 :func:`cohort_figure` (immune densities per region, samples side by side, call annotated).
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 from skimage.segmentation import find_boundaries
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from shapely.geometry.base import BaseGeometry
 
 log = logging.getLogger(__name__)
 
 
-def crop_window(x_um, y_um, positive, pixel_size_um, shape, size_px=400):
+def crop_window(
+    x_um: ArrayLike,
+    y_um: ArrayLike,
+    positive: ArrayLike,
+    pixel_size_um: float,
+    shape: Sequence[int],
+    size_px: int = 400,
+) -> tuple[int, int, int, int]:
     """A square window showing many positive cells among others.
 
     Parameters
@@ -57,19 +73,19 @@ def crop_window(x_um, y_um, positive, pixel_size_um, shape, size_px=400):
 
 
 def gating_figure(
-    values,
-    gate,
+    values: ArrayLike,
+    gate: float,
     *,
-    marker,
-    compartment,
-    method,
-    confidence,
-    cofactor,
-    crop=None,
-    cell_labels=None,
-    positive_ids=(),
-    pixel_size_um=None,
-):
+    marker: str,
+    compartment: str,
+    method: str,
+    confidence: float,
+    cofactor: float,
+    crop: np.ndarray | None = None,
+    cell_labels: np.ndarray | None = None,
+    positive_ids: Iterable[int] = (),
+    pixel_size_um: float | None = None,
+) -> Figure:
     """Histogram with the gate, and a crop with the positive cells outlined.
 
     Parameters
@@ -161,7 +177,11 @@ def _nice_length(length):
 # --------------------------------------------------------------------------- report: overview
 
 
-def composite(image, colours, percentiles=(50.0, 99.8)):
+def composite(
+    image: np.ndarray,
+    colours: Sequence[Sequence[float]],
+    percentiles: tuple[float, float] = (50.0, 99.8),
+) -> np.ndarray:
     """A pseudo-colour RGB image from several channels: each channel stretched between its
     percentiles, tinted with its colour, and the tints added. The default low percentile,
     the median, is the background of a sparse marker, so background stays black.
@@ -203,18 +223,18 @@ def _draw_regions(ax, tumor, front):
 
 
 def overview_figure(
-    image,
-    channels,
-    factor,
-    pixel_size_um,
-    cells=None,
-    tumor=None,
-    front=None,
-    title=None,
-    composite_channels=None,
-    max_points=200_000,
-    seed=0,
-):
+    image: np.ndarray,
+    channels: Sequence[str],
+    factor: float,
+    pixel_size_um: float,
+    cells: pd.DataFrame | None = None,
+    tumor: BaseGeometry | None = None,
+    front: BaseGeometry | None = None,
+    title: str | None = None,
+    composite_channels: Sequence[str] | None = None,
+    max_points: int = 200_000,
+    seed: int = 0,
+) -> Figure:
     """The sample at a glance: a pseudo-colour composite and the cells by phenotype, with the
     tumor outline and the invasive front on both, axes in µm.
 
@@ -353,7 +373,12 @@ CALL_COLOURS = {
 }
 
 
-def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
+def cohort_figure(
+    densities: pd.DataFrame,
+    calls: Mapping[str, str] | None = None,
+    types: Sequence[str] | None = None,
+    regions: Sequence[str] = REGION_ORDER,
+) -> Figure:
     """Immune cell densities per region, one panel per immune type, samples side by side.
 
     Parameters
@@ -428,7 +453,13 @@ def cohort_figure(densities, calls=None, types=None, regions=REGION_ORDER):
 # --------------------------------------------------------------------------- spatial step
 
 
-def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm2=0.01):
+def distance_profile_figure(
+    densities: pd.DataFrame,
+    types: Sequence[str],
+    margin_um: float,
+    title: str | None = None,
+    min_area_mm2: float = 0.01,
+) -> Figure:
     """Density of each immune type against the signed distance to the invasive front.
 
     Parameters
@@ -499,8 +530,14 @@ def distance_profile_figure(densities, types, margin_um, title=None, min_area_mm
 
 
 def neighbourhoods_figure(
-    cells, composition, front=None, tumor=None, title=None, max_points=200_000, seed=0
-):
+    cells: pd.DataFrame,
+    composition: pd.DataFrame,
+    front: BaseGeometry | None = None,
+    tumor: BaseGeometry | None = None,
+    title: str | None = None,
+    max_points: int = 200_000,
+    seed: int = 0,
+) -> Figure:
     """Cellular neighbourhoods: a map of the cells coloured by neighbourhood and each
     neighbourhood's mean composition.
 
@@ -599,7 +636,7 @@ def neighbourhoods_figure(
     return fig
 
 
-def lfunction_figure(lfunction, title=None):
+def lfunction_figure(lfunction: pd.DataFrame, title: str | None = None) -> Figure:
     """Cross L-function of each immune type around tumor cells, as L(r) - r, with the
     random-labelling envelope.
 

@@ -1,7 +1,12 @@
 """The sample sheet: one row per image, read and checked once."""
 
+from __future__ import annotations
+
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -11,7 +16,7 @@ REQUIRED = ("sample", "image")
 OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map")
 
 
-def load_sample_sheet(path):
+def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     """Read a tab-separated sample sheet.
 
     Parameters
@@ -111,13 +116,13 @@ def load_sample_sheet(path):
     return table.set_index("sample", drop=False)
 
 
-def optional(value):
+def optional(value: Any) -> Any | None:
     """An optional sheet cell as a value or None (empty cells are None)."""
     if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
         return None
     return value
 
 
-def wildcard_pattern(samples):
+def wildcard_pattern(samples: Iterable[str]) -> list[str]:
     """Regex alternatives that match exactly the given sample names."""
     return [re.escape(s) for s in samples]

@@ -4,15 +4,22 @@ Every script under ``workflow/scripts/`` is three lines around :func:`run`, so a
 becomes one readable paragraph and a non-zero exit, and no half-written output survives.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import shutil
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import FrontlineInputError
+
+if TYPE_CHECKING:
+    from .io import ImageReader
 
 log = logging.getLogger("frontline")
 
@@ -25,7 +32,7 @@ def _remove(path):
         path.unlink()
 
 
-def run(snakemake, main):
+def run(snakemake: Any, main: Callable[[Any], None]) -> None:
     """Call ``main(snakemake)`` with logging set up; on failure remove outputs and exit 1.
 
     Parameters
@@ -71,7 +78,7 @@ def _tmp_name(path):
 
 
 @contextmanager
-def atomic_output(path):
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success.
 
     A reader never sees a half-written file, and a killed job leaves only the hidden
@@ -88,7 +95,7 @@ def atomic_output(path):
         _remove(tmp)
 
 
-def open_input_image(smk):
+def open_input_image(smk: Any) -> ImageReader:
     """The rule's ``input.image``, opened lazily (:func:`frontline.io.open_image`) with the
     params every image-reading rule declares: ``pixel_size_um``, ``default_pixel_size_um``,
     ``channel_names`` and ``fluor_map``."""
