@@ -1,7 +1,8 @@
 """Where are the immune cells relative to the invasive front: distances, densities, neighbours.
 
 Everything is in µm (distances), µm² or mm² (areas) and cells per mm² (densities). The step
-(:func:`analyze`, in :mod:`.step`) runs these stages on one sample, each a module:
+(:func:`analyze`, in :mod:`.step`, with :class:`Params` from :mod:`.params`) runs these
+stages on one sample, each a module:
 
 - :mod:`.distances`: signed distance of every cell to the invasive front (negative inside the
   tumor), its region (``tumor_core``, ``inner_margin``, ``outer_margin``, ``stroma``) and the
@@ -61,7 +62,8 @@ from .neighbours import (
     neighbour_counts,
     neighbourhood_table,
 )
-from .step import TABLES, Params, SpatialResult, Timings, analyze
+from .params import Params
+from .step import TABLES, SpatialResult, Timings, analyze
 from .summary import phenotype_call, summarize
 
 __all__ = [

@@ -23,7 +23,7 @@ from .common import ALL_IMMUNE, REGIONS, not_computable
 
 if TYPE_CHECKING:
     from ..regions import Regions
-    from .step import Params
+    from .params import Params
 
 
 def phenotype_call(region_table: pd.DataFrame, has_front: bool, call: dict) -> tuple[str, str]:
