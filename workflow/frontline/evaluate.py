@@ -25,6 +25,8 @@
 """
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -322,8 +324,8 @@ def spatial_accuracy(
     regions,
     densities,
     call,
-    params,
-    immune_lineage=(),
+    params: Any,
+    immune_lineage: Sequence[str] = (),
     match_radius_um=4.0,
     near_front_um=300.0,
     min_density_per_mm2=50.0,
@@ -474,8 +476,8 @@ def evaluate_sample(
     cells: pd.DataFrame,
     channels: list[str],
     phenotypes: pd.DataFrame,
-    truth_tumor,
-    regions,
+    truth_tumor: Any,
+    regions: Any,
     spatial_cells: pd.DataFrame,
     densities: pd.DataFrame,
     call: str,

@@ -245,7 +245,9 @@ def _class_name(feature):
     return None
 
 
-def annotation_layer(obj: Any, *, sample: str | None = None, file: str | None = None):
+def annotation_layer(
+    obj: Any, *, sample: str | None = None, file: str | None = None
+) -> gpd.GeoDataFrame:
     """The polygon features of an annotation GeoJSON (QuPath export) as a layer.
 
     Parameters

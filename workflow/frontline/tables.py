@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from .errors import FrontlineInputError
 
 
 def require_columns(
-    table: pd.DataFrame, columns, *, sample: str | None = None, file: str | None = None
+    table: pd.DataFrame,
+    columns: Iterable[str],
+    *,
+    sample: str | None = None,
+    file: str | None = None,
 ) -> None:
     """FrontlineInputError unless ``table`` has every one of ``columns``."""
     missing = [c for c in columns if c not in table.columns]
