@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .errors import FrontlineInputError
-from .regions import Regions, dumps, regions_from_geojson, regions_to_geojson
 from .step import atomic_output
+
+if TYPE_CHECKING:  # regions imports geopandas: only the scripts that read or write regions pay
+    from .regions import Regions
 
 
 def write_tsv(
@@ -52,6 +54,8 @@ def write_regions(
 ) -> None:
     """The regions as GeoJSON that QuPath imports (:func:`frontline.regions.regions_to_geojson`;
     coordinates rounded to 0.001 px or µm)."""
+    from .regions import dumps, regions_to_geojson
+
     write_text(dumps(regions_to_geojson(regions, units=units, pixel_size_um=pixel_size_um)), path)
 
 
@@ -82,6 +86,8 @@ def read_json(
 
 def read_regions(path: str | Path, *, sample: str | None = None) -> Regions:
     """The regions the front step wrote (``tumor.geojson`` or ``tumor_um.geojson``), in µm."""
+    from .regions import regions_from_geojson
+
     return regions_from_geojson(read_json(path, sample=sample), file=str(path), sample=sample)
 
 
