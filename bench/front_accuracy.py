@@ -2,7 +2,7 @@
 
 For each preset and image size: the simulator's truth cells (``simulate.truth_cells``, the
 demo seeds 1, 2, 3), the tumor traced from the truth tumor cells (``front.detect_regions``,
-default parameters), the spatial step (``spatial.analyze``, no permutations), and
+the config's default parameters), the spatial step (``spatial.analyze``, no permutations), and
 ``evaluate.spatial_accuracy`` against the true distances and band densities. Segmentation and
 phenotyping are out of the picture: this is the floor the whole workflow can reach.
 
@@ -23,17 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 import machine  # noqa: E402  (bench/machine.py)
 
-from frontline import evaluate, front, simulate, spatial  # noqa: E402
+from frontline import config, evaluate, front, simulate, spatial  # noqa: E402
 
 SEEDS = {"inflamed": 1, "excluded": 2, "desert": 3}
 
 
 def one(preset, size, seed):
     cells, tumor, extent = simulate.truth_cells(preset, (size, size), 0.5, seed)
-    regions = front.detect_regions(
-        cells[["x_um", "y_um"]].to_numpy(), (cells["phenotype"] == "tumor").to_numpy(), extent
-    )
-    params = spatial.Params(permutations=0)
+    settings = config.section("front")
+    is_tumor = (cells["phenotype"] == settings.pop("tumor_phenotype")).to_numpy()
+    regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(), is_tumor, extent, **settings)
+    params = spatial.Params.from_config(permutations=0)
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"),
         regions,

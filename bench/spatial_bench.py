@@ -96,7 +96,7 @@ def run_method(method, table_path, regions_path, args):
     import numpy as np
     import pandas as pd
 
-    from frontline import front, spatial
+    from frontline import config, front, geometry, regions, spatial
 
     cells = pd.read_parquet(table_path)
     xy = cells[["x_um", "y_um"]].to_numpy()
@@ -105,40 +105,43 @@ def run_method(method, table_path, regions_path, args):
     size = float(max(cells["x_um"].max(), cells["y_um"].max()))
     extent = (float(np.ceil(size)), float(np.ceil(size)))
     if method == "front":
+        settings = config.section("front")
+        is_tumor = phen == settings.pop("tumor_phenotype")
         t, c = time.perf_counter(), cpu_seconds()
-        regions = front.detect_regions(xy, phen == "tumor", extent)
+        found = front.detect_regions(xy, is_tumor, extent, **settings)
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
-        Path(regions_path).write_text(front.dumps(front.regions_to_geojson(regions, units="um")))
+        Path(regions_path).write_text(regions.dumps(regions.regions_to_geojson(found, units="um")))
         out.update(
-            tumor_area_mm2=regions.tumor.area / 1e6,
-            front_length_mm=regions.front.length / 1e3,
-            tissue_area_mm2=regions.tissue.area / 1e6,
+            tumor_area_mm2=found.tumor.area / 1e6,
+            front_length_mm=found.front.length / 1e3,
+            tissue_area_mm2=found.tissue.area / 1e6,
         )
     else:
-        regions = front.regions_from_geojson(json.loads(Path(regions_path).read_text()))
+        found = regions.regions_from_geojson(json.loads(Path(regions_path).read_text()))
     if method == "spatial":
-        params = spatial.Params(permutations=0, workers=args.workers)
+        params = spatial.Params.from_config(permutations=0, workers=args.workers)
         t, c = time.perf_counter(), cpu_seconds()
-        res = spatial.analyze(cells, regions, params, sample="bench")
+        res = spatial.analyze(cells, found, params, sample="bench")
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         out["stages_s"] = {k: round(v, 3) for k, v in res.timings_s.items()}
         out["stages_cpu_s"] = {k: round(v, 3) for k, v in res.cpu_s.items()}
         out["phenotype_call"] = res.summary["phenotype_call"]
     elif method == "permutations":
-        dmap = spatial.distance_map(regions)
+        params = spatial.Params.from_config()
+        dmap = spatial.distance_map(found, params.raster_um)
         r, c = dmap.pixel_of(xy)
         in_tissue = dmap.tissue[r, c]
-        edge = spatial.distance_to_lines(xy, regions.tissue.boundary, 0.5, args.workers)
+        edge = geometry.distance_to_lines(xy, found.tissue.boundary, 0.5, args.workers)
         a = (phen == "CD8_T") & in_tissue
         b = (phen == "tumor") & in_tissue
-        radii = spatial.Params().lfunction_radii_um
+        radii = params.lfunction_radii_um
         t, c = time.perf_counter(), cpu_seconds()
         spatial.l_function_envelope(
             xy[a],
             edge[a],
             xy[b],
             edge[b],
-            dmap.tissue.sum() * 4.0,
+            dmap.tissue.sum() * params.raster_um**2,
             radii,
             args.permutations,
             seed=0,

@@ -13,13 +13,9 @@ from frontline.evaluate import (
     phenotype_metrics,
     segmentation_metrics,
 )
+from frontline.gating import measured_channels
 from frontline.measure import measure_cells
-from frontline.phenotype import (
-    measured_channels,
-    parse_phenotypes,
-    phenotype_cells,
-    ring_median_markers,
-)
+from frontline.phenotype import parse_phenotypes, phenotype_cells, ring_median_markers
 from frontline.simulate import simulate_tissue
 
 

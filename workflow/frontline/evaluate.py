@@ -38,12 +38,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .phenotype import AMBIGUOUS, OTHER, lineage_of
+from .errors import FrontlineInputError
+from .phenotype import AMBIGUOUS, OTHER, lineage_of, parse_phenotypes
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
-    from .front import Regions
+    from .regions import Regions
     from .spatial import Params
 
 log = logging.getLogger(__name__)
@@ -359,7 +360,7 @@ def spatial_accuracy(
     truth_cells : DataFrame ``x_um, y_um, phenotype, dist_front_um`` (the simulator's)
     truth_tumor : (Multi)Polygon, µm (the simulator's truth_tumor.geojson)
     cells : DataFrame ``x_um, y_um, dist_front_um`` (the step's cells_spatial.parquet)
-    regions : the step's :class:`frontline.front.Regions`; its tissue is used for the truth too,
+    regions : the step's :class:`frontline.regions.Regions`; its tissue is used for the truth too,
         so that only the tumor and the front are judged
     densities : the step's densities.tsv table
     call : the step's immune phenotype call
@@ -384,6 +385,8 @@ def spatial_accuracy(
     the tumor phenotype.
     """
     from . import front, spatial
+    from .geometry import as_multipolygon, densify, inside
+    from .regions import Regions
 
     t_xy = truth_cells[["x_um", "y_um"]].to_numpy(float)
     i_t, i_p = match_points(t_xy, cells[["x_um", "y_um"]].to_numpy(float), match_radius_um)
@@ -399,8 +402,8 @@ def spatial_accuracy(
     }
 
     tissue = regions.tissue
-    tumor = front.as_multipolygon(truth_tumor.intersection(tissue))
-    truth_regions = front.Regions(
+    tumor = as_multipolygon(truth_tumor.intersection(tissue))
+    truth_regions = Regions(
         tumor=tumor,
         tissue=tissue,
         front=front.invasive_front(tumor, tissue, 0.0),
@@ -408,8 +411,8 @@ def spatial_accuracy(
     )
     out["front_mean_distance_um"] = None
     if regions.has_front and truth_regions.has_front:
-        inferred = spatial.densify(regions.front, 1.0)
-        true = spatial.densify(truth_regions.front, 1.0)
+        inferred = densify(regions.front, 1.0)
+        true = densify(truth_regions.front, 1.0)
         out["front_mean_distance_um"] = float(
             0.5
             * (cKDTree(true).query(inferred)[0].mean() + cKDTree(inferred).query(true)[0].mean())
@@ -457,7 +460,7 @@ def spatial_accuracy(
         for row in worst.itertuples()
     ]
 
-    in_tumor = spatial.inside(t_xy, truth_regions.tumor)
+    in_tumor = inside(t_xy, truth_regions.tumor)
     truth_region = spatial.assign_regions(truth_dist, in_tumor, params.margin_um)
     table = spatial.region_densities(
         truth_region, truth_phen, dmap.tissue[r, c], dmap, params.margin_um, immune_lineage
@@ -481,3 +484,85 @@ def spatial_accuracy(
 def _stat(fn, values):
     values = np.asarray(values, dtype=float)
     return float(fn(values)) if values.size else None
+
+
+# --------------------------------------------------------------------------- one sample
+
+
+def evaluate_sample(
+    *,
+    truth_nuclei: np.ndarray,
+    nuclei: np.ndarray,
+    truth_cells: pd.DataFrame,
+    cells: pd.DataFrame,
+    channels: list[str],
+    phenotypes: pd.DataFrame,
+    truth_tumor: Any,
+    regions: Any,
+    spatial_cells: pd.DataFrame,
+    densities: pd.DataFrame,
+    call: str,
+    evaluation: dict,
+    phenotyping: dict,
+    params,
+    immune_lineage=(),
+    sample: str | None = None,
+    truth_file: str | None = None,
+) -> dict:
+    """Every section of ``evaluation.json`` for one sample: segmentation, phenotype, spatial.
+
+    Parameters
+    ----------
+    truth_nuclei, nuclei : (Y, X) int label images, the simulator's and the segmentation's
+    truth_cells : the simulator's truth cells (``x_um, y_um, phenotype, dist_front_um``)
+    cells : ``cell_id, x_um, y_um`` of the measured cells; ``channels`` their markers
+    phenotypes : the phenotype step's table
+    truth_tumor : (Multi)Polygon, µm; regions : the front step's
+        :class:`frontline.regions.Regions`
+    spatial_cells, densities, call : the spatial step's cells (``x_um, y_um, dist_front_um``),
+        band densities and immune phenotype call
+    evaluation, phenotyping : the config's sections (every key); params : the spatial step's
+        :class:`frontline.spatial.Params`; immune_lineage : phenotypes counted as immune
+    sample, truth_file : for messages
+
+    Returns
+    -------
+    dict ``sample, segmentation, phenotype, spatial`` (:func:`segmentation_metrics`,
+    :func:`phenotype_metrics`, :func:`spatial_accuracy`)
+    """
+    if truth_nuclei.shape != nuclei.shape:
+        raise FrontlineInputError(
+            f"the truth nuclei are {truth_nuclei.shape} px but the segmentation is "
+            f"{nuclei.shape} px",
+            sample=sample,
+            file=truth_file,
+            fix="the sheet's truth prefix must belong to this sample's image",
+        )
+    tree = parse_phenotypes(
+        phenotyping["phenotypes"], channels, phenotyping["exclusive"], sample=sample
+    )
+    radius = evaluation["match_radius_um"]
+    return {
+        "sample": sample,
+        "segmentation": segmentation_metrics(truth_nuclei, nuclei, evaluation["iou_threshold"]),
+        "phenotype": phenotype_metrics(
+            truth_cells,
+            cells,
+            phenotypes,
+            tree,
+            match_radius_um=radius,
+            phenotype_map=evaluation["phenotype_map"],
+            min_class_cells=evaluation["min_class_cells"],
+        ),
+        "spatial": spatial_accuracy(
+            truth_cells,
+            truth_tumor,
+            spatial_cells,
+            regions,
+            densities,
+            call,
+            params,
+            immune_lineage=immune_lineage,
+            match_radius_um=radius,
+        ),
+    }

@@ -13,8 +13,8 @@ a downsampled overview, cells by phenotype, tumor outline and invasive front, ax
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -136,6 +136,61 @@ def gating_figure(
         )
     fig.tight_layout()
     return fig
+
+
+def gating_figures(
+    cells: pd.DataFrame,
+    phenotypes: pd.DataFrame,
+    gates: pd.DataFrame,
+    image: Any,
+    labels: Any,
+    cell_expansion_um: float,
+    crop_um: float = 150.0,
+) -> Iterator[tuple[str, Figure]]:
+    """The :func:`gating_figure` of every gated marker, with a crop of the image around many
+    positive cells.
+
+    Parameters
+    ----------
+    cells : DataFrame from :func:`frontline.measure.measure_cells` (µm)
+    phenotypes, gates : from :func:`frontline.phenotype.phenotype_cells`
+    image : open image reader (:func:`frontline.io.open_image`): ``read(channel, window)``,
+        ``shape``, ``pixel_size_um``
+    labels : open nuclei label reader (:func:`frontline.io.open_labels`): ``read(window)``
+    cell_expansion_um : µm the nuclei are grown by to make the cells (config
+        ``measure: cell_expansion_um``)
+    crop_um : edge of the crop, µm
+
+    Yields
+    ------
+    (marker, matplotlib.figure.Figure), one per row of ``gates``
+    """
+    from .gating import compartment_values
+    from .measure import expand_nuclei, expansion_px
+
+    size_px = int(round(crop_um / image.pixel_size_um))
+    grow = expansion_px(cell_expansion_um, image.pixel_size_um)
+    for row in gates.itertuples():
+        positive = phenotypes[f"{row.marker}_positive"].to_numpy(bool)
+        window = crop_window(
+            cells["x_um"], cells["y_um"], positive, image.pixel_size_um, image.shape, size_px
+        )
+        yield (
+            row.marker,
+            gating_figure(
+                compartment_values(cells, row.marker, row.compartment),
+                row.gate,
+                marker=row.marker,
+                compartment=row.compartment,
+                method=row.method,
+                confidence=row.confidence,
+                cofactor=row.cofactor,
+                crop=image.read(row.marker, window),
+                cell_labels=expand_nuclei(labels.read(window), grow),
+                positive_ids=cells["cell_id"].to_numpy()[positive].astype(np.int64),
+                pixel_size_um=image.pixel_size_um,
+            ),
+        )
 
 
 def _crop_panel(ax, crop, cell_labels, positive_ids, pixel_size_um, marker):
@@ -691,3 +746,41 @@ def lfunction_figure(lfunction: pd.DataFrame, title: str | None = None) -> Figur
         ax.set_visible(False)
     fig.suptitle(title or "Cross L-function (above 0: attraction, below: avoidance)", fontsize=11)
     return fig
+
+
+def spatial_figures(
+    result: Any, regions: Any, params: Any, sample: str | None = None
+) -> dict[str, Figure]:
+    """The spatial step's three figures of one sample.
+
+    Parameters
+    ----------
+    result : :class:`frontline.spatial.SpatialResult`
+    regions : :class:`frontline.regions.Regions` (µm)
+    params : :class:`frontline.spatial.Params` the result was made with
+    sample : name, for the titles
+
+    Returns
+    -------
+    dict ``profile`` (:func:`distance_profile_figure`), ``neighbourhoods``
+    (:func:`neighbourhoods_figure`), ``lfunction`` (:func:`lfunction_figure`)
+    """
+    from .spatial import ALL_IMMUNE
+
+    call = result.summary["phenotype_call"]
+    return {
+        "profile": distance_profile_figure(
+            result.densities,
+            list(params.immune_types) + [ALL_IMMUNE],
+            params.margin_um,
+            title=f"{sample}: immune cells around the invasive front ({call})",
+        ),
+        "neighbourhoods": neighbourhoods_figure(
+            result.cells,
+            result.neighbourhoods,
+            regions.front,
+            regions.tumor,
+            title=f"{sample}: cellular neighbourhoods (k = {params.neighbourhood_k})",
+        ),
+        "lfunction": lfunction_figure(result.lfunction),
+    }

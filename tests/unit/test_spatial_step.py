@@ -1,0 +1,159 @@
+"""The spatial step on one sample: parameters, every table, the summary (frontline.spatial)."""
+
+import json
+
+import numpy as np
+import pytest
+from shapely.geometry import MultiPolygon, box
+from spatial_cases import regions_of, small_sample
+
+from frontline import config, front, plots, spatial
+
+
+def test_params_take_the_schema_defaults_and_refuse_unknown_keys():
+    defaults = config.section("spatial")
+    params = spatial.Params.from_config()
+    assert params.margin_um == defaults["margin_um"] and params.seed == defaults["seed"]
+    assert params.immune_types == tuple(defaults["immune_types"])
+    assert params.tumor_phenotype == config.section("front")["tumor_phenotype"]
+    tuned = spatial.Params.from_config(
+        {"margin_um": 50.0, "call": {"phenotype": "B_cell"}}, tumor_phenotype="PanCK+", workers=2
+    )
+    assert tuned.margin_um == 50.0 and tuned.tumor_phenotype == "PanCK+" and tuned.workers == 2
+    # ``call`` is merged key by key with its defaults
+    assert tuned.call == {**defaults["call"], "phenotype": "B_cell"}
+    with pytest.raises(ValueError, match="margin"):
+        spatial.Params.from_config({"margins_um": 50.0})
+
+
+def test_timings_record_each_stage():
+    timings = spatial.Timings()
+    with timings("a"):
+        sum(range(100_000))
+    with timings("b"):
+        pass
+    assert list(timings.wall_s) == ["a", "b"] and timings.wall_s["a"] > timings.wall_s["b"]
+    assert set(timings.cpu_s) == {"a", "b"}
+
+
+def test_analyze_writes_every_table_and_a_json_summary():
+    cells, regions = small_sample(np.random.default_rng(7))
+    params = spatial.Params.from_config(
+        permutations=9, immune_types=("CD8_T", "macrophage", "B_cell")
+    )
+    cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
+    res = spatial.analyze(cells, regions, params, sample="s1")
+    assert (res.cells["cell_id"].to_numpy() == cells["cell_id"].to_numpy()).all()  # same row order
+    assert list(res.cells.columns[len(cells.columns) :]) == [
+        "dist_front_um",
+        "region",
+        "in_tumor",
+        "in_tissue",
+        "dist_nearest_tumor_um",
+        "neighbourhood",
+    ]
+    assert res.cells["dist_front_um"].notna().all()
+    summary = json.loads(json.dumps(res.summary, allow_nan=False))
+    assert summary["phenotype_call"] == "excluded"  # CD8_T only outside the tumor
+    assert summary["has_front"] and summary["front_length_um"] == pytest.approx(
+        2 * np.pi * 300, rel=0.01
+    )
+    assert summary["density_per_mm2_tumor_core_CD8_T"] == 0
+    assert summary["fraction_near_front_CD8_T"] > 0.4
+    # no B cells: not computable, with a reason; densities are a true 0
+    assert summary["median_dist_front_um_B_cell"] is None
+    assert "only 0 B_cell cells" in summary["not_computable"]["median_dist_front_um_B_cell"]
+    assert summary["density_per_mm2_stroma_B_cell"] == 0
+    lf = res.lfunction[res.lfunction["phenotype"] == "CD8_T"]
+    assert lf["computable"].all() and (lf["permutations"] == 9).all()
+    assert (lf["envelope_low_um"] <= lf["envelope_high_um"]).all()
+    assert set(res.region_densities["region"]) == set(spatial.REGIONS)
+    assert res.neighbourhoods["neighbourhood"].nunique() == params.n_neighbourhoods
+    assert all(isinstance(getattr(res, name), type(res.cells)) for name in spatial.TABLES)
+    assert "lfunction_envelope" in res.timings_s and "kmeans" in res.timings_s
+    figures = plots.spatial_figures(res, regions, params, sample="s1")
+    assert list(figures) == ["profile", "neighbourhoods", "lfunction"]
+    assert "excluded" in figures["profile"].axes[0].get_title()
+
+
+@pytest.mark.parametrize("case", ["no tumor", "tumor everywhere"])
+def test_analyze_without_front_reports_no_front(case, caplog):
+    cells, _ = small_sample(np.random.default_rng(8))
+    if case == "no tumor":
+        cells["phenotype"] = cells["phenotype"].replace("tumor", "stromal")
+        tumor = MultiPolygon()
+    else:
+        tumor = box(0, 0, 1000, 1000)
+    regions = regions_of(tumor)
+    res = spatial.analyze(cells, regions, spatial.Params.from_config(permutations=0), sample="s")
+    assert res.summary["phenotype_call"] == "no_front"
+    assert "no invasive front" in caplog.text
+    assert res.cells["dist_front_um"].isna().all()
+    assert res.densities.empty
+    expected = "stroma" if case == "no tumor" else "tumor_core"
+    assert (res.cells["region"] == expected).all()
+    assert "lfunction_envelope" not in res.timings_s
+    json.dumps(res.summary, allow_nan=False)
+
+
+def test_too_few_cells_for_neighbourhoods_gives_neighbourhood_zero():
+    cells, regions = small_sample(np.random.default_rng(9))
+    res = spatial.analyze(
+        cells.iloc[:15], regions, spatial.Params.from_config(permutations=0), sample="s"
+    )
+    assert (res.cells["neighbourhood"] == 0).all() and res.neighbourhoods.empty
+    assert list(res.neighbourhoods.columns) == [
+        "neighbourhood",
+        "n_cells",
+        "phenotype",
+        "mean_fraction",
+    ]
+
+
+# --------------------------------------------------------------------------- accuracy on truth
+
+
+@pytest.mark.parametrize("preset,seed", [("inflamed", 1), ("excluded", 2), ("desert", 3)])
+def test_accuracy_on_simulator_truth(preset, seed):
+    """Front inferred from the truth tumor cells, against the simulator's true distances and
+    the band densities of the same cells with the true front (1 x 1 mm, the demo seeds)."""
+    from frontline import simulate
+    from frontline.evaluate import spatial_accuracy
+
+    cells, tumor, extent = simulate.truth_cells(preset, (2048, 2048), 0.5, seed)
+    settings = config.section("front")
+    settings.pop("tumor_phenotype")
+    regions = front.detect_regions(
+        cells[["x_um", "y_um"]].to_numpy(),
+        (cells["phenotype"] == "tumor").to_numpy(),
+        extent,
+        **settings,
+    )
+    params = spatial.Params.from_config(permutations=0)
+    res = spatial.analyze(
+        cells.drop(columns="dist_front_um"),
+        regions,
+        params,
+        immune_lineage=simulate.IMMUNE,
+        sample=preset,
+    )
+    acc = spatial_accuracy(
+        cells,
+        tumor,
+        res.cells,
+        regions,
+        res.densities,
+        res.summary["phenotype_call"],
+        params,
+        simulate.IMMUNE,
+    )
+    assert acc["dist_n_cells"] > 1500
+    assert acc["dist_median_abs_error_um"] <= 5.0
+    # every band where the truth has >= 50 cells/mm² and >= 100 cells, within 15 %
+    assert acc["density_bands_compared"] >= 4
+    assert acc["density_bands_within_tolerance"] == acc["density_bands_compared"], acc[
+        "density_worst_bands"
+    ]
+    assert acc["density_max_rel_error"] <= 0.15
+    assert acc["truth_call"] == preset
+    assert res.summary["phenotype_call"] == preset

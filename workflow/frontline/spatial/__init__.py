@@ -1,0 +1,112 @@
+"""Where are the immune cells relative to the invasive front: distances, densities, neighbours.
+
+Everything is in µm (distances), µm² or mm² (areas) and cells per mm² (densities). The step
+(:func:`analyze`, in :mod:`.step`, with :class:`Params` from :mod:`.params`) runs these
+stages on one sample, each a module:
+
+- :mod:`.distances`: signed distance of every cell to the invasive front (negative inside the
+  tumor), its region (``tumor_core``, ``inner_margin``, ``outer_margin``, ``stroma``) and the
+  distance raster of the tissue (:class:`DistanceMap`);
+- :mod:`.densities`: cells per mm² of tissue in signed-distance bands and in the regions;
+- :mod:`.neighbours`: nearest tumor cell, neighbour counts, kNN compositions and cellular
+  neighbourhoods, mixing score;
+- :mod:`.lfunction`: cross L-function of each immune type around tumor cells and its
+  random-labelling envelope;
+- :mod:`.enrichment`: neighbourhood enrichment z-scores in closed form;
+- :mod:`.summary`: the immune phenotype call and the flat ``summary.json`` dict.
+
+Per cell the step adds ``dist_front_um`` (NaN without a front), ``region``, ``in_tumor``,
+``in_tissue``, ``dist_nearest_tumor_um`` (distance to the nearest other tumor cell) and
+``neighbourhood`` (1..n; 0 when not computed).
+
+A statistic of a type with fewer than ``min_cells`` cells is not computable: NaN, with
+``computable = False`` and a ``reason`` in the tables. Cells are processed in a spatial order
+(row strips of 64 µm) for memory locality; the output keeps the input's row order.
+"""
+
+from .common import ALL_CELLS, ALL_IMMUNE, REGIONS, not_computable
+from .densities import (
+    band_areas_mm2,
+    band_densities,
+    band_edges,
+    phenotype_groups,
+    region_areas_mm2,
+    region_densities,
+)
+from .distances import (
+    FRONT_WINDOW,
+    DistanceMap,
+    assign_regions,
+    distance_map,
+    locate_cells,
+    padded_front_points,
+    refine_front_distance,
+    signed_distance,
+    spatial_order,
+)
+from .enrichment import enrichment_moments, nhood_enrichment, radius_graph_counts
+from .lfunction import (
+    add_envelopes,
+    cross_l_function,
+    l_function_envelope,
+    lfunction_table,
+    window_edge_distance,
+)
+from .neighbours import (
+    cellular_neighbourhoods,
+    knn_composition,
+    mixing_scores,
+    nearest_distance,
+    nearest_tumor_distances,
+    nearest_tumor_table,
+    neighbour_counts,
+    neighbourhood_table,
+)
+from .params import Params
+from .step import TABLES, SpatialResult, Timings, analyze
+from .summary import phenotype_call, summarize
+
+__all__ = [
+    "ALL_CELLS",
+    "ALL_IMMUNE",
+    "FRONT_WINDOW",
+    "REGIONS",
+    "TABLES",
+    "DistanceMap",
+    "Params",
+    "SpatialResult",
+    "Timings",
+    "add_envelopes",
+    "analyze",
+    "assign_regions",
+    "band_areas_mm2",
+    "band_densities",
+    "band_edges",
+    "cellular_neighbourhoods",
+    "cross_l_function",
+    "distance_map",
+    "enrichment_moments",
+    "knn_composition",
+    "l_function_envelope",
+    "lfunction_table",
+    "locate_cells",
+    "mixing_scores",
+    "nearest_distance",
+    "nearest_tumor_distances",
+    "nearest_tumor_table",
+    "neighbour_counts",
+    "neighbourhood_table",
+    "nhood_enrichment",
+    "not_computable",
+    "padded_front_points",
+    "phenotype_call",
+    "phenotype_groups",
+    "radius_graph_counts",
+    "refine_front_distance",
+    "region_areas_mm2",
+    "region_densities",
+    "signed_distance",
+    "spatial_order",
+    "summarize",
+    "window_edge_distance",
+]

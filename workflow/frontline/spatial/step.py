@@ -1,0 +1,235 @@
+"""The spatial step of one sample: the stages in order, and what they return."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .densities import band_densities, band_edges, region_densities
+from .distances import DistanceMap, distance_map, locate_cells, spatial_order
+from .enrichment import nhood_enrichment
+from .lfunction import add_envelopes, lfunction_table, window_edge_distance
+from .neighbours import (
+    NEIGHBOURHOOD_COLUMNS,
+    knn_composition,
+    mixing_scores,
+    nearest_tumor_distances,
+    nearest_tumor_table,
+    neighbour_counts,
+    neighbourhood_table,
+)
+from .params import Params
+from .summary import summarize
+
+if TYPE_CHECKING:
+    from ..regions import Regions
+
+log = logging.getLogger(__name__)
+
+TABLES = (  # the tidy tables of a SpatialResult, each written as {name}.tsv
+    "densities",
+    "region_densities",
+    "nearest_tumor",
+    "neighbours",
+    "neighbourhoods",
+    "lfunction",
+    "mixing",
+    "enrichment",
+)
+
+
+@dataclass
+class SpatialResult:
+    """Everything the spatial step writes: per-cell table, tidy tables, summary dict."""
+
+    cells: pd.DataFrame
+    densities: pd.DataFrame
+    region_densities: pd.DataFrame
+    nearest_tumor: pd.DataFrame
+    neighbours: pd.DataFrame
+    neighbourhoods: pd.DataFrame
+    lfunction: pd.DataFrame
+    mixing: pd.DataFrame
+    enrichment: pd.DataFrame
+    summary: dict
+    distance_map: DistanceMap | None = None
+    timings_s: dict = field(default_factory=dict)  # wall-clock seconds per stage
+    cpu_s: dict = field(default_factory=dict)  # CPU seconds (all threads) per stage
+
+
+class Timings:
+    """Wall-clock and CPU seconds per named stage: ``with timings("stage"): ...``."""
+
+    def __init__(self) -> None:
+        self.wall_s: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall_s[name] = time.perf_counter() - wall
+            self.cpu_s[name] = time.process_time() - cpu
+
+
+def analyze(
+    cells: pd.DataFrame,
+    regions: Regions,
+    params: Params,
+    immune_lineage: Sequence[str] | None = None,
+    sample: str | None = None,
+) -> SpatialResult:
+    """Run the spatial step on one sample.
+
+    Parameters
+    ----------
+    cells : DataFrame with ``cell_id, x_um, y_um, phenotype`` (any further columns are kept)
+    regions : :class:`frontline.regions.Regions`
+    params : :class:`Params`
+    immune_lineage : phenotypes counted as immune (default: ``params.immune_types``)
+    sample : name, for the summary and the log
+
+    Returns
+    -------
+    :class:`SpatialResult`, cells in the input's row order. ``params.permutations`` = 0 skips
+    the L-function envelope.
+    """
+    p, timings = params, Timings()
+    lineage = tuple(immune_lineage) if immune_lineage is not None else tuple(p.immune_types)
+    row_order = spatial_order(cells[["x_um", "y_um"]].to_numpy(dtype=float))
+    out = cells.iloc[row_order].reset_index(drop=True)
+    xy = out[["x_um", "y_um"]].to_numpy(dtype=float)
+    phen = out["phenotype"].astype(str).to_numpy()
+    _warn_without_front(regions, sample)
+
+    with timings("distance_map"):
+        dmap = distance_map(regions, p.raster_um, p.front_step_um)
+    with timings("cell_distances"):
+        for column, values in locate_cells(
+            xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
+        ).items():
+            out[column] = values
+    with timings("nearest_tumor"):
+        out["dist_nearest_tumor_um"] = nearest_tumor_distances(
+            xy, phen == p.tumor_phenotype, p.workers
+        )
+    with timings("densities"):
+        densities, region_table = _densities(out, phen, dmap, p, lineage)
+    trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
+    with timings("neighbour_counts"):
+        nearest, neighbours = _neighbours(out, xy, phen, p, trees)
+    out["neighbourhood"], neighbourhoods = _neighbourhoods(xy, phen, p, timings)
+    lfunction = _lfunction(xy, phen, out["in_tissue"].to_numpy(), regions, dmap, p, timings)
+    with timings("mixing"):
+        mixing = mixing_scores(
+            xy,
+            phen,
+            p.immune_types,
+            lineage,
+            p.tumor_phenotype,
+            p.mixing_radius_um,
+            p.min_cells,
+            trees,
+        )
+    with timings("enrichment"):
+        enrichment = nhood_enrichment(
+            xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, trees
+        )
+    with timings("summary"):
+        summary = summarize(out, regions, region_table, nearest, mixing, p, lineage, sample)
+        out = out.iloc[np.argsort(row_order)].reset_index(drop=True)  # the input's row order
+    log.info(
+        "sample %s: %d cells, call %s (%s); timings %s",
+        sample,
+        len(out),
+        summary["phenotype_call"],
+        summary["phenotype_call_reason"],
+        {k: round(v, 2) for k, v in timings.wall_s.items()},
+    )
+    return SpatialResult(
+        cells=out,
+        densities=densities,
+        region_densities=region_table,
+        nearest_tumor=nearest,
+        neighbours=neighbours,
+        neighbourhoods=neighbourhoods,
+        lfunction=lfunction,
+        mixing=mixing,
+        enrichment=enrichment,
+        summary=summary,
+        distance_map=dmap,
+        timings_s=timings.wall_s,
+        cpu_s=timings.cpu_s,
+    )
+
+
+# --------------------------------------------------------------------------- the stages
+# Each takes the Params and hands the pure functions of the stage modules their arguments.
+
+
+def _warn_without_front(regions, sample):
+    if not regions.has_front:
+        log.warning(
+            "%sno invasive front (%s): distances are NaN, regions are tumor_core and "
+            "stroma, the immune phenotype call is no_front",
+            f"sample {sample}: " if sample else "",
+            "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue",
+        )
+
+
+def _neighbourhoods(xy, phen, p, timings):
+    """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
+    names, codes = np.unique(phen, return_inverse=True)
+    if len(xy) < max(p.n_neighbourhoods, p.neighbourhood_k + 1, p.min_cells):
+        return np.zeros(len(xy), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
+    with timings("knn_composition"):
+        comp = knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
+    with timings("kmeans"):
+        return neighbourhood_table(comp, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
+
+
+def _densities(out, phen, dmap, p, lineage):
+    """Band and region densities of the cells in the tissue."""
+    in_tissue = out["in_tissue"].to_numpy()
+    edges = band_edges(p.band_range_um, p.band_width_um)
+    bands = band_densities(out["dist_front_um"].to_numpy(), phen, in_tissue, dmap, edges, lineage)
+    regions = region_densities(out["region"], phen, in_tissue, dmap, p.margin_um, lineage)
+    return bands, regions
+
+
+def _neighbours(out, xy, phen, p, trees):
+    """The nearest-tumor-cell table and the neighbour counts (tumor cells counted first)."""
+    n_tumor = int((phen == p.tumor_phenotype).sum())
+    nearest = nearest_tumor_table(
+        phen, out["dist_nearest_tumor_um"].to_numpy(), p.immune_types, n_tumor, p.min_cells
+    )
+    others = [t for t in pd.unique(phen) if t != p.tumor_phenotype]
+    counts = neighbour_counts(
+        xy, phen, p.immune_types, [p.tumor_phenotype, *others], p.radii_um, p.min_cells, trees
+    )
+    return nearest, counts
+
+
+def _lfunction(xy, phen, in_tissue, regions, dmap, p, timings):
+    """The L-function table, with its envelope when ``p.permutations`` > 0."""
+    with timings("lfunction"):
+        area = float(dmap.tissue.sum()) * p.raster_um**2
+        radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
+        edge = window_edge_distance(
+            xy, regions.tissue, in_tissue, radii[-1], p.front_step_um, p.workers
+        )
+        args = (xy, phen, edge, in_tissue, area, p.immune_types, p.tumor_phenotype)
+        table = lfunction_table(*args, radii, p.min_cells)
+    if p.permutations <= 0:
+        return table
+    with timings("lfunction_envelope"):
+        return add_envelopes(table, *args, p.permutations, p.seed)
