@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import FrontlineInputError
-from .step import atomic_output
+from .files import atomic_output
 
 log = logging.getLogger(__name__)
 

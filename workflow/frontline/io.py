@@ -27,7 +27,7 @@ import tifffile
 import zarr
 
 from .errors import FrontlineInputError
-from .step import atomic_output
+from .files import atomic_output
 
 log = logging.getLogger(__name__)
 

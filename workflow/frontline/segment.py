@@ -1223,7 +1223,7 @@ def write_label_strips(path, strips, shape, pixel_size_um, tile=STRIP):
     """
     import tifffile
 
-    from .step import atomic_output
+    from .files import atomic_output
 
     height, width = int(shape[0]), int(shape[1])
     metadata = {
@@ -1263,7 +1263,7 @@ class JobTile:
 
 def save_job_tile(path, job):
     """Write a :class:`JobTile` as ``.npz`` (points, dist, prob and the job's geometry)."""
-    from .step import atomic_output
+    from .files import atomic_output
 
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -1282,7 +1282,7 @@ def save_job_tile(path, job):
 
 def save_normalisation(path, norm, percentiles, channel):
     """Write an image's Normalisation as JSON (read by every job tile)."""
-    from .step import atomic_output
+    from .files import atomic_output
 
     data = {
         "channel": channel,

@@ -1038,7 +1038,7 @@ def write_simulation(sim, paths):
     import json
 
     from . import io
-    from .step import atomic_output
+    from .files import atomic_output
 
     io.write_image(paths["image"], sim.image, sim.channels, sim.pixel_size_um)
     io.write_labels(paths["nuclei"], sim.labels, sim.pixel_size_um)
@@ -1079,7 +1079,7 @@ def _write_tiled_ome(path, levels, channel_names, pixel_size_um, tile):
     """Write zarr arrays (level 0 first, then sub-resolutions) as a pyramidal OME-TIFF."""
     import tifffile
 
-    from .step import atomic_output
+    from .files import atomic_output
 
     def tiles(arr):
         for c in range(arr.shape[0]):
