@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,9 +50,12 @@ def immune_density(cells, region_area_mm2, selector):
 
 def test_same_seed_gives_identical_files(tmp_path):
     sims = [simulate.simulate_tissue("excluded", (512, 512), PS, seed=3) for _ in range(2)]
-    for k, sim in enumerate(sims):
-        simulate.write_simulation(sim, simulate.truth_paths(tmp_path / str(k), "s"))
-    a, b = (simulate.truth_paths(tmp_path / str(k), "s") for k in range(2))
+    a, b = (
+        {key: Path(f) for key, f in simulate.sample_files(tmp_path / str(k) / "s").items()}
+        for k in range(2)
+    )
+    for sim, files in zip(sims, (a, b)):
+        simulate.write_simulation(sim, files)
     assert np.array_equal(tifffile.imread(a["image"]), tifffile.imread(b["image"]))
     assert np.array_equal(io.read_labels(a["nuclei"])[0], io.read_labels(b["nuclei"])[0])
     assert a["cells"].read_bytes() == b["cells"].read_bytes()
@@ -62,7 +66,7 @@ def test_same_seed_gives_identical_files(tmp_path):
 
 def test_written_files_follow_the_contract(tmp_path):
     sim = simulate.simulate_tissue("inflamed", (512, 512), PS, seed=1)
-    paths = simulate.truth_paths(tmp_path, "demo")
+    paths = {k: Path(v) for k, v in simulate.sample_files(tmp_path / "demo").items()}
     simulate.write_simulation(sim, paths)
     assert {p.name for p in tmp_path.iterdir()} == {
         "demo.ome.tif",
@@ -85,6 +89,10 @@ def test_written_files_follow_the_contract(tmp_path):
     assert props["objectType"] == "annotation"
     assert props["classification"] == {"name": "Tumor", "color": [200, 0, 0]}
     assert props["coordinate_unit"] == "µm"
+    # the truth files are what a sample sheet's `truth` prefix names
+    assert simulate.truth_files(str(tmp_path / "demo")) == {
+        k: str(v) for k, v in paths.items() if k != "image"
+    }
     polygon = shapely.geometry.shape(geo["features"][0]["geometry"])
     assert abs(polygon.area - sim.tumor.area) < 1e-6 * sim.tumor.area
 

@@ -90,8 +90,8 @@ def simulated_tiles(n_samples, shape_px, pixel_size_um, seed, tile_px):
         sample = simulate_tissue(
             presets[i % 3], shape_px=tuple(shape_px), pixel_size_um=pixel_size_um, seed=seed + i
         )
-        dapi = np.asarray(sample["image"][list(sample["channels"]).index("DAPI")], np.float32)
-        labels = np.asarray(sample["labels"])
+        dapi = np.asarray(sample.image[sample.channels.index("DAPI")], np.float32)
+        labels = np.asarray(sample.labels)
         for y in range(0, shape_px[0] - tile_px + 1, tile_px):
             for x in range(0, shape_px[1] - tile_px + 1, tile_px):
                 images.append(dapi[y : y + tile_px, x : x + tile_px].copy())
