@@ -41,8 +41,9 @@ def library_version(module):
     package = base / module
     paths = sorted(package.rglob("*.py")) if package.is_dir() else [base / f"{module}.py"]
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in paths:  # the file names too: a renamed module is new code
+        digest.update(path.relative_to(base).as_posix().encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -16,7 +16,7 @@ import tifffile
 from ..errors import FrontlineInputError
 from .metadata import ome_pixel_size
 from .ometiff import TILE, write_image, write_ome_tiff
-from .source import read_plane, window_slices
+from .source import Plane, read_plane, window_slices
 from .tiff import open_tiff, series_levels
 
 Window = tuple[int, int, int, int]  # (y0, y1, x0, x1), px, end exclusive
@@ -55,7 +55,9 @@ class LabelReader:
 
     dtype = np.dtype(np.uint32)
 
-    def __init__(self, path: str | Path, plane, pixel_size_um: float | None, tif) -> None:
+    def __init__(
+        self, path: str | Path, plane: Plane, pixel_size_um: float | None, tif: tifffile.TiffFile
+    ) -> None:
         self.path = Path(path)
         self.shape = plane.shape
         self.pixel_size_um = pixel_size_um

@@ -70,20 +70,20 @@ class TiffWarnings(logging.Handler):
 
     BROKEN = re.compile(r"invalid (page|value|tag) offset|corrupt|truncat|beyond", re.I)
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages = []
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if self.BROKEN.search(message):
             self.messages.append(message)
 
-    def __enter__(self):
+    def __enter__(self) -> TiffWarnings:
         tifffile.logger().addHandler(self)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         tifffile.logger().removeHandler(self)
 
 
