@@ -77,7 +77,7 @@ def run_method(method, image, model_dir, out, tile_px, overlap_px, background_ma
             strips = sg.segment_labels(
                 model, read, shape, norm, plan, background_max=background_max, stats=stats
             )
-            sg.write_label_strips(out, strips, shape, img.pixel_size_um)
+            io.write_label_strips(out, strips, shape, img.pixel_size_um)
             n = stats["nuclei"]
             seconds = time.perf_counter() - t0
         else:

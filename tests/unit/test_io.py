@@ -1,4 +1,4 @@
-"""frontline.io: lazy image reading (OME-TIFF, TIFF folders), labels, and bad inputs."""
+"""frontline.io image reading (image, tiff, metadata): OME-TIFF, TIFF folders, bad inputs."""
 
 import numpy as np
 import psutil
@@ -6,14 +6,7 @@ import pytest
 import tifffile
 
 from frontline.errors import FrontlineInputError
-from frontline.io import (
-    open_image,
-    open_labels,
-    read_labels,
-    require_channels,
-    write_image,
-    write_labels,
-)
+from frontline.io import open_image, require_channels, write_image
 
 NAMES = ["DAPI", "PanCK", "CD8"]
 
@@ -415,28 +408,6 @@ def test_window_outside_the_image_is_a_programming_error(ome):
 
 
 # --------------------------------------------------------------------------- labels
-
-
-def test_labels_round_trip_and_lazy_reader(tmp_path):
-    labels = np.zeros((700, 900), np.uint32)
-    labels[100:200, 300:420] = 7
-    labels[650:700, 0:5] = 70000
-    path = tmp_path / "nuclei.ome.tif"
-    write_labels(path, labels, 0.65)
-    back, size = read_labels(path)
-    np.testing.assert_array_equal(back, labels)
-    assert size == pytest.approx(0.65)
-    with open_labels(path) as lab:
-        assert lab.shape == (700, 900) and lab.pixel_size_um == pytest.approx(0.65)
-        part = lab.read((600, 700, 0, 512))
-        assert part.dtype == np.uint32
-        np.testing.assert_array_equal(part, labels[600:700, :512])
-        np.testing.assert_array_equal(lab.read(), labels)
-
-
-def test_open_labels_missing_file(tmp_path):
-    with pytest.raises(FrontlineInputError, match="does not exist"):
-        open_labels(tmp_path / "none.ome.tif")
 
 
 def test_imagej_tiff_pixel_size_from_its_micron_unit(tmp_path, image):

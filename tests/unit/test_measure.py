@@ -6,6 +6,8 @@ import pytest
 from skimage.draw import ellipse
 from skimage.measure import regionprops
 
+from frontline import io
+from frontline.errors import FrontlineInputError
 from frontline.measure import expand_nuclei, intensity_columns, measure_cells
 
 
@@ -204,3 +206,14 @@ def test_ring_median_ignores_keratin_on_one_side_of_the_ring():
     assert cells.loc[1, "PanCK_ring_median"] == 100.0
     assert cells.loc[2, "PanCK_ring_mean"] > 10.0  # a sixth or more of its ring is keratin
     assert cells.loc[2, "PanCK_ring_median"] == 0.0
+
+
+def test_labels_must_cover_the_image_pixel_for_pixel():
+    image = io.ArrayImage(np.zeros((1, 40, 50), np.uint16), ["DAPI"], pixel_size_um=0.5)
+    with pytest.raises(FrontlineInputError, match=r"labels are \(40, 49\) px but the image is"):
+        measure_cells(image, np.zeros((40, 49), np.uint32), 0.5)
+    coarser = io.ArrayLabels(np.zeros((40, 50), np.uint32), pixel_size_um=0.65)
+    with pytest.raises(FrontlineInputError, match="0.65 µm/px but the image has 0.5 µm/px"):
+        measure_cells(image, coarser, 0.5)
+    same = io.ArrayLabels(np.zeros((40, 50), np.uint32), pixel_size_um=0.502)
+    assert len(measure_cells(image, same, 0.5)) == 0

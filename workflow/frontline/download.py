@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import config
 from .errors import FrontlineInputError
-from .step import atomic_output
+from .files import atomic_output
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,19 @@ Columns of the returned table (``cells.parquet``, see docs/architecture.md):
   ring pixels.
 """
 
+from __future__ import annotations
+
 import logging
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from skimage.segmentation import expand_labels
+
+from .errors import FrontlineInputError
+from .io import ArrayImage, ArrayLabels
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +60,14 @@ SHAPE_COLUMNS = [
 _HULL_DIRECTIONS = 32
 
 
-def intensity_column(marker, readout):
+def intensity_column(marker: str, readout: str) -> str:
     """The column of ``marker`` read out as ``readout`` (one of ``READOUTS``)."""
     if readout == "ring_median":
         return f"{marker}_ring_median"
     return f"{marker}_{readout}_mean"
 
 
-def intensity_columns(channels, ring_median=()):
+def intensity_columns(channels: Iterable[str], ring_median: Iterable[str] = ()) -> list[str]:
     """Names of the intensity columns, marker by marker: the three means, then the ring
     median of the markers in ``ring_median``."""
     return [
@@ -70,12 +77,12 @@ def intensity_columns(channels, ring_median=()):
     ]
 
 
-def expansion_px(cell_expansion_um, pixel_size_um):
+def expansion_px(cell_expansion_um: float, pixel_size_um: float) -> float:
     """The nucleus-to-cell growth in pixels (float) for a growth in µm."""
     return float(cell_expansion_um) / float(pixel_size_um)
 
 
-def expand_nuclei(labels, distance_px):
+def expand_nuclei(labels: np.ndarray, distance_px: float) -> np.ndarray:
     """Cells from nuclei: grow every label by ``distance_px`` without overlaps.
 
     Parameters
@@ -92,37 +99,15 @@ def expand_nuclei(labels, distance_px):
     return expand_labels(labels, distance=distance_px)
 
 
-class _ArrayImage:
-    """The reader interface (``channels``, ``shape``, ``read``) over an in-memory array."""
-
-    def __init__(self, image, channels):
-        self.array = image
-        self.channels = list(channels)
-        self.shape = image.shape[-2:]
-
-    def read(self, channel, window=None):
-        plane = self.array[self.channels.index(channel)]
-        if window is None:
-            return plane
-        y0, y1, x0, x1 = window
-        return plane[y0:y1, x0:x1]
-
-
-class _ArrayLabels:
-    def __init__(self, labels):
-        self.array = labels
-        self.shape = labels.shape
-
-    def read(self, window=None):
-        if window is None:
-            return self.array
-        y0, y1, x0, x1 = window
-        return self.array[y0:y1, x0:x1]
-
-
 def measure_cells(
-    image, labels, pixel_size_um, channels=None, cell_expansion_um=3.0, tile_px=2048, ring_median=()
-):
+    image: Any,
+    labels: Any,
+    pixel_size_um: float,
+    channels: Sequence[str] | None = None,
+    cell_expansion_um: float = 3.0,
+    tile_px: int = 2048,
+    ring_median: Iterable[str] = (),
+) -> pd.DataFrame:
     """Measure every nucleus's cell, tile by tile.
 
     Parameters
@@ -130,7 +115,8 @@ def measure_cells(
     image : (C, Y, X) array, or a reader with ``.channels`` and ``.read(channel, window)``
         (``frontline.io.open_image``), window = (y0, y1, x0, x1) in px
     labels : (Y, X) int array of nuclei, or a reader with ``.shape`` and ``.read(window)``
-        (``frontline.io.open_labels``)
+        (``frontline.io.open_labels``); it must cover the image pixel for pixel
+        (:func:`check_same_grid`)
     pixel_size_um : float, µm per pixel
     channels : list of str, the markers to measure (default: all of the reader's channels;
         required for an array)
@@ -144,18 +130,17 @@ def measure_cells(
     DataFrame, one row per nucleus sorted by ``cell_id``, columns as in the module docstring.
     """
     if isinstance(labels, np.ndarray):
-        labels = _ArrayLabels(labels)
+        labels = ArrayLabels(labels)
     if isinstance(image, np.ndarray):
         if channels is None:
             raise ValueError("channels are required when the image is an array")
         if image.ndim != 3 or image.shape[0] != len(channels):
             raise ValueError(f"image must be (C, Y, X) with C={len(channels)}, got {image.shape}")
-        image = _ArrayImage(image, channels)
+        image = ArrayImage(image, channels)
     channels = list(image.channels if channels is None else channels)
     ring_median = [m for m in channels if m in set(ring_median)]
+    check_same_grid(image, labels)
     height, width = (int(s) for s in labels.shape)
-    if tuple(int(s) for s in image.shape) != (height, width):
-        raise ValueError(f"image {tuple(image.shape)} and labels {(height, width)} differ in size")
     grow = expansion_px(cell_expansion_um, pixel_size_um)
     # A neighbour's pixel can take a cell pixel only if it is within 2x the growth of the
     # nucleus; nuclei that close to a cut tile edge are measured with a wider halo.
@@ -185,6 +170,35 @@ def measure_cells(
         grow,
     )
     return table
+
+
+def check_same_grid(image: Any, labels: Any) -> None:
+    """Raise FrontlineInputError unless the label image covers the image pixel for pixel.
+
+    Parameters
+    ----------
+    image : a reader (``shape``, and ``pixel_size_um``, ``sample`` where it has them)
+    labels : a label reader (``shape``, and ``pixel_size_um``, ``path`` where it has them)
+    """
+    sample = getattr(image, "sample", None)
+    path = getattr(labels, "path", None)
+    if tuple(int(s) for s in labels.shape) != tuple(int(s) for s in image.shape):
+        raise FrontlineInputError(
+            f"the nuclei labels are {tuple(labels.shape)} px but the image is "
+            f"{tuple(image.shape)} px",
+            sample=sample,
+            file=path,
+            fix="delete the labels and rerun segmentation",
+        )
+    label_size = getattr(labels, "pixel_size_um", None)
+    image_size = getattr(image, "pixel_size_um", None)
+    if label_size and image_size and abs(label_size / image_size - 1) > 0.01:
+        raise FrontlineInputError(
+            f"the nuclei labels have {label_size:g} µm/px but the image has {image_size:g} µm/px",
+            sample=sample,
+            file=path,
+            fix="delete the labels and rerun segmentation with the same pixel size",
+        )
 
 
 def _empty(channels, ring_median=()):

@@ -7,29 +7,19 @@ becomes one readable paragraph and a non-zero exit, and no half-written output s
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import FrontlineInputError
+from .files import atomic_output, remove_outputs
+from .io import ImageReader, open_image
 
-if TYPE_CHECKING:
-    from .io import ImageReader
+__all__ = ["atomic_output", "open_input_image", "run"]  # atomic_output: scripts' one import
 
 log = logging.getLogger("frontline")
-
-
-def _remove(path):
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def run(snakemake: Any, main: Callable[[Any], None]) -> None:
@@ -54,11 +44,11 @@ def run(snakemake: Any, main: Callable[[Any], None]) -> None:
     try:
         main(snakemake)
     except FrontlineInputError as err:
-        _cleanup(snakemake.output)
+        remove_outputs(snakemake.output)
         log.error("%s", err.message())
         sys.exit(1)
     except Exception:  # an unexpected failure: keep the traceback in the log
-        _cleanup(snakemake.output)
+        remove_outputs(snakemake.output)
         log.error(
             "unexpected error in rule %s:\n%s",
             getattr(snakemake, "rule", "?"),
@@ -67,40 +57,10 @@ def run(snakemake: Any, main: Callable[[Any], None]) -> None:
         sys.exit(1)
 
 
-def _cleanup(outputs):
-    for out in list(outputs):
-        _remove(out)
-        _remove(_tmp_name(Path(out)))
-
-
-def _tmp_name(path):
-    return path.with_name(f".{path.name}.partial")
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only on success.
-
-    A reader never sees a half-written file, and a killed job leaves only the hidden
-    ``.<name>.partial`` that the next run overwrites.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    _remove(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-
-
 def open_input_image(smk: Any) -> ImageReader:
     """The rule's ``input.image``, opened lazily (:func:`frontline.io.open_image`) with the
     params every image-reading rule declares: ``pixel_size_um``, ``default_pixel_size_um``,
     ``channel_names`` and ``fluor_map``."""
-    from .io import open_image
-
     p = smk.params
     return open_image(
         smk.input.image,

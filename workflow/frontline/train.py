@@ -9,9 +9,15 @@ Augmentation (per patch): rot90/flips, zoom (log-uniform, so the model tolerates
 from about 0.3 to 0.8 µm), Gaussian blur, intensity scale/offset, Gaussian and Poisson-like noise.
 """
 
+from __future__ import annotations
+
 import json
 import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -22,7 +28,9 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png")
 
 
-def load_pairs(image_dir, mask_dir):
+def load_pairs(
+    image_dir: str | Path, mask_dir: str | Path
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """Read image/mask pairs that share a file name.
 
     Returns
@@ -47,7 +55,7 @@ def load_pairs(image_dir, mask_dir):
     return ids, images, masks
 
 
-def _read_2d(path):
+def _read_2d(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".png":
         from skimage.io import imread
 
@@ -59,7 +67,7 @@ def _read_2d(path):
     return array
 
 
-def validation_split(ids, fraction, seed):
+def validation_split(ids: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     """Seeded split of ids: a fixed permutation of the sorted ids, the first ``fraction`` held out.
 
     Returns
@@ -72,7 +80,9 @@ def validation_split(ids, fraction, seed):
     return np.array([i in held_out for i in ids], bool)
 
 
-def simulated_tiles(n_samples, shape_px, pixel_size_um, seed, tile_px):
+def simulated_tiles(
+    n_samples: int, shape_px: Sequence[int], pixel_size_um: float, seed: int, tile_px: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Non-overlapping DAPI tiles and truth nuclei from simulated tissue.
 
     Returns
@@ -90,8 +100,8 @@ def simulated_tiles(n_samples, shape_px, pixel_size_um, seed, tile_px):
         sample = simulate_tissue(
             presets[i % 3], shape_px=tuple(shape_px), pixel_size_um=pixel_size_um, seed=seed + i
         )
-        dapi = np.asarray(sample["image"][list(sample["channels"]).index("DAPI")], np.float32)
-        labels = np.asarray(sample["labels"])
+        dapi = np.asarray(sample.image[sample.channels.index("DAPI")], np.float32)
+        labels = np.asarray(sample.labels)
         for y in range(0, shape_px[0] - tile_px + 1, tile_px):
             for x in range(0, shape_px[1] - tile_px + 1, tile_px):
                 images.append(dapi[y : y + tile_px, x : x + tile_px].copy())
@@ -101,14 +111,16 @@ def simulated_tiles(n_samples, shape_px, pixel_size_um, seed, tile_px):
     return images, masks
 
 
-def normalize(image, low=1.0, high=99.8):
+def normalize(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
     """StarDist's standard per-image percentile normalisation to about [0, 1]."""
     from csbdeep.utils import normalize as _normalize
 
     return _normalize(image, low, high, axis=(0, 1)).astype(np.float32)
 
 
-def make_augmenter(seed, zoom_range=(0.6, 1.6)):
+def make_augmenter(
+    seed: int, zoom_range: tuple[float, float] = (0.6, 1.6)
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """An ``augmenter(x, y)`` for StarDist's data generator, seeded.
 
     x : (h, w) float32 normalised image patch, y : (h, w) int labels; returns both, same shape.
@@ -136,7 +148,9 @@ def make_augmenter(seed, zoom_range=(0.6, 1.6)):
     return augment
 
 
-def _zoom_to_shape(x, y, factor, rng):
+def _zoom_to_shape(
+    x: np.ndarray, y: np.ndarray, factor: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     shape = x.shape
     xz = ndi.zoom(x, factor, order=1)
     yz = ndi.zoom(y, factor, order=0)
@@ -152,14 +166,14 @@ def _zoom_to_shape(x, y, factor, rng):
 
 
 def build_config(
-    patch_px=128,
-    batch_size=8,
-    n_rays=32,
-    grid=2,
-    epochs=100,
-    steps_per_epoch=100,
-    learning_rate=3e-4,
-):
+    patch_px: int = 128,
+    batch_size: int = 8,
+    n_rays: int = 32,
+    grid: int = 2,
+    epochs: int = 100,
+    steps_per_epoch: int = 100,
+    learning_rate: float = 3e-4,
+) -> Any:
     """StarDist's published 2D architecture (32-filter U-Net of depth 3) with training settings."""
     from stardist.models import Config2D
 
@@ -179,7 +193,8 @@ def build_config(
     )
 
 
-def set_seeds(seed):
+def set_seeds(seed: int) -> None:
+    """Seed NumPy, TensorFlow and Keras (a training run is repeatable up to GPU kernels)."""
     import keras
     import tensorflow as tf
 
@@ -188,7 +203,9 @@ def set_seeds(seed):
     keras.utils.set_random_seed(seed)
 
 
-def matching_scores(masks_true, masks_pred, thresh=0.5):
+def matching_scores(
+    masks_true: Sequence[np.ndarray], masks_pred: Sequence[np.ndarray], thresh: float = 0.5
+) -> dict:
     """Precision, recall and F1 at IoU ``thresh`` pooled over a dataset."""
     from stardist.matching import matching_dataset
 
@@ -202,18 +219,181 @@ def matching_scores(masks_true, masks_pred, thresh=0.5):
     }
 
 
-def predict_all(model, images):
+def predict_all(model: Any, images: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Labels for a list of normalised images (thresholds of the model)."""
     return [model.predict_instances(x)[0] for x in images]
 
 
-def write_model_metadata(model_dir, pixel_size_um, extra):
+def _split(
+    images: list[np.ndarray], masks: list[np.ndarray], is_val: np.ndarray
+) -> tuple[list, list, list, list]:
+    """(train images, train masks, validation images, validation masks)."""
+    return (
+        [x for x, v in zip(images, is_val) if not v],
+        [y for y, v in zip(masks, is_val) if not v],
+        [x for x, v in zip(images, is_val) if v],
+        [y for y, v in zip(masks, is_val) if v],
+    )
+
+
+def training_data(settings: Mapping[str, Any]) -> tuple[list, list, dict, dict]:
+    """The normalised training patches and the held-out validation sets of every source.
+
+    Parameters
+    ----------
+    settings : the ``training`` config section: ``datasets`` (name, images, masks folders),
+        ``simulated`` (``n_samples``, ``shape_px``, ``pixel_size_um``, ``seed``, ``tile_px``),
+        ``validation_fraction``, ``norm_percentiles``, ``seed``
+
+    Returns
+    -------
+    train_x, train_y : lists of (h, w) normalised images and their int labels
+    val_sets : dict source -> (images, labels) held out (the datasets' names, "simulated")
+    split : dict dataset -> sorted ids of its held-out images
+    """
+    p = settings
+    train_x, train_y, val_sets, split = [], [], {}, {}
+    for ds in p["datasets"]:
+        ids, images, masks = load_pairs(ds["images"], ds["masks"])
+        is_val = validation_split(ids, p["validation_fraction"], p["seed"])
+        images = [normalize(x, *p["norm_percentiles"]) for x in images]
+        split[ds["name"]] = sorted(i for i, v in zip(ids, is_val) if v)
+        trn_x, trn_y, val_x, val_y = _split(images, masks, is_val)
+        val_sets[ds["name"]] = (val_x, val_y)
+        train_x += trn_x
+        train_y += trn_y
+    sim = p["simulated"]
+    if sim["n_samples"] > 0:
+        images, masks = simulated_tiles(
+            sim["n_samples"], sim["shape_px"], sim["pixel_size_um"], sim["seed"], sim["tile_px"]
+        )
+        images = [normalize(x, *p["norm_percentiles"]) for x in images]
+        is_val = validation_split(
+            [f"sim{i:04d}" for i in range(len(images))], p["validation_fraction"], p["seed"]
+        )
+        trn_x, trn_y, val_x, val_y = _split(images, masks, is_val)
+        val_sets["simulated"] = (val_x, val_y)
+        train_x += trn_x
+        train_y += trn_y
+    return train_x, train_y, val_sets, split
+
+
+@dataclass
+class TrainingResult:
+    """What a training run gives besides the model folder StarDist writes.
+
+    Attributes
+    ----------
+    metrics : dict for ``metrics.json``: sizes, time, thresholds, scores, history
+    split : dict dataset -> held-out ids (``validation_split.json``)
+    provenance : dict for the model's ``frontline.json`` (beside the pixel size)
+    history : dict of per-epoch losses (keras history)
+    examples : list of (source, image, truth) validation examples
+    predictions : list of label images predicted for ``examples``
+    """
+
+    metrics: dict
+    split: dict
+    provenance: dict
+    history: dict
+    examples: list
+    predictions: list
+
+
+def train_model(settings: Mapping[str, Any], model_dir: str | Path) -> TrainingResult:
+    """Train StarDist2D on the configured data; thresholds optimised on the validation sets.
+
+    StarDist writes the model (config.json, weights, thresholds.json) into ``model_dir``
+    while it trains; everything else is returned for the caller to write.
+
+    Parameters
+    ----------
+    settings : the ``training`` config section (see :func:`training_data`, plus
+        ``patch_px``, ``batch_size``, ``n_rays``, ``grid``, ``epochs``, ``steps_per_epoch``,
+        ``learning_rate``)
+    model_dir : the model folder to create (its name is the model's name)
+
+    Returns
+    -------
+    TrainingResult
+    """
+    from stardist.data import test_image_nuclei_2d
+    from stardist.models import StarDist2D
+
+    p = settings
+    model_dir = Path(model_dir)
+    set_seeds(p["seed"])
+    train_x, train_y, val_sets, split = training_data(p)
+    val_x = [x for xs, _ in val_sets.values() for x in xs]
+    val_y = [y for _, ys in val_sets.values() for y in ys]
+    config = build_config(
+        patch_px=p["patch_px"],
+        batch_size=p["batch_size"],
+        n_rays=p["n_rays"],
+        grid=p["grid"],
+        epochs=p["epochs"],
+        steps_per_epoch=p["steps_per_epoch"],
+        learning_rate=p["learning_rate"],
+    )
+    model = StarDist2D(config, name=model_dir.name, basedir=str(model_dir.parent))
+    start = time.time()
+    history = model.train(
+        train_x,
+        train_y,
+        validation_data=(val_x, val_y),
+        augmenter=make_augmenter(p["seed"]),
+        seed=p["seed"],
+    )
+    train_s = time.time() - start
+    model.optimize_thresholds(val_x, val_y)
+
+    scores = {
+        name: matching_scores(ys, predict_all(model, xs)) for name, (xs, ys) in val_sets.items()
+    }
+    x, y = test_image_nuclei_2d(return_mask=True)
+    scores["stardist_test_image"] = matching_scores([y], predict_all(model, [normalize(x)]))
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    examples = [
+        (name, xs[i], ys[i]) for name, (xs, ys) in val_sets.items() for i in range(min(3, len(xs)))
+    ]
+    log.info("trained on %d patches in %.0f s; validation F1 %s", len(train_x), train_s, scores)
+    return TrainingResult(
+        metrics={
+            "n_train": len(train_x),
+            "n_val": len(val_x),
+            "train_seconds": round(train_s, 1),
+            "thresholds": {
+                "prob": float(model.thresholds.prob),
+                "nms": float(model.thresholds.nms),
+            },
+            "scores_iou0.5": scores,
+            "history": hist,
+        },
+        split=split,
+        provenance={
+            "trained_with": "frontline train target",
+            "steps": p["epochs"] * p["steps_per_epoch"],
+            "validation_f1_iou0.5": {k: v["f1"] for k, v in scores.items()},
+        },
+        history=hist,
+        examples=examples,
+        predictions=predict_all(model, [e[1] for e in examples]),
+    )
+
+
+def write_model_metadata(model_dir: str | Path, pixel_size_um: float, extra: Mapping) -> None:
     """``frontline.json`` beside the weights: the pixel size the model expects, and provenance."""
     meta = {"pixel_size_um": float(pixel_size_um), **extra}
     Path(model_dir, "frontline.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def report_figures(history, examples, predictions, loss_png, examples_png):
+def report_figures(
+    history: Mapping[str, Sequence[float]],
+    examples: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    predictions: Sequence[np.ndarray],
+    loss_png: str | Path,
+    examples_png: str | Path,
+) -> None:
     """Loss curves and a grid of validation predictions (image, truth, prediction outlines).
 
     history : dict of per-epoch lists (keras history); examples : list of (source, image, truth).

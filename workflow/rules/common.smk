@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the library, als
 from snakemake.utils import validate
 
 from frontline import phenotype, preflight, sheet
+from frontline import simulate as frontline_simulate
 from frontline.errors import FrontlineInputError
 
 # Bad config or sheet: stop here, before any job, with one paragraph naming file, problem, fix.
@@ -35,12 +36,19 @@ def exactly(values):
 
 
 def library_version(module):
-    """A short hash of a library module's source: a rule's param that reruns the rule when
-    the code that makes its outputs changes (Snakemake tracks only the rule's own script)."""
+    """A short hash of a library module's source (a package: all its .py files, sorted): a
+    rule's param that reruns the rule when the code that makes its outputs changes (Snakemake
+    tracks only the rule's own script)."""
     import hashlib
 
-    path = Path(workflow.basedir) / "workflow" / "frontline" / f"{module}.py"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    base = Path(workflow.basedir) / "workflow" / "frontline"
+    package = base / module
+    paths = sorted(package.rglob("*.py")) if package.is_dir() else [base / f"{module}.py"]
+    digest = hashlib.sha256()
+    for path in paths:  # the file names too: a renamed module is new code
+        digest.update(path.relative_to(base).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def row_of(wildcards):
@@ -95,13 +103,7 @@ def annotation_of(wildcards):
 def truth_of(wildcards):
     """Truth files (prefix + .truth_*) as a dict, empty when the sample has none."""
     prefix = sheet.optional(SAMPLES.loc[wildcards.sample, "truth"])
-    if prefix is None:
-        return {}
-    return {
-        "nuclei": f"{prefix}.truth_nuclei.ome.tif",
-        "cells": f"{prefix}.truth_cells.parquet",
-        "tumor": f"{prefix}.truth_tumor.geojson",
-    }
+    return {} if prefix is None else frontline_simulate.truth_files(prefix)
 
 
 def samples_with_truth():

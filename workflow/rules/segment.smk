@@ -132,7 +132,5 @@ rule merge_tiles:
     resources:
         mem_mb=lambda wc, attempt: 1500 * attempt,
         runtime=lambda wc, attempt: int(10 + megapixels(wc) / 200) * attempt,
-    params:
-        job_tile_px=SEG["job_tile_px"],
     script:
         "../scripts/merge_tiles.py"

@@ -7,10 +7,7 @@ SIM = config["simulate"]
 
 rule simulate:
     output:
-        image=f"{SIM['outdir']}/{{name}}.ome.tif",
-        nuclei=f"{SIM['outdir']}/{{name}}.truth_nuclei.ome.tif",
-        cells=f"{SIM['outdir']}/{{name}}.truth_cells.parquet",
-        tumor=f"{SIM['outdir']}/{{name}}.truth_tumor.geojson",
+        **frontline_simulate.sample_files(f"{SIM['outdir']}/{{name}}"),  # image, nuclei, cells, tumor
     log:
         "logs/simulate/{name}.log",
     benchmark:

@@ -1,20 +1,14 @@
-"""The synthetic tissue simulator: determinism, density model, truth consistency, big slides."""
-
-import json
-import os
-import subprocess
-import sys
-import textwrap
+"""A simulated sample (frontline.simulate.sample, and the presets, world, cells and rendering
+beneath it): density model recovered, truth consistent, realistic nuclei, gateable markers."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-import tifffile
 from scipy import ndimage
 from skimage.segmentation import expand_labels
 
-from frontline import io, simulate
+from frontline import simulate
 
 PS = 0.5
 SHAPE = (1024, 1024)  # 512 x 512 µm
@@ -42,51 +36,6 @@ def signed_distance_map(tumor, shape, ps):
 def immune_density(cells, region_area_mm2, selector):
     immune = cells["phenotype"].isin(simulate.IMMUNE)
     return (immune & selector).sum() / region_area_mm2
-
-
-# --- determinism ---------------------------------------------------------------------
-
-
-def test_same_seed_gives_identical_files(tmp_path):
-    sims = [simulate.simulate_tissue("excluded", (512, 512), PS, seed=3) for _ in range(2)]
-    for k, sim in enumerate(sims):
-        simulate.write_simulation(sim, simulate.truth_paths(tmp_path / str(k), "s"))
-    a, b = (simulate.truth_paths(tmp_path / str(k), "s") for k in range(2))
-    assert np.array_equal(tifffile.imread(a["image"]), tifffile.imread(b["image"]))
-    assert np.array_equal(io.read_labels(a["nuclei"])[0], io.read_labels(b["nuclei"])[0])
-    assert a["cells"].read_bytes() == b["cells"].read_bytes()
-    assert a["tumor"].read_bytes() == b["tumor"].read_bytes()
-    other = simulate.simulate_tissue("excluded", (512, 512), PS, seed=4)
-    assert not np.array_equal(other.image, sims[0].image)
-
-
-def test_written_files_follow_the_contract(tmp_path):
-    sim = simulate.simulate_tissue("inflamed", (512, 512), PS, seed=1)
-    paths = simulate.truth_paths(tmp_path, "demo")
-    simulate.write_simulation(sim, paths)
-    assert {p.name for p in tmp_path.iterdir()} == {
-        "demo.ome.tif",
-        "demo.truth_nuclei.ome.tif",
-        "demo.truth_cells.parquet",
-        "demo.truth_tumor.geojson",
-    }
-    with tifffile.TiffFile(paths["image"]) as tif:
-        assert tif.series[0].shape == (8, 512, 512)
-        meta = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
-        assert [c["Name"] for c in meta["Channel"]] == list(simulate.CHANNELS)
-        assert float(meta["PhysicalSizeX"]) == PS
-    labels, pixel_size = io.read_labels(paths["nuclei"])
-    assert labels.dtype == np.uint32 and pixel_size == PS
-    cells = pd.read_parquet(paths["cells"])
-    assert list(cells.columns) == ["cell_id", "x_um", "y_um", "phenotype", "dist_front_um"]
-    assert set(cells["phenotype"]) <= set(simulate.PHENOTYPES)
-    geo = json.loads(paths["tumor"].read_text(encoding="utf-8"))
-    props = geo["features"][0]["properties"]
-    assert props["objectType"] == "annotation"
-    assert props["classification"] == {"name": "Tumor", "color": [200, 0, 0]}
-    assert props["coordinate_unit"] == "µm"
-    polygon = shapely.geometry.shape(geo["features"][0]["geometry"])
-    assert abs(polygon.area - sim.tumor.area) < 1e-6 * sim.tumor.area
 
 
 # --- tumor and density model -------------------------------------------------------------
@@ -153,16 +102,6 @@ def test_cell_density_is_realistic(samples):
     assert (tumor["dist_front_um"] < 5).mean() > 0.98
 
 
-def test_expected_density_function():
-    d = np.array([-300.0, -5.0, 5.0, 25.0, 300.0])
-    tumor = simulate.expected_density_per_mm2("inflamed", "tumor", d)
-    assert tumor[0] == tumor[1] == 2600 and tumor[2] == tumor[4] == 0
-    cd8 = simulate.expected_density_per_mm2("excluded", "CD8_T", d)
-    assert abs(cd8[0] - 15) < 1e-6 and abs(cd8[4] - 120) < 1e-6 and cd8[3] > 700
-    with pytest.raises(ValueError):
-        simulate.expected_density_per_mm2("hot", "CD8_T", d)
-
-
 # --- truth consistency -------------------------------------------------------------------
 
 
@@ -184,24 +123,6 @@ def test_truth_tumor_has_no_cell_free_specks_or_holes(samples):
             assert shapely.contains_xy(part, *tumor_xy.T).sum() >= simulate.MIN_TUMOR_CELLS
             for ring in part.interiors:
                 assert shapely.contains_xy(shapely.Polygon(ring), *xy.T).any()
-
-
-def test_observable_tumor_drops_specks_and_empty_holes():
-    big = shapely.Polygon(
-        [(0, 0), (100, 0), (100, 100), (0, 100)],
-        [
-            [(10, 10), (20, 10), (20, 20), (10, 20)],  # empty hole: filled
-            [(60, 60), (80, 60), (80, 80), (60, 80)],
-        ],
-    )  # hole with a cell
-    speck = shapely.box(200, 200, 210, 210)  # 2 tumor cells: dropped
-    x = np.array([50, 51, 52, 53, 54, 70, 205, 206], float)
-    y = np.array([40, 41, 42, 43, 44, 70, 205, 206], float)
-    is_tumor = np.array([1, 1, 1, 1, 1, 0, 1, 1], bool)
-    out = simulate.observable_tumor(shapely.MultiPolygon([big, speck]), x, y, is_tumor)
-    assert len(out.geoms) == 1
-    assert len(out.geoms[0].interiors) == 1
-    assert out.area == pytest.approx(100 * 100 - 20 * 20)
 
 
 def test_truth_labels_match_the_cells_table(samples):
@@ -276,62 +197,3 @@ def test_markers_are_gateable_but_not_trivially(samples):
     immune = ~is_tumor
     assert panck[is_tumor].min() < panck[immune].max()
     assert cd45[immune].min() < cd45[is_tumor].max()
-
-
-# --- large slides ------------------------------------------------------------------------
-
-
-def test_large_slide_tiles_are_seamless(tmp_path):
-    shape = (1024, 1536)
-    for tile in (512, 1024):
-        simulate.write_large_slide(
-            tmp_path / f"s{tile}.ome.tif",
-            shape,
-            seed=2,
-            tile_px=tile,
-            labels_path=tmp_path / f"l{tile}.ome.tif",
-            store_tile_px=256,
-            min_level_px=256,
-        )
-    small, large = (io.read_labels(tmp_path / f"l{t}.ome.tif")[0] for t in (512, 1024))
-    assert np.array_equal(small, large) and (small > 0).mean() > 0.1
-    a = tifffile.imread(tmp_path / "s512.ome.tif")
-    b = tifffile.imread(tmp_path / "s1024.ome.tif")
-    assert a.shape == (8, 1024, 1536)
-    # only shot and read noise differ: means agree per channel within 1 %
-    assert np.allclose(a.mean(axis=(1, 2)), b.mean(axis=(1, 2)), rtol=0.01)
-    # tiled differently, the images differ by noise only: no seam along any row or column
-    diff = a[0].astype(float) - b[0].astype(float)
-    assert np.abs(diff.mean(axis=0)).max() < 5 and np.abs(diff.mean(axis=1)).max() < 5
-    with tifffile.TiffFile(tmp_path / "s512.ome.tif") as tif:
-        series = tif.series[0]
-        assert len(series.levels) >= 2 and series.levels[1].shape == (8, 512, 768)
-        meta = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
-        assert [c["Name"] for c in meta["Channel"]] == list(simulate.CHANNELS)
-        assert float(meta["PhysicalSizeX"]) == PS
-
-
-def test_large_slide_memory_does_not_grow_with_slide_size(tmp_path, repo_root):
-    """After one single-tile slide, a 9-tile slide raises peak RSS by far less than its size."""
-    script = textwrap.dedent(f"""
-        import resource, sys
-        sys.path.insert(0, {str(repo_root / "workflow")!r})
-        from frontline import simulate
-        simulate.write_large_slide({str(tmp_path / "one.ome.tif")!r}, (512, 512), seed=1,
-                                   tile_px=512, labels_path={str(tmp_path / "one_l.ome.tif")!r},
-                                   store_tile_px=256, min_level_px=128)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        simulate.write_large_slide({str(tmp_path / "big.ome.tif")!r}, (1536, 1536), seed=1,
-                                   tile_px=512, labels_path={str(tmp_path / "big_l.ome.tif")!r},
-                                   store_tile_px=256, min_level_px=128)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((after - before) * 1024)
-    """)
-    env = dict(os.environ, MALLOC_ARENA_MAX="1", OMP_NUM_THREADS="1")
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
-    )
-    growth = int(out.stdout.split()[-1])
-    full = 1536 * 1536 * (8 * 2 + 4)  # image + labels, bytes
-    assert growth < 0.2 * full, f"peak RSS grew by {growth / 2**20:.0f} MiB"
-    assert tifffile.imread(tmp_path / "big.ome.tif").shape == (8, 1536, 1536)

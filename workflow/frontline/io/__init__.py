@@ -1,0 +1,59 @@
+"""Reading and writing files: images (lazily), labels, OME-TIFF, GeoJSON.
+
+Modules, bottom to top (each imports only those above it):
+
+- ``source``: what a format reader hands to ``open_image`` (:class:`Source`), window reads
+- ``metadata``: pixel size and channel names (OME-XML, TIFF tags, ImageJ, sheet, config)
+- ``vendor``: Akoya QPTIFF, inForm component data, MCMICRO markers.csv
+- ``tiff``: OME-TIFF / TIFF series, folders of TIFFs, damaged-file checks, format detection
+- ``image``: :func:`open_image`, :class:`ImageReader`, :class:`ArrayImage`
+- ``ometiff``: the OME metadata and the one OME-TIFF writer (images, labels, pyramids)
+- ``labels``: label images read whole or lazily, written whole or in strips
+- ``geojson``: GeoJSON written feature by feature
+
+Cell tables exported by other software (HALO, inForm, QuPath, MCMICRO) will get their readers
+in a ``celltables`` module here, returning the ``cells.parquet`` columns.
+
+``from frontline import io; io.open_image(...)``: everything public is importable from here.
+"""
+
+from .geojson import write_feature_collection
+from .image import ArrayImage, ImageReader, open_image, require_channels
+from .labels import (
+    ArrayLabels,
+    LabelReader,
+    open_labels,
+    read_labels,
+    require_pixel_size,
+    strips_to_tiles,
+    write_label_strips,
+    write_labels,
+)
+from .metadata import MAX_TAG_PIXEL_SIZE_UM
+from .ometiff import TILE, ome_metadata, write_image, write_ome_tiff, write_pyramid
+from .source import Source
+from .tiff import TIFF_SUFFIXES
+
+__all__ = [
+    "MAX_TAG_PIXEL_SIZE_UM",
+    "TIFF_SUFFIXES",
+    "TILE",
+    "ArrayImage",
+    "ArrayLabels",
+    "ImageReader",
+    "LabelReader",
+    "Source",
+    "ome_metadata",
+    "open_image",
+    "open_labels",
+    "read_labels",
+    "require_channels",
+    "require_pixel_size",
+    "strips_to_tiles",
+    "write_feature_collection",
+    "write_image",
+    "write_label_strips",
+    "write_labels",
+    "write_ome_tiff",
+    "write_pyramid",
+]
