@@ -61,6 +61,22 @@ def region_colour(name: str) -> RGB:
     return REGION_COLOURS[cls] if cls else (200, 200, 200)
 
 
+# The four regions of the spatial step (in their order) and the immune phenotype calls, as the
+# report figures show them (matplotlib colours).
+SPATIAL_REGION_COLOURS = {
+    "tumor_core": "#8c1c13",
+    "inner_margin": "#e0663d",
+    "outer_margin": "#6aaed6",
+    "stroma": "#1f4e8c",
+}
+CALL_COLOURS = {
+    "inflamed": "#c0392b",
+    "excluded": "#d68910",
+    "desert": "#7f8c8d",
+    "no_front": "#5d6d7e",
+}
+
+
 # Pseudo-colours of the usual mIF channels in a composite (RGB 0-1).
 KNOWN_CHANNELS = {
     "DAPI": (0.15, 0.35, 1.0),

@@ -27,7 +27,6 @@ from .gating import (
     exclusive_margins,
     gate_markers,
     measured_channels,
-    parse_gate,  # noqa: F401 (preflight checks the config's gates with it)
     positivity,
 )
 

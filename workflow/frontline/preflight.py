@@ -178,7 +178,8 @@ def check_phenotyping(phenotyping: Mapping, config_files: ConfigFiles = None) ->
 
     Marker names are checked against the image's channels later, in the phenotype rule.
     """
-    from .phenotype import parse_gate, parse_phenotypes
+    from .gating import parse_gate
+    from .phenotype import parse_phenotypes
 
     files = _files(config_files)
     spec = phenotyping.get("phenotypes") or {}

@@ -8,7 +8,7 @@ The sections of the JSON are built by :func:`frontline.evaluate.evaluate_sample`
 import pandas as pd
 import pyarrow.parquet as pq
 
-from frontline import evaluate, gating, io, outputs, phenotype, regions, spatial
+from frontline import evaluate, gating, io, phenotype, regions, spatial
 from frontline.step import run
 
 
@@ -23,11 +23,11 @@ def main(smk):
         cells=pd.read_parquet(inp.cells, columns=["cell_id", "x_um", "y_um"]),
         channels=gating.measured_channels(pd.DataFrame(columns=columns)),
         phenotypes=pd.read_parquet(inp.phenotypes),
-        truth_tumor=regions.polygons_from_geojson(outputs.read_json(inp.truth_tumor)),
-        regions=outputs.read_regions(inp.regions, sample=sample),
+        truth_tumor=regions.polygons_from_geojson(io.read_json(inp.truth_tumor)),
+        regions=io.read_regions(inp.regions, sample=sample),
         spatial_cells=pd.read_parquet(inp.spatial_cells, columns=["x_um", "y_um", "dist_front_um"]),
         densities=pd.read_csv(inp.densities, sep="\t"),
-        call=outputs.read_json(inp.summary, sample=sample)["phenotype_call"],
+        call=io.read_json(inp.summary, sample=sample)["phenotype_call"],
         evaluation=p.evaluation,
         phenotyping=p.phenotyping,
         params=params,
@@ -37,7 +37,7 @@ def main(smk):
         sample=sample,
         truth_file=inp.truth_nuclei,
     )
-    outputs.write_json(result, smk.output.json, indent=2, ensure_ascii=True, end="\n")
+    io.write_json(result, smk.output.json, indent=2, ensure_ascii=True, end="\n")
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from frontline import front, outputs, tables
+from frontline import front, io, tables
 from frontline.step import open_input_image, run
 
 
@@ -17,7 +17,7 @@ def main(smk):
         files=(inp.cells, inp.phenotypes),
     )
     annotation = inp.annotation[0] if inp.annotation else None  # a path, optional
-    parsed = outputs.read_annotation(annotation, sample=sample) if annotation else None
+    parsed = io.read_annotation(annotation, sample=sample) if annotation else None
     regions = front.find_regions(
         cells,
         (width_px * pixel_size_um, height_px * pixel_size_um),
@@ -29,7 +29,7 @@ def main(smk):
         annotation_file=annotation,
     )
     for path, units in ((smk.output.regions, "px"), (smk.output.regions_um, "um")):
-        outputs.write_regions(regions, path, units=units, pixel_size_um=pixel_size_um)
+        io.write_regions(regions, path, units=units, pixel_size_um=pixel_size_um)
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from frontline import outputs, plots
+from frontline import io, plots
 from frontline.step import open_input_image, run
 
 log = logging.getLogger("frontline.overview_plot")
@@ -23,8 +23,8 @@ def main(smk):
         Path(inp.image).name,
     )
     cells = pd.read_parquet(inp.cells, columns=["x_um", "y_um", "phenotype"])
-    regions = outputs.read_regions(inp.regions, sample=sample)
-    call = outputs.read_json(inp.summary, sample=sample)["phenotype_call"]
+    regions = io.read_regions(inp.regions, sample=sample)
+    call = io.read_json(inp.summary, sample=sample)["phenotype_call"]
     fig = plots.overview_figure(
         image,
         channels,
@@ -35,7 +35,7 @@ def main(smk):
         regions.front,
         title=f"{sample}: immune phenotype {call}",
     )
-    outputs.save_figure(fig, smk.output.png, dpi=p.dpi)
+    io.save_figure(fig, smk.output.png, dpi=p.dpi)
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from frontline import io, outputs, plots
+from frontline import io, plots
 from frontline.phenotype import phenotype_cells
 from frontline.step import open_input_image, run
 
@@ -13,13 +13,13 @@ def main(smk):
     sample, p, out = smk.wildcards.sample, smk.params, smk.output
     cells = pd.read_parquet(smk.input.cells)
     phenotypes, gates = phenotype_cells(cells, p.phenotyping, sample=sample)
-    outputs.write_parquet(phenotypes, out.phenotypes)
-    outputs.write_tsv(gates, out.gates, na_rep="")
+    io.write_parquet(phenotypes, out.phenotypes)
+    io.write_tsv(gates, out.gates, na_rep="")
     targets = {Path(path).name[: -len(".png")]: path for path in out.plots}
     with open_input_image(smk) as img, io.open_labels(smk.input.labels) as labels:
         figures = plots.gating_figures(cells, phenotypes, gates, img, labels, p.cell_expansion_um)
         for marker, fig in figures:
-            outputs.save_figure(fig, targets[marker])
+            io.save_figure(fig, targets[marker])
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

@@ -3,7 +3,7 @@ statistics, summary.json and three figures."""
 
 import pandas as pd
 
-from frontline import outputs, phenotype, plots, spatial, tables
+from frontline import io, phenotype, plots, spatial, tables
 from frontline.step import run
 
 
@@ -15,18 +15,18 @@ def main(smk):
         sample=sample,
         files=(inp.cells, inp.phenotypes),
     )
-    regions = outputs.read_regions(inp.regions, sample=sample)
+    regions = io.read_regions(inp.regions, sample=sample)
     params = spatial.Params.from_config(
         p.spatial, tumor_phenotype=p.tumor_phenotype, workers=smk.threads
     )
     lineage = phenotype.immune_lineage(p.phenotypes, extra=params.immune_types)
     res = spatial.analyze(cells, regions, params, immune_lineage=lineage, sample=sample)
-    outputs.write_parquet(res.cells, out.cells)
+    io.write_parquet(res.cells, out.cells)
     for name in spatial.TABLES:
-        outputs.write_tsv(getattr(res, name), out[name])
-    outputs.write_json(res.summary, out.summary)
+        io.write_tsv(getattr(res, name), out[name])
+    io.write_json(res.summary, out.summary)
     for name, fig in plots.spatial_figures(res, regions, params, sample).items():
-        outputs.save_figure(fig, out[f"{name}_png"], dpi=p.dpi)
+        io.save_figure(fig, out[f"{name}_png"], dpi=p.dpi)
 
 
 run(snakemake, main)  # noqa: F821 (snakemake is injected by the script directive)

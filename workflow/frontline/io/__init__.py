@@ -1,4 +1,4 @@
-"""Reading and writing files: images (lazily), labels, OME-TIFF, GeoJSON.
+"""Reading and writing files: images (lazily), labels, OME-TIFF, GeoJSON, tables.
 
 Modules, bottom to top (each imports only those above it):
 
@@ -10,6 +10,7 @@ Modules, bottom to top (each imports only those above it):
 - ``ometiff``: the OME metadata and the one OME-TIFF writer (images, labels, pyramids)
 - ``labels``: label images read whole or lazily, written whole or in strips
 - ``geojson``: GeoJSON written feature by feature
+- ``tables``: the analysis steps' tables, JSON, regions and figures (written atomically, read back)
 
 Cell tables exported by other software (HALO, inForm, QuPath, MCMICRO) will get their readers
 in a ``celltables`` module here, returning the ``cells.parquet`` columns.
@@ -32,9 +33,29 @@ from .labels import (
 from .metadata import MAX_TAG_PIXEL_SIZE_UM
 from .ometiff import TILE, ome_metadata, write_image, write_ome_tiff, write_pyramid
 from .source import Source
+from .tables import (
+    read_annotation,
+    read_json,
+    read_regions,
+    save_figure,
+    write_json,
+    write_parquet,
+    write_regions,
+    write_text,
+    write_tsv,
+)
 from .tiff import TIFF_SUFFIXES
 
 __all__ = [
+    "read_annotation",
+    "read_json",
+    "read_regions",
+    "save_figure",
+    "write_json",
+    "write_parquet",
+    "write_regions",
+    "write_text",
+    "write_tsv",
     "MAX_TAG_PIXEL_SIZE_UM",
     "TIFF_SUFFIXES",
     "TILE",

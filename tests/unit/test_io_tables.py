@@ -1,4 +1,4 @@
-"""Writers and readers of the analysis steps' files (frontline.outputs)."""
+"""Writers and readers of the analysis steps' files (frontline.io.tables)."""
 
 import json
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import MultiLineString, MultiPolygon, box
 
-from frontline import outputs
 from frontline.errors import FrontlineInputError
+from frontline.io import tables as outputs
 from frontline.regions import Regions
 
 

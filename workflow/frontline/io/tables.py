@@ -1,7 +1,7 @@
-"""Files of the analysis steps: tables, JSON and figures written atomically, JSON read back.
+"""Files of the analysis steps: tables, JSON, regions and figures written atomically, read back.
 
 Every writer moves its file into place only once it is complete
-(:func:`frontline.step.atomic_output`), so a reader never sees a half-written file. The readers
+(:func:`frontline.files.atomic_output`), so a reader never sees a half-written file. The readers
 turn a file that is not what it should be into a :class:`~frontline.errors.FrontlineInputError`
 naming the file.
 """
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import FrontlineInputError
-from .step import atomic_output
+from ..errors import FrontlineInputError
+from ..files import atomic_output
 
 if TYPE_CHECKING:  # regions imports geopandas: only the scripts that read or write regions pay
-    from .regions import Regions
+    from ..regions import Regions
 
 
 def write_tsv(
@@ -54,7 +54,7 @@ def write_regions(
 ) -> None:
     """The regions as GeoJSON that QuPath imports (:func:`frontline.regions.regions_to_geojson`;
     coordinates rounded to 0.001 px or µm)."""
-    from .regions import dumps, regions_to_geojson
+    from ..regions import dumps, regions_to_geojson
 
     write_text(dumps(regions_to_geojson(regions, units=units, pixel_size_um=pixel_size_um)), path)
 
@@ -86,7 +86,7 @@ def read_json(
 
 def read_regions(path: str | Path, *, sample: str | None = None) -> Regions:
     """The regions the front step wrote (``tumor.geojson`` or ``tumor_um.geojson``), in µm."""
-    from .regions import regions_from_geojson
+    from ..regions import regions_from_geojson
 
     return regions_from_geojson(read_json(path, sample=sample), file=str(path), sample=sample)
 

@@ -1,0 +1,32 @@
+"""Figures. Each function builds and returns a matplotlib Figure; the caller saves it.
+
+- ``gating``: the gating QC figure of each marker (:func:`gating_figure`, :func:`gating_figures`)
+- ``overview``: the sample at a glance (:func:`overview_figure`)
+- ``spatial``: distance profile, neighbourhoods, L-function (:func:`spatial_figures`)
+- ``cohort``: immune densities per region across samples (:func:`cohort_figure`)
+- ``common``: composites, regions on axes, scale bars
+"""
+
+from .cohort import cohort_figure
+from .common import composite
+from .gating import crop_window, gating_figure, gating_figures
+from .overview import overview_figure
+from .spatial import (
+    distance_profile_figure,
+    lfunction_figure,
+    neighbourhoods_figure,
+    spatial_figures,
+)
+
+__all__ = [
+    "cohort_figure",
+    "composite",
+    "crop_window",
+    "distance_profile_figure",
+    "gating_figure",
+    "gating_figures",
+    "lfunction_figure",
+    "neighbourhoods_figure",
+    "overview_figure",
+    "spatial_figures",
+]
