@@ -13,7 +13,7 @@ import pandas as pd
 from .errors import FrontlineInputError
 
 REQUIRED = ("sample", "image")
-OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map")
+OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map", "patient")
 
 
 def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
@@ -24,7 +24,8 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     path : str or Path
         TSV with columns ``sample``, ``image`` and optionally ``pixel_size_um`` (µm),
         ``annotation`` (GeoJSON), ``annotation_units`` (``um`` or ``px``), ``truth``
-        (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``).
+        (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``),
+        ``patient`` (several images of one patient; empty: the sample is its own patient).
 
     Returns
     -------
@@ -126,3 +127,30 @@ def optional(value: Any) -> Any | None:
 def wildcard_pattern(samples: Iterable[str]) -> list[str]:
     """Regex alternatives that match exactly the given sample names."""
     return [re.escape(s) for s in samples]
+
+
+def patient_id(value: Any) -> str:
+    """A patient name as sheet and clinical table compare it: stripped text, with an integral
+    number's ``.0`` dropped (``"2.0"`` -> ``"2"``: tables written from a numeric column with
+    gaps carry it)."""
+    text = str(value).strip()
+    match = re.fullmatch(r"([+-]?\d+)\.0*", text)
+    return match.group(1) if match else text
+
+
+def patients_of(table: pd.DataFrame) -> dict[str, str]:
+    """Sample -> patient (the ``patient`` column; the sample itself where it is empty).
+
+    Parameters
+    ----------
+    table : the sample sheet (:func:`load_sample_sheet`)
+
+    Returns
+    -------
+    dict sample name -> patient name, in the sheet's order
+    """
+    column = table["patient"] if "patient" in table.columns else [""] * len(table)
+    return {
+        sample: patient_id(value) if optional(value) is not None else sample
+        for sample, value in zip(table["sample"], column)
+    }
