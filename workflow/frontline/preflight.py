@@ -335,3 +335,25 @@ def check_samples(
     check_sample_files(samples, config, sheet_path)
     check_images(samples, config, sheet_path)
     check_writable(output)
+
+
+def check_cohort(samples: pd.DataFrame, config: Mapping, config_files: ConfigFiles = None) -> None:
+    """The ``cohort:`` section and its clinical table against the sheet's patients.
+
+    Errors stop the run (:func:`frontline.cohort.check_clinical`); the notes (patients the
+    table lacks, empty cells) are logged here and written again by the cohort rule.
+    """
+    from . import cohort, io, sheet
+
+    settings = config["cohort"]
+    cohort.check_settings(settings, _files(config_files) or None)
+    if not settings["clinical"]:
+        return
+    path = settings["clinical"]
+    raw = io.read_text_table(
+        path,
+        columns=cohort.clinical_columns(settings),
+        what="the clinical table (config `cohort.clinical`)",
+        fix="set `cohort.clinical` to a tab-separated (or .csv) table with one row per patient",
+    )
+    cohort.check_clinical(raw, sheet.patients_of(samples).values(), settings, file=path)

@@ -28,6 +28,7 @@ SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
     preflight.check_samples(SAMPLES, config, config["samples"])
+    preflight.check_cohort(SAMPLES, config, workflow.configfiles)
 
 
 def exactly(values):
@@ -119,6 +120,7 @@ def all_outputs():
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
         + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
+        + cohort_outputs()  # cohort.smk
     )
 
 
@@ -140,13 +142,21 @@ def print_where_results_are():
     """After a successful run: where the results and the accuracy figures are."""
     import json
 
+    import pandas as pd
+
     lines = [
         "",
         "frontline finished.",
         "  cohort table:  results/cohort/summary.tsv",
         "  cohort figure: results/cohort/summary.png",
+        "  per patient:   results/cohort/features.tsv (feature_descriptions.tsv says what each is)",
         "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
     ]
+    notes = Path("results/cohort/notes.tsv")
+    if notes.exists():
+        lines.append("  outcome statistics: results/cohort/group_tests.tsv, survival.tsv, km.png")
+        for note in pd.read_csv(notes, sep="\t")["note"]:
+            lines.append(f"    note: {note}")
     for s in SAMPLES.index:
         lines.append(
             f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)"
