@@ -259,3 +259,30 @@ def test_library_pooling_equals_the_planted_cohort_totals():
     got = feats.patients.table.set_index("patient")[[CORE, "density_per_mm2_tumor_core_macrophage"]]
     want = pooled(images).set_index("patient").drop(columns="phenotype_call")
     pd.testing.assert_frame_equal(got, want, check_names=False)
+
+
+def test_one_image_pooled_alone_gives_its_own_summary_numbers():
+    """A patient of one image: every feature the spatial summary also reports is the same
+    number (the pooled definitions are the per-image ones)."""
+    from spatial_cases import small_sample
+
+    from frontline import spatial
+
+    cells, regions = small_sample(np.random.default_rng(9))
+    params = spatial.Params.from_config(
+        {"immune_types": ["CD8_T", "macrophage"], "permutations": 0, "min_cells": 20}
+    )
+    result = spatial.analyze(cells, regions, params, immune_lineage=["CD8_T", "macrophage"])
+    feats = cohort_features(
+        {"s": SampleOutputs.from_result(result)}, {"s": "P"}, params, ["CD8_T", "macrophage"]
+    )
+    row = feats.patients.table.iloc[0]
+    shared = [k for k in result.summary if k in row.index and k not in ("phenotype_call",)]
+    assert len(shared) > 40
+    for key in shared:
+        want = result.summary[key]
+        if want is None:
+            assert np.isnan(row[key]), key
+        else:
+            assert row[key] == pytest.approx(want, rel=1e-9), key
+    assert row["phenotype_call"] == result.summary["phenotype_call"]
