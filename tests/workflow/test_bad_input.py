@@ -216,6 +216,73 @@ CASES = [
 ]
 
 
+# The clinical table of the cohort statistics, checked at startup (demo sample = its patient).
+COHORT = {
+    "cohort": {
+        "clinical": "clinical.tsv",
+        "group": "response",
+        "survival": {"time": "os_days", "event": "death"},
+    }
+}
+
+
+def _clinical(*rows, header="patient\tos_days\tdeath\tresponse"):
+    text = "\n".join([header, *rows]) + "\n"
+    return lambda work: (work / "clinical.tsv").write_text(text, encoding="utf-8")
+
+
+CASES += [
+    Case(
+        "clinical table missing",
+        "the clinical table (config `cohort.clinical`) does not exist",
+        file="clinical.tsv",
+        overrides=COHORT,
+    ),
+    Case(
+        "clinical table names a patient no sample has",
+        "the clinical table names 1 patient(s) no sample of the sheet has: ghost",
+        file="clinical.tsv",
+        overrides=COHORT,
+        prepare=_clinical(f"{DEMO_SAMPLE}\t300\t1\tR", "ghost\t20\t0\tNR"),
+    ),
+    Case(
+        "clinical table lacks the event column",
+        "the clinical table lacks the column(s) 'death'",
+        file="clinical.tsv",
+        overrides=COHORT,
+        prepare=_clinical(f"{DEMO_SAMPLE}\t300\tR", header="patient\tos_days\tresponse"),
+    ),
+    Case(
+        "survival time not a number",
+        "survival time column 'os_days' has values that are not numbers >= 0: patient demo: "
+        "'3 years'",
+        file="clinical.tsv",
+        overrides=COHORT,
+        prepare=_clinical(f"{DEMO_SAMPLE}\t3 years\t1\tR"),
+    ),
+    Case(
+        "event not 0 or 1",
+        "event column 'death' has values other than 0 and 1: patient demo: 'dead'",
+        file="clinical.tsv",
+        overrides=COHORT,
+        prepare=_clinical(f"{DEMO_SAMPLE}\t300\tdead\tR"),
+    ),
+    Case(
+        "a patient's clinical rows disagree",
+        "patient(s) demo have several rows that disagree",
+        file="clinical.tsv",
+        overrides=COHORT,
+        prepare=_clinical(f"{DEMO_SAMPLE}\t300\t1\tR", f"{DEMO_SAMPLE}\t300\t0\tR"),
+    ),
+    Case(
+        "survival time without an event column",
+        "`cohort: survival:` names the time column but not the event column",
+        file=CONFIG,
+        overrides={"cohort": {"clinical": "clinical.tsv", "survival": {"time": "os_days"}}},
+    ),
+]
+
+
 # A typo'd key in each section of the config: the run stops before any job, naming the key and
 # the key meant (section: (the typo'd key with its value, the key meant)).
 TYPOS = {
@@ -230,6 +297,7 @@ TYPOS = {
     "evaluation": ({"iou_treshold": 0.6}, "iou_threshold"),
     "report": ({"dpii": 100}, "dpi"),
     "download": ({"file": {}}, "files"),
+    "cohort": ({"clincal": "c.tsv"}, "clinical"),
 }
 
 
@@ -273,7 +341,7 @@ def test_bad_input(case, tmp_path, demo_input, bad_images):
         assert f"sample '{case.sample}'" in text, proc.output[-3000:]
     if case.at_startup:
         assert "Select jobs to execute" not in proc.output, "a job started before the check"
-        if case.prepare:  # `results` is a file: still the same file
+        if (work / "results").is_file():  # the unwritable-output case: still the same file
             assert (work / "results").read_text() == "a file"
         else:
             assert not (work / "results").exists(), _outputs(work)
