@@ -2,21 +2,6 @@
 # column) and, with a clinical table (config `cohort.clinical`), group tests, Cox models and
 # Kaplan-Meier curves. frontline.cohort documents the methods, config/README.md the keys.
 
-COHORT = config["cohort"]
-PATIENTS = sheet.patients_of(SAMPLES)  # sample -> patient (the sample itself by default)
-
-
-def cohort_outputs():
-    """The cohort targets of `all`: the features always, the statistics with a clinical table."""
-    features = ["results/cohort/features.tsv", "results/cohort/feature_descriptions.tsv"]
-    if not COHORT["clinical"]:
-        return features
-    return features + [
-        "results/cohort/group_tests.tsv",
-        "results/cohort/survival.tsv",
-        "results/cohort/km.png",
-    ]
-
 
 rule cohort_features:
     input:
@@ -63,64 +48,66 @@ rule cohort_features:
         "../scripts/cohort_features.py"
 
 
-rule cohort_statistics:
-    input:
-        features="results/cohort/features.tsv",
-        images="results/cohort/image_features.tsv",
-        clinical=COHORT["clinical"] or [],
-    output:
-        group_tests=report(
-            "results/cohort/group_tests.tsv",
-            caption="../report/cohort_group_tests.rst",
-            category="0. Cohort",
-            labels={"figure": "table: group tests (group_tests.tsv)"},
-        ),
-        survival=report(
-            "results/cohort/survival.tsv",
-            caption="../report/cohort_survival.rst",
-            category="0. Cohort",
-            labels={"figure": "table: survival models (survival.tsv)"},
-        ),
-        km_curves="results/cohort/km_curves.tsv",
-        km_tests="results/cohort/km_tests.tsv",
-        notes=report(
-            "results/cohort/notes.tsv",
-            caption="../report/cohort_notes.rst",
-            category="0. Cohort",
-            labels={"figure": "table: what was left out, and why (notes.tsv)"},
-        ),
-        group_effects_png=report(
-            "results/cohort/group_effects.png",
-            caption="../report/cohort_group_effects.rst",
-            category="0. Cohort",
-            labels={"figure": "group effect sizes"},
-        ),
-        hazard_ratios_png=report(
-            "results/cohort/hazard_ratios.png",
-            caption="../report/cohort_hazard_ratios.rst",
-            category="0. Cohort",
-            labels={"figure": "hazard ratios"},
-        ),
-        km_png=report(
-            "results/cohort/km.png",
-            caption="../report/cohort_km.rst",
-            category="0. Cohort",
-            labels={"figure": "Kaplan-Meier curves"},
-        ),
-    log:
-        "logs/cohort_statistics/cohort_statistics.log",
-    benchmark:
-        "benchmarks/cohort_statistics/cohort_statistics.tsv"
-    conda:
-        "../../envs/frontline.yaml"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
-    params:
-        cohort=COHORT,
-        patients=list(dict.fromkeys(PATIENTS.values())),
-        dpi=config["report"]["dpi"],
-        code=library_version("cohort"),
-    script:
-        "../scripts/cohort_statistics.py"
+if COHORT["clinical"]:  # the outcome statistics need a clinical table
+
+    rule cohort_statistics:
+        input:
+            features="results/cohort/features.tsv",
+            images="results/cohort/image_features.tsv",
+            clinical=COHORT["clinical"],
+        output:
+            group_tests=report(
+                "results/cohort/group_tests.tsv",
+                caption="../report/cohort_group_tests.rst",
+                category="0. Cohort",
+                labels={"figure": "table: group tests (group_tests.tsv)"},
+            ),
+            survival=report(
+                "results/cohort/survival.tsv",
+                caption="../report/cohort_survival.rst",
+                category="0. Cohort",
+                labels={"figure": "table: survival models (survival.tsv)"},
+            ),
+            km_curves="results/cohort/km_curves.tsv",
+            km_tests="results/cohort/km_tests.tsv",
+            notes=report(
+                "results/cohort/notes.tsv",
+                caption="../report/cohort_notes.rst",
+                category="0. Cohort",
+                labels={"figure": "table: what was left out, and why (notes.tsv)"},
+            ),
+            group_effects_png=report(
+                "results/cohort/group_effects.png",
+                caption="../report/cohort_group_effects.rst",
+                category="0. Cohort",
+                labels={"figure": "group effect sizes"},
+            ),
+            hazard_ratios_png=report(
+                "results/cohort/hazard_ratios.png",
+                caption="../report/cohort_hazard_ratios.rst",
+                category="0. Cohort",
+                labels={"figure": "hazard ratios"},
+            ),
+            km_png=report(
+                "results/cohort/km.png",
+                caption="../report/cohort_km.rst",
+                category="0. Cohort",
+                labels={"figure": "Kaplan-Meier curves"},
+            ),
+        log:
+            "logs/cohort_statistics/cohort_statistics.log",
+        benchmark:
+            "benchmarks/cohort_statistics/cohort_statistics.tsv"
+        conda:
+            "../../envs/frontline.yaml"
+        threads: 1
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=lambda wc, attempt: 30 * attempt,
+        params:
+            cohort=COHORT,
+            patients=list(dict.fromkeys(PATIENTS.values())),
+            dpi=config["report"]["dpi"],
+            code=library_version("cohort"),
+        script:
+            "../scripts/cohort_statistics.py"

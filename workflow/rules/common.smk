@@ -111,6 +111,22 @@ def samples_with_truth():
     return [s for s in SAMPLES.index if sheet.optional(SAMPLES.loc[s, "truth"]) is not None]
 
 
+COHORT = config["cohort"]
+PATIENTS = sheet.patients_of(SAMPLES)  # sample -> patient (the sample itself by default)
+
+
+def cohort_outputs():
+    """The cohort targets of `all`: the features always, the statistics with a clinical table."""
+    features = ["results/cohort/features.tsv", "results/cohort/feature_descriptions.tsv"]
+    if not COHORT["clinical"]:
+        return features
+    return features + [
+        "results/cohort/group_tests.tsv",
+        "results/cohort/survival.tsv",
+        "results/cohort/km.png",
+    ]
+
+
 def all_outputs():
     """The targets of `all`: every stage's final outputs per sample, and the cohort."""
     return (
@@ -120,7 +136,7 @@ def all_outputs():
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
         + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
-        + cohort_outputs()  # cohort.smk
+        + cohort_outputs()
     )
 
 
