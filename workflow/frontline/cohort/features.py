@@ -133,7 +133,9 @@ def sample_counts(out: SampleOutputs, params: Params, immune_lineage: Sequence[s
         ["band_start_um", "band_end_um", "area_mm2"]
     ].reset_index(drop=True)
     band_cells = (
-        bands.pivot_table(index="phenotype", columns="band_start_um", values="n_cells")
+        bands.pivot_table(
+            index="phenotype", columns="band_start_um", values="n_cells", aggfunc="sum"
+        )
         .reindex(index=types, columns=band_area["band_start_um"])
         .fillna(0.0)
     )
