@@ -13,6 +13,11 @@ optional: the call's evidence keys are not relied on), ``region_densities.tsv``,
 ``densities.tsv``, ``enrichment.tsv`` and the per-cell ``cells_spatial.parquet`` columns
 :data:`CELL_COLUMNS`.
 
+Regions pool as the spatial step defines them: an image without an invasive front has its
+tumor as ``tumor_core`` and the rest of its tissue as ``stroma`` (as in its ``summary.json``);
+the features that need a front (ratio inside / outside, fraction near the front, distance to
+it) pool the images with one.
+
 The features and their units are listed by :func:`describe` (written as
 ``results/cohort/feature_descriptions.tsv``). A feature a unit cannot have (fewer than
 ``spatial.min_cells`` cells of a type pooled, no image with a front, no tissue of a region) is
