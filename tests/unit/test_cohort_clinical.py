@@ -140,3 +140,19 @@ def test_tables_are_read_as_text_by_their_suffix(tmp_path):
         assert back["os_days"].tolist() == ["100", "250.5", "30"]
     with pytest.raises(FrontlineInputError, match="does not exist"):
         io.read_text_table(tmp_path / "absent.tsv", what="the clinical table")
+
+
+def test_preflight_reads_the_clinical_table_and_checks_it_against_the_sheet(tmp_path):
+    from frontline import config, preflight
+
+    path = tmp_path / "clinical.csv"
+    table().to_csv(path, index=False)
+    sheet = pd.DataFrame({"sample": ["a", "b", "c"], "patient": ["p1", "p2", "p3"]})
+    settings = config.fill_defaults(
+        {"samples": "s.tsv", "cohort": {**SETTINGS, "clinical": str(path)}}
+    )
+    preflight.check_cohort(sheet, settings)  # a good table: no error
+    with pytest.raises(FrontlineInputError, match="no sample of the sheet has: p3") as err:
+        preflight.check_cohort(sheet.iloc[:2], settings)
+    assert str(path) in str(err.value)
+    preflight.check_cohort(sheet, config.fill_defaults({"samples": "s.tsv"}))  # no cohort: fine
