@@ -114,7 +114,8 @@ CASES = [
     ),
     Case(
         "nuclear channel not in the image",
-        "ask(s) for channel(s) ['Hoechst']",
+        "asks for channel(s) ['Hoechst'], which the image does not have ('Hoechst' in "
+        "`segmentation.nuclear_channel` (config/config.yaml))",
         file="demo.ome.tif",
         sample=DEMO_SAMPLE,
         overrides={"segmentation": {"nuclear_channel": "Hoechst"}},
@@ -178,7 +179,8 @@ CASES = [
     ),
     Case(
         "phenotype names an unknown channel",
-        "ask(s) for channel(s) ['CD8a']",
+        "asks for channel(s) ['CD8a'], which the image does not have ('CD8a' in "
+        "`phenotyping.phenotypes.CD8_T.positive` (config/config.yaml))",
         file="demo.ome.tif",
         sample=DEMO_SAMPLE,
         overrides={

@@ -35,6 +35,7 @@ from .ometiff import TILE, ome_metadata, write_image, write_ome_tiff, write_pyra
 from .source import Source
 from .tables import (
     read_annotation,
+    read_gates_table,
     read_json,
     read_regions,
     save_figure,
@@ -48,6 +49,7 @@ from .tiff import TIFF_SUFFIXES
 
 __all__ = [
     "read_annotation",
+    "read_gates_table",
     "read_json",
     "read_regions",
     "save_figure",

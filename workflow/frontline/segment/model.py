@@ -144,6 +144,28 @@ def set_threads(n: int) -> None:
         log.info("TensorFlow is already initialised; its thread count stays as it is")
 
 
+def models_folder(basedir: str | Path, workflow_dir: str | Path) -> str:
+    """``segmentation.model_basedir`` as a run reads it.
+
+    A relative folder is read from the working folder when it is there, else from the
+    workflow's own folder: the shipped models travel with the Snakefile, so a run in another
+    folder (``snakemake --directory``, a project folder) finds them.
+
+    Parameters
+    ----------
+    basedir : the config's ``segmentation.model_basedir``
+    workflow_dir : the folder of the Snakefile
+
+    Returns
+    -------
+    str, the folder (unchanged when it is absolute, exists, or is in neither place)
+    """
+    path = Path(basedir)
+    if path.is_absolute() or path.is_dir() or not (Path(workflow_dir) / path).is_dir():
+        return str(basedir)
+    return str(Path(workflow_dir) / path)
+
+
 def published_models() -> list[str]:
     """Names (and aliases) of StarDist's published 2D models."""
     from csbdeep.models.pretrained import get_registered_models
