@@ -60,7 +60,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.mixture import GaussianMixture
 
 from .errors import FrontlineInputError
 from .measure import READOUTS, intensity_column
@@ -210,6 +209,8 @@ def auto_gate(
 
 def _mixture_gate(z, seed):
     """Fit two Gaussians to ``z``; return (valley-depth confidence, gate at the valley)."""
+    from sklearn.mixture import GaussianMixture  # here: the workflow's startup needs no sklearn
+
     gmm = GaussianMixture(
         2,
         covariance_type="full",

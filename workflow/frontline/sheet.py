@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import FrontlineInputError
+from .files import MAX_NAME_LENGTH, name_problem
 
 REQUIRED = ("sample", "image")
 OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map", "gates")
@@ -84,14 +85,7 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         raise FrontlineInputError(
             f"duplicate sample name(s) {dup}", file=path, fix="give every row a unique sample name"
         )
-    bad = [s for s in table["sample"] if not re.fullmatch(r"[^/\\\s]+", s)]
-    if bad:
-        raise FrontlineInputError(
-            f"sample name(s) {bad} contain spaces or slashes",
-            sample=bad[0],
-            file=path,
-            fix="use names without spaces or '/' (they become folder names)",
-        )
+    check_sample_names(table["sample"], path)
     noimage = table["sample"][table["image"] == ""].tolist()
     if noimage:
         raise FrontlineInputError(
@@ -100,6 +94,32 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     for col in OPTIONAL:
         if col not in table.columns:
             table[col] = ""
+    check_pixel_sizes(table, path)
+    return table.set_index("sample", drop=False)
+
+
+def check_sample_names(names: Iterable[str], path: str | os.PathLike) -> None:
+    """Every sample name can be a folder name inside results/ (:func:`frontline.files.name_problem`:
+    letters of any script, digits, ``_ . + -``; not ``.`` or ``..``, no separator, at most
+    100 characters): a sample named ``..`` would write its outputs outside results/."""
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            raise FrontlineInputError(
+                f"the sample name '{name}' cannot be a folder name: {problem}",
+                sample=name,
+                file=path,
+                fix="name samples with letters, digits, '_', '-', '.' and '+' only (not '.' or "
+                f"'..', no spaces or '/', at most {MAX_NAME_LENGTH} characters; non-ASCII "
+                "letters are fine): each becomes the folder results/{sample}/",
+            )
+
+
+def check_pixel_sizes(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Every ``pixel_size_um`` the sheet gives is a number of µm per pixel a tissue image can
+    have (:data:`frontline.io.PIXEL_SIZE_RANGE_UM`, checked by the image reader too)."""
+    from .io.metadata import PIXEL_SIZE_RANGE_UM, check_pixel_size
+
     for sample, value in zip(table["sample"], table["pixel_size_um"]):
         if value == "":
             continue
@@ -114,7 +134,8 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
                 file=path,
                 fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty",
             )
-    return table.set_index("sample", drop=False)
+        if not PIXEL_SIZE_RANGE_UM[0] <= size <= PIXEL_SIZE_RANGE_UM[1]:
+            check_pixel_size(size, "the sample sheet's pixel_size_um", sample, path)
 
 
 def optional(value: Any) -> Any | None:

@@ -5,9 +5,10 @@ paragraph naming the sample, the file or key (and where its value came from), th
 the fix, instead of failing hours later inside a job. ``common.smk`` calls, in this order:
 
 1. :func:`check_schema` (``schema``): types, bounds and unknown keys of the config as read;
-2. :func:`check_config`: keys a run needs that have no default (``schema.REQUIRED``), settings
-   that cannot work together (``settings``), the phenotype tree and every phenotype a key
-   names (``references``);
+2. :func:`check_config`: keys a run needs that have no default (``schema.REQUIRED``), names
+   and paths rules write to, numeric settings that do not fit together and settings that
+   cannot work (``settings``), the phenotype tree and every phenotype a key names
+   (``references``);
 3. :func:`check_samples`: the sheet's files and gates tables (``samples``), each input
    image's metadata and channels against every marker a key names (``images``), the output
    folder.
@@ -22,7 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .images import check_images
+from .images import check_images, check_pixel_values
 from .origin import Origin
 from .references import (
     REFERENCES,
@@ -38,7 +39,7 @@ from .samples import (
     produced_by_workflow,
 )
 from .schema import REQUIRED, check_required, check_schema
-from .settings import check_segmentation
+from .settings import check_paths, check_ranges, check_segmentation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,8 +53,11 @@ __all__ = [
     "check_gates_tables",
     "check_images",
     "check_markers",
+    "check_paths",
     "check_phenotype_references",
     "check_phenotyping",
+    "check_pixel_values",
+    "check_ranges",
     "check_required",
     "check_sample_files",
     "check_samples",
@@ -72,6 +76,8 @@ def check_config(config: Mapping, config_files: Origin | list | None = None) -> 
     """
     origin = Origin.of(config_files)
     check_required(config, origin)
+    check_paths(config, origin)
+    check_ranges(config, origin)
     check_segmentation(config["segmentation"], origin)
     check_phenotyping(config["phenotyping"], origin)
     check_phenotype_references(config, origin)
