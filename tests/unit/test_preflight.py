@@ -426,3 +426,19 @@ def test_a_rescale_to_the_model_beyond_ten_times_is_refused():
         FrontlineInputError, match=r"rescale the image x0.05 \(0.05 µm per pixel from"
     ):
         check_rescale(0.05, 1.0, image_from="the sheet", model_from="frontline.json")
+
+
+def test_exclusive_compartments_name_gated_markers_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    content = copy.deepcopy(MINIMAL)
+    content["phenotyping"]["exclusive_compartments"] = {"PanCK": "nucleus"}  # the demo's
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_phenotyping(fill_defaults(content)["phenotyping"], ["my.yaml"])
+    assert (
+        "`phenotyping.exclusive_compartments` (my.yaml) names the marker 'PanCK', which no "
+        "phenotype and no gate uses, so it settles nothing; the gated markers are "
+        "['CK_EPCAM', 'CD8a']" in err.value.message()
+    )
+    content["phenotyping"]["exclusive_compartments"] = {"CK_EPCAM": "nucleus"}
+    preflight.check_phenotyping(fill_defaults(content)["phenotyping"], ["my.yaml"])

@@ -182,12 +182,13 @@ def check_markers(
 
 
 def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None = None) -> None:
-    """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
+    """The phenotype tree (parents, cycles, exclusive groups), the manual gates, and
+    ``exclusive_compartments`` naming only gated markers.
 
     Marker names are checked against each image's channels (:func:`check_markers`).
     """
     from ..gating import parse_gate
-    from ..phenotype import parse_phenotypes
+    from ..phenotype import gated_markers, parse_phenotypes
 
     origin = Origin.of(config_files)
     spec = phenotyping.get("phenotypes") or {}
@@ -199,4 +200,15 @@ def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None =
         file=origin.file("phenotyping.phenotypes"),
     )
     for marker, value in (phenotyping.get("gates") or {}).items():
-        parse_gate(value, marker, file=origin.file(f"phenotyping.gates.{marker}"))
+        parse_gate(value, marker, file=origin.file(["phenotyping", "gates", marker]))
+    gated = gated_markers(phenotyping)
+    for marker in phenotyping.get("exclusive_compartments") or {}:
+        if str(marker) not in gated:
+            key = "phenotyping.exclusive_compartments"
+            raise FrontlineInputError(
+                f"{origin.describe(key)} names the marker '{marker}', which no phenotype and no "
+                f"gate uses, so it settles nothing; the gated markers are {gated}",
+                file=origin.file(key),
+                fix=f"{origin.where_to_set(key)}: list markers of the phenotype table (a "
+                "tumour marker weighed in the nucleus, e.g. {PanCK: nucleus}), or {} for none",
+            )
