@@ -434,11 +434,11 @@ def test_exclusive_compartments_name_gated_markers_only(tmp_path, monkeypatch):
     content["phenotyping"]["exclusive_compartments"] = {"PanCK": "nucleus"}  # the demo's
     _user_config(tmp_path, content)
     with pytest.raises(FrontlineInputError) as err:
-        preflight.check_phenotyping(fill_defaults(content)["phenotyping"], ["my.yaml"])
+        preflight.check_exclusive_compartments(fill_defaults(content)["phenotyping"], ["my.yaml"])
     assert (
         "`phenotyping.exclusive_compartments` (my.yaml) names the marker 'PanCK', which no "
         "phenotype and no gate uses, so it settles nothing; the gated markers are "
         "['CK_EPCAM', 'CD8a']" in err.value.message()
     )
     content["phenotyping"]["exclusive_compartments"] = {"CK_EPCAM": "nucleus"}
-    preflight.check_phenotyping(fill_defaults(content)["phenotyping"], ["my.yaml"])
+    preflight.check_exclusive_compartments(fill_defaults(content)["phenotyping"], ["my.yaml"])

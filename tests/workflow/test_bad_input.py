@@ -535,11 +535,18 @@ CASES += [
         overrides={"phenotyping": {"compartments": {"CD8a": "cell"}}},
     ),
     Case(
+        "exclusive compartment for a marker the image lacks",
+        "('KRT' in `phenotyping.exclusive_compartments` (config/config.yaml))",
+        file="demo.ome.tif",
+        sample=DEMO_SAMPLE,
+        overrides={"phenotyping": {"exclusive_compartments": {"KRT": "nucleus"}}},
+    ),
+    Case(
         "exclusive compartment for a marker no phenotype uses",
-        "`phenotyping.exclusive_compartments` (config/config.yaml) names the marker 'KRT', "
+        "`phenotyping.exclusive_compartments` (config/config.yaml) names the marker 'DAPI', "
         "which no phenotype and no gate uses, so it settles nothing",
         file=CONFIG,
-        overrides={"phenotyping": {"exclusive_compartments": {"KRT": "nucleus"}}},
+        overrides={"phenotyping": {"exclusive_compartments": {"DAPI": "nucleus"}}},
     ),
     Case(
         "config gate for a marker the image lacks",

@@ -237,3 +237,10 @@ def test_a_gates_table_changes_only_its_sample(minimal_run):
         f"\nCD8a-positive cells of s1: {cd8_before} with the auto gate, {cd8_after} with it doubled"
     )
     assert cd8_after < cd8_before
+
+    # editing the table again: again only s1's phenotyping and what follows would rerun
+    gates.loc[gates["marker"] == "CD8a", "gate"] *= 0.75
+    gates.to_csv(work / "my" / "gates_s1.tsv", sep="\t", index=False)
+    again = snakemake(work, "-n", "--configfile", "my/config.yaml", timeout_s=300, check=True)
+    assert planned_jobs(again.output) == jobs
+    assert "sample=s2" not in again.output

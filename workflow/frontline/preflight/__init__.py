@@ -10,8 +10,9 @@ the fix, instead of failing hours later inside a job. ``common.smk`` calls, in t
    cannot work (``settings``), the phenotype tree and every phenotype a key names
    (``references``);
 3. :func:`check_samples`: the sheet's files and gates tables (``samples``), each input
-   image's metadata and channels against every marker a key names (``images``), the output
-   folder.
+   image's metadata, pixel size and sampled pixels, and its channels against every marker a
+   key names (``images``), then ``exclusive_compartments`` against the gated markers, and the
+   output folder.
 
 :class:`Origin` (``origin``) tells where each setting came from: the user's file, the demo's
 ``config/config.yaml``, ``--config``, or the schema's default.
@@ -28,6 +29,7 @@ from .origin import Origin
 from .references import (
     REFERENCES,
     Reference,
+    check_exclusive_compartments,
     check_markers,
     check_phenotype_references,
     check_phenotyping,
@@ -50,6 +52,7 @@ __all__ = [
     "Origin",
     "Reference",
     "check_config",
+    "check_exclusive_compartments",
     "check_gates_tables",
     "check_images",
     "check_markers",
@@ -98,4 +101,5 @@ def check_samples(
     check_sample_files(samples, config, sheet_path)
     check_gates_tables(samples, config, sheet_path)
     check_images(samples, config, sheet_path, origin)
+    check_exclusive_compartments(config["phenotyping"], origin)
     check_writable(output)

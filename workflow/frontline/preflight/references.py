@@ -182,13 +182,12 @@ def check_markers(
 
 
 def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None = None) -> None:
-    """The phenotype tree (parents, cycles, exclusive groups), the manual gates, and
-    ``exclusive_compartments`` naming only gated markers.
+    """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
 
     Marker names are checked against each image's channels (:func:`check_markers`).
     """
     from ..gating import parse_gate
-    from ..phenotype import gated_markers, parse_phenotypes
+    from ..phenotype import parse_phenotypes
 
     origin = Origin.of(config_files)
     spec = phenotyping.get("phenotypes") or {}
@@ -201,6 +200,17 @@ def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None =
     )
     for marker, value in (phenotyping.get("gates") or {}).items():
         parse_gate(value, marker, file=origin.file(["phenotyping", "gates", marker]))
+
+
+def check_exclusive_compartments(
+    phenotyping: Mapping, config_files: Origin | list | None = None
+) -> None:
+    """``exclusive_compartments`` names only gated markers (another one settles nothing: a
+    leftover of another panel, or a typo). Run after the images' channels are checked, so a
+    misspelt phenotype marker is reported as such first."""
+    from ..phenotype import gated_markers
+
+    origin = Origin.of(config_files)
     gated = gated_markers(phenotyping)
     for marker in phenotyping.get("exclusive_compartments") or {}:
         if str(marker) not in gated:
