@@ -442,3 +442,15 @@ def test_exclusive_compartments_name_gated_markers_only(tmp_path, monkeypatch):
     )
     content["phenotyping"]["exclusive_compartments"] = {"CK_EPCAM": "nucleus"}
     preflight.check_exclusive_compartments(fill_defaults(content)["phenotyping"], ["my.yaml"])
+
+
+def test_a_real_float_image_passes_the_startup_pixel_sample(shared_data):
+    """inForm component data (float32, 5 fluors): finite everywhere, its pixel size named."""
+    from frontline.io import open_image
+
+    path = next((shared_data / "inform_fihc4").glob("*_component_data.tif"))
+    with open_image(path, "fihc4") as img:
+        assert img.dtype == np.float32
+        assert img.pixel_size_um == pytest.approx(0.497, abs=0.001)
+        assert img.pixel_size_from == "the file's TIFF resolution tags"
+        preflight.check_pixel_values(img, sample="fihc4", file=str(path))

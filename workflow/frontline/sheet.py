@@ -118,7 +118,7 @@ def check_sample_names(names: Iterable[str], path: str | os.PathLike) -> None:
 def check_pixel_sizes(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Every ``pixel_size_um`` the sheet gives is a number of µm per pixel a tissue image can
     have (:data:`frontline.io.PIXEL_SIZE_RANGE_UM`, checked by the image reader too)."""
-    from .io.metadata import PIXEL_SIZE_RANGE_UM, check_pixel_size
+    from .io.metadata import check_pixel_size
 
     for sample, value in zip(table["sample"], table["pixel_size_um"]):
         if value == "":
@@ -134,8 +134,7 @@ def check_pixel_sizes(table: pd.DataFrame, path: str | os.PathLike) -> None:
                 file=path,
                 fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty",
             )
-        if not PIXEL_SIZE_RANGE_UM[0] <= size <= PIXEL_SIZE_RANGE_UM[1]:
-            check_pixel_size(size, "the sample sheet's pixel_size_um", sample, path)
+        check_pixel_size(size, "the sample sheet's pixel_size_um", sample, path)
 
 
 def optional(value: Any) -> Any | None:
