@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the library, als
 from snakemake.utils import validate
 
 from frontline import phenotype, preflight, sheet
+from frontline import segment as frontline_segment
 from frontline import simulate as frontline_simulate
 from frontline.errors import FrontlineInputError
 
@@ -15,20 +16,24 @@ from frontline.errors import FrontlineInputError
 # (Jobs read this file again; the main process has checked everything by then.) The schema
 # check comes first, so a bad config gets that paragraph rather than validate's traceback;
 # validate then fills in every default the schema gives, before anything reads the config.
+# ORIGIN tells the messages where each setting came from (a config file, --config, a default).
+ORIGIN = preflight.Origin(workflow.configfiles, workflow.config_settings.config)
 if workflow.is_main_process:
     preflight.check_schema(
-        config,
-        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-        workflow.configfiles,
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml", ORIGIN
     )
 validate(config, schema="../schemas/config.schema.yaml")
+# The shipped models travel with the Snakefile: found from any working folder.
+config["segmentation"]["model_basedir"] = frontline_segment.models_folder(
+    config["segmentation"]["model_basedir"], workflow.basedir
+)
 if workflow.is_main_process:
-    preflight.check_config(config, workflow.configfiles)
+    preflight.check_config(config, ORIGIN)
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
-    preflight.check_samples(SAMPLES, config, config["samples"])
-    preflight.check_cohort(SAMPLES, config, workflow.configfiles)
+    preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
+    preflight.check_cohort(SAMPLES, config, ORIGIN)
 
 
 def exactly(values):
@@ -98,6 +103,13 @@ def image_params_of(wildcards):
 def annotation_of(wildcards):
     """The annotation GeoJSON as a list (empty when the sheet gives none)."""
     value = sheet.optional(SAMPLES.loc[wildcards.sample, "annotation"])
+    return [] if value is None else [value]
+
+
+def gates_of(wildcards):
+    """The sample's gates table as a list (empty when the sheet gives none): an input of its
+    phenotype job, so a new gate reruns that sample only."""
+    value = sheet.optional(SAMPLES.loc[wildcards.sample, "gates"])
     return [] if value is None else [value]
 
 
@@ -199,7 +211,6 @@ def print_where_results_are():
 from types import SimpleNamespace
 
 from frontline import io as frontline_io
-from frontline import segment as frontline_segment
 
 _IMAGE_SHAPES = {}
 

@@ -155,3 +155,47 @@ def read_tsv(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
             file=str(path),
             fix="rerun the step that writes it",
         ) from None
+
+
+def read_gates_table(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
+    """A table of manual gates (a sample sheet's ``gates`` column names it), as text.
+
+    The ``gates.tsv`` a run writes can be copied in as it is: columns ``marker`` and ``gate``
+    (a number, ``auto`` or empty: auto), optionally ``sample`` (rows for other samples are
+    theirs) and ``compartment`` (checked against the config's); other columns are ignored.
+    :func:`frontline.gating.sample_gates` reads the gates out of it.
+
+    Returns
+    -------
+    DataFrame of str (empty cells ""), its columns as in the file
+    """
+    fix = (
+        "give a tab-separated table with the columns marker and gate (copy a run's "
+        "results/{sample}/gates.tsv and edit its gate column)"
+    )
+    path = Path(path)
+    if not path.is_file():
+        raise FrontlineInputError(
+            "the gates table does not exist", sample=sample, file=path, fix=fix
+        )
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise FrontlineInputError(
+            f"the gates table cannot be read as tab-separated UTF-8 text ({err})".replace(
+                "\n", " "
+            ),
+            sample=sample,
+            file=path,
+            fix=fix,
+        ) from None
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
+    missing = [c for c in ("marker", "gate") if c not in table.columns]
+    if missing:
+        raise FrontlineInputError(
+            f"the gates table lacks the column(s) {missing}; it has {list(table.columns)}",
+            sample=sample,
+            file=path,
+            fix=fix,
+        )
+    return table.apply(lambda col: col.str.strip())
