@@ -223,6 +223,7 @@ def test_a_gates_table_changes_only_its_sample(minimal_run):
         "qupath_export": 1,
         "anndata_export": 1,
         "cohort": 1,
+        "cohort_features": 1,  # the patients' table, pooled over every sample
         "all": 1,
     }, jobs
     assert "wildcards: sample=s1" in dry.output and "sample=s2" not in dry.output
