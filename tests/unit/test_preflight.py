@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -148,3 +149,121 @@ def test_published_model_names_come_from_stardist(tmp_path):
     preflight.check_segmentation(seg, "config.yaml", tmp_path)
     with pytest.raises(FrontlineInputError, match="2D_versatile_fluo"):
         preflight.check_segmentation({**seg, "model": "2D_versatil_fluo"}, "config.yaml", tmp_path)
+
+
+# --------------------------------------------------------------------------- cell tables
+
+
+def table_config(**sections):
+    cfg = fill_defaults(
+        {
+            "samples": "s.tsv",
+            "spatial": {"immune_types": ["CD8_T"], "call": {"phenotype": "CD8_T"}},
+        }
+    )
+    for name, values in sections.items():
+        cfg[name].update(values)
+    return cfg
+
+
+def table_sheet(tmp_path, rows, header="sample\tcells\tcells_format\tcells_rows\tpixel_size_um"):
+    from frontline import sheet
+
+    path = tmp_path / "s.tsv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return sheet.load_sample_sheet(path)
+
+
+def write_table(tmp_path, name="t.csv", **columns):
+    path = tmp_path / name
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+def test_table_samples_pass_and_share_one_file(tmp_path):
+    table = write_table(
+        tmp_path,
+        patient=[1, 1, 2, 2],
+        x_px=[1.0, 2.0, 3.0, 4.0],
+        y_px=[1.0, 2.0, 3.0, 4.0],
+        phenotype=["Tumor", "CD8T", "Tumor", "CD8T"],
+    )
+    samples = table_sheet(
+        tmp_path, [f"p1\t{table}\t\tpatient=1\t0.4", f"p2\t{table}\t\tpatient=2\t0.4"]
+    )
+    cfg = table_config(cell_tables={"phenotype_map": {"Tumor": "tumor", "CD8T": "CD8_T"}})
+    preflight.check_table_samples(samples, cfg, "s.tsv")  # no tree needed: the tables name them
+
+
+@pytest.mark.parametrize(
+    ("columns", "row", "overrides", "problem"),
+    [
+        (
+            {"x_um": [1.0], "y_um": [2.0], "type": ["T"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "no phenotype column, no positivity flags and no intensities",
+        ),
+        (
+            {"x_px": [1.0], "y_px": [2.0], "phenotype": ["CD8_T"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "positions are in pixels (generic format) and no pixel size is given",
+        ),
+        (
+            {"XMin": [1], "XMax": [2], "YMin": [1], "YMax": [2], "phenotype": ["CD8_T"]},
+            "s1\t{t}\tgeneric\t\t",
+            {},
+            "they look like 'halo'",
+        ),
+        (
+            {"x_um": [1.0, np.nan], "y_um": [2.0, 3.0], "phenotype": ["CD8_T", "tumor"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "1 of 2 cells have no position",
+        ),
+        (
+            {"cell_id": [3, 3], "x_um": [1.0, 2.0], "y_um": [2.0, 3.0], "phenotype": ["a", "b"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "occur more than once",
+        ),
+        (
+            {"x_um": [1.0], "y_um": [2.0], "phenotype": ["CD8T"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "name(s) phenotype(s) ['CD8_T', 'tumor'] that no cell table",
+        ),
+        (
+            {"x_um": [1.0], "y_um": [2.0], "CD8_cell_mean": [4.0]},
+            "s1\t{t}\t\t\t",
+            {"phenotyping": {"phenotypes": None}},
+            "the config defines no phenotype tree",
+        ),
+        (
+            {"x_um": [1.0], "y_um": [2.0], "phenotype": ["CD8_T"]},
+            "s1\t{t}\t\tslide=2\t",
+            {},
+            "names the column 'slide'",
+        ),
+    ],
+)
+def test_bad_table_samples_stop_at_startup(tmp_path, columns, row, overrides, problem):
+    table = write_table(tmp_path, **columns)
+    samples = table_sheet(tmp_path, [row.format(t=table)])
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_table_samples(samples, table_config(**overrides), "s.tsv")
+    text = " ".join(str(err.value).split())
+    assert problem in text, text
+    assert "Fix: " in text
+
+
+def test_empty_table_and_missing_table_stop_at_startup(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x_um,y_um,phenotype\n")
+    samples = table_sheet(tmp_path, [f"s1\t{empty}\t\t\t"])
+    with pytest.raises(FrontlineInputError, match=r"sample 's1'.*has no cells"):
+        preflight.check_table_samples(samples, table_config(), "s.tsv")
+    samples = table_sheet(tmp_path, [f"s1\t{tmp_path / 'nope.csv'}\t\t\t"])
+    with pytest.raises(FrontlineInputError, match=r"the cell table '.*nope.csv' does not exist"):
+        preflight.check_sample_files(samples, table_config(), "s.tsv")

@@ -176,13 +176,17 @@ def check_segmentation(
 def check_phenotyping(phenotyping: Mapping, config_files: ConfigFiles = None) -> None:
     """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
 
-    Marker names are checked against the image's channels later, in the phenotype rule.
+    Marker names are checked against the image's channels later, in the phenotype rule. A
+    config without a tree is fine here: :func:`check_table_samples` asks for one when a sample
+    needs it (an image, or a cell table without phenotype names).
     """
     from .gating import parse_gate
     from .phenotype import parse_phenotypes
 
     files = _files(config_files)
     spec = phenotyping.get("phenotypes") or {}
+    if not spec:
+        return
     markers = set()
     for entry in spec.values():
         for key in ("positive", "negative"):
@@ -211,9 +215,11 @@ def produced_by_workflow(path: str | os.PathLike, config: Mapping) -> bool:
 def check_sample_files(
     samples: pd.DataFrame, config: Mapping, sheet_path: str | os.PathLike
 ) -> None:
-    """Every image (and annotation) the sheet names exists, or a rule of the workflow makes it."""
+    """Every image, cell table and annotation the sheet names exists, or a rule of the workflow
+    makes it."""
+    columns = (("image", "image"), ("cells", "cell table"), ("annotation", "annotation"))
     for sample, row in samples.iterrows():
-        for column, what in (("image", "image"), ("annotation", "annotation")):
+        for column, what in columns:
             value = str(row.get(column, "") or "").strip()
             if not value or produced_by_workflow(value, config) or Path(value).exists():
                 continue
@@ -334,4 +340,122 @@ def check_samples(
     """
     check_sample_files(samples, config, sheet_path)
     check_images(samples, config, sheet_path)
+    check_table_samples(samples, config, sheet_path)
     check_writable(output)
+
+
+def check_table_samples(
+    samples: pd.DataFrame, config: Mapping, sheet_path: str | os.PathLike
+) -> None:
+    """Cell-table samples: each table read and normalised as its job will, before any job.
+
+    For every sample with a ``cells`` table: its header fits its ``cells_format``, positions in
+    pixels have a pixel size, its ``cells_rows`` pick rows, no cell lacks a position, ids are
+    unique, flags fit the phenotype tree (:func:`frontline.celltables.normalise_cell_table` on
+    the columns these checks need; intensities are read by the job). Then, across samples: a
+    phenotype tree exists when a sample needs one (an image, or a table without phenotype
+    names), a table sample has no simulator ``truth``, and the phenotypes the config names
+    (``spatial.immune_types``, ``spatial.call.phenotype``, ``front.tumor_phenotype``) occur in
+    some table or in the tree. ``config`` has its defaults filled in.
+    """
+    from . import celltables, sheet
+    from .io.celltables import read_cell_table, read_table_header
+
+    settings, phenotyping = config["cell_tables"], config["phenotyping"]
+    tables = [s for s in samples.index if sheet.is_cell_table(samples, s)]
+    found = set()
+    needs_tree = [s for s in samples.index if s not in tables]  # images are gated
+    plans, columns_of = {}, {}
+    for sample in tables:
+        path = str(samples.loc[sample, "cells"])
+        if produced_by_workflow(path, config):
+            continue
+        if sheet.optional(samples.loc[sample, "truth"]) is not None:
+            raise FrontlineInputError(
+                "a cell-table sample has a `truth` column (simulator truth is for simulated "
+                "images)",
+                sample=sample,
+                file=sheet_path,
+                fix="leave `truth` empty for cell-table samples",
+            )
+        fmt = sheet.cells_format(samples, sample)
+        header = read_table_header(path, sample=sample)
+        renames = {k: v for k, v in settings["columns"].items() if k in header}
+        layout = celltables.table_layout(
+            celltables.renamed(header, renames),
+            fmt,
+            fluor_map=_sheet_fluor_map(samples, sample, config, sheet_path),
+            sample=sample,
+            file=path,
+        )
+        rows = celltables.parse_rows(samples.loc[sample, "cells_rows"], sample)
+        back = {v: k for k, v in renames.items()}
+        wanted = [back.get(c, c) for c in layout.structural()] + ([rows[0]] if rows else [])
+        columns_of.setdefault(path, set()).update(c for c in wanted if c in header)
+        plans[sample] = (path, fmt, rows, layout.structural_only())
+        if layout.phenotypes != celltables.FROM_TABLE:
+            needs_tree.append(sample)
+    raw_tables = {p: read_cell_table(p, columns=sorted(c)) for p, c in columns_of.items()}
+    for sample, (path, fmt, rows, layout) in plans.items():
+        size = sheet.optional(samples.loc[sample, "pixel_size_um"])
+        result = celltables.normalise_cell_table(
+            raw_tables[path],
+            fmt,
+            settings,
+            pixel_size_um=float(size) if size is not None else config["pixel_size_um"],
+            rows=rows,
+            fluor_map=_sheet_fluor_map(samples, sample, config, sheet_path),
+            phenotyping=phenotyping,
+            layout=layout,
+            sample=sample,
+            file=path,
+        )
+        if result.phenotypes is not None:
+            found |= set(result.phenotypes["phenotype"])
+    tree = phenotyping.get("phenotypes") or {}
+    if needs_tree and not tree:
+        raise FrontlineInputError(
+            "the config defines no phenotype tree (`phenotyping: phenotypes:`), which an image "
+            "sample or a cell table without phenotype names needs",
+            sample=needs_tree[0],
+            file=_files(None),
+            fix="add phenotypes under `phenotyping: phenotypes:`, e.g. CD8_T: {positive: [CD8]}",
+        )
+    if tables and plans:
+        _check_phenotype_names(config, found | set(tree), plans)
+
+
+def _sheet_fluor_map(samples, sample, config, sheet_path):
+    key = str(samples.loc[sample].get("fluor_map", "") or "").strip()
+    if not key:
+        return None
+    if key not in config["fluor_maps"]:
+        raise FrontlineInputError(
+            f"fluor_map '{key}' is not a key of config `fluor_maps` {list(config['fluor_maps'])}",
+            sample=sample,
+            file=sheet_path,
+            fix="add the map under `fluor_maps:` or fix the sheet",
+        )
+    return config["fluor_maps"][key]
+
+
+def _check_phenotype_names(config: Mapping, known: set, plans: Mapping) -> None:
+    """The phenotypes the config names occur in a table or the tree."""
+    from .spatial.common import ALL_IMMUNE
+
+    named = [("spatial.immune_types", t) for t in config["spatial"]["immune_types"]]
+    named += [("spatial.call.phenotype", config["spatial"]["call"]["phenotype"])]
+    named += [("front.tumor_phenotype", config["front"]["tumor_phenotype"])]
+    missing = [(key, name) for key, name in named if name not in known and name != ALL_IMMUNE]
+    if not missing:
+        return
+    keys = sorted({k for k, _ in missing})
+    names = sorted({n for _, n in missing})
+    files = sorted({plan[0] for plan in plans.values()})
+    raise FrontlineInputError(
+        f"the config's {' and '.join(keys)} name(s) phenotype(s) {names} that no cell table "
+        f"(and no phenotype tree) has; the tables' phenotypes are {sorted(known)}",
+        file=", ".join(files[:3]) + (" ..." if len(files) > 3 else ""),
+        fix="name the phenotypes as the tables do, or map the tables' names to yours with "
+        "config `cell_tables.phenotype_map` (e.g. {CD8T: CD8_T, Tumor: tumor})",
+    )
