@@ -123,19 +123,21 @@ def as_flags(values: pd.Series, *, column: str, sample: str | None, file: str | 
                 fix="flags are 0/1, true/false or names ending in + / -",
             )
         return numbers == 1.0
-    text = values.astype(str).str.strip()
-    lower = text.str.lower()
-    out = lower.isin(_TRUE) | text.str.endswith("+")
-    known = out | lower.isin(_FALSE) | text.str.endswith("-") | values.isna()
-    if not known.all():
+    codes, names = pd.factorize(values)  # a few distinct names: decide each once
+    decided, unknown = np.zeros(len(names) + 1, bool), []
+    for k, name in enumerate(names):
+        text = str(name).strip()
+        decided[k] = text.lower() in _TRUE or text.endswith("+")
+        if not (decided[k] or text.lower() in _FALSE or text.endswith("-")):
+            unknown.append(text)
+    if unknown:
         raise FrontlineInputError(
-            f"the flag column '{column}' holds values that are no flags: "
-            f"{sorted(text[~known].unique())[:5]}",
+            f"the flag column '{column}' holds values that are no flags: {sorted(unknown)[:5]}",
             sample=sample,
             file=file,
             fix="flags are 0/1, true/false or names ending in + / - (e.g. CD8+)",
         )
-    return out.to_numpy(dtype=bool)
+    return decided[codes]  # code -1 (missing) reads the last entry: negative
 
 
 def is_state(values: pd.Series) -> bool:

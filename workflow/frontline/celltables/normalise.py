@@ -147,13 +147,13 @@ def parse_rows(spec: str | None, sample: str) -> tuple[str, str] | None:
 
 def _same(values: pd.Series, value: str) -> np.ndarray:
     """Cells of ``values`` equal to ``value`` (as text, or as numbers: ``1`` matches ``1.0``)."""
-    hit = values.astype(str).str.strip().to_numpy() == value
     if pd.api.types.is_numeric_dtype(values):
         try:
-            hit |= values.to_numpy(dtype=float) == float(value)
+            return values.to_numpy(dtype=float) == float(value)
         except ValueError:
-            pass
-    return hit
+            return np.zeros(len(values), bool)
+    hit = values.to_numpy() == value  # text as it is (fast), then with spaces stripped
+    return hit if hit.any() else values.astype(str).str.strip().to_numpy() == value
 
 
 def select_rows(
