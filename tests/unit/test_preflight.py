@@ -232,7 +232,8 @@ def test_table_samples_pass_and_share_one_file(tmp_path):
             {"x_um": [1.0], "y_um": [2.0], "phenotype": ["CD8T"]},
             "s1\t{t}\t\t\t",
             {},
-            "name(s) phenotype(s) ['CD8_T', 'tumor'] that no cell table",
+            "spatial.call.phenotype and spatial.immune_types name(s) phenotype(s) ['CD8_T'] "
+            "that no cell table",
         ),
         (
             {"x_um": [1.0], "y_um": [2.0], "CD8_cell_mean": [4.0]},
@@ -267,3 +268,15 @@ def test_empty_table_and_missing_table_stop_at_startup(tmp_path):
     samples = table_sheet(tmp_path, [f"s1\t{tmp_path / 'nope.csv'}\t\t\t"])
     with pytest.raises(FrontlineInputError, match=r"the cell table '.*nope.csv' does not exist"):
         preflight.check_sample_files(samples, table_config(), "s.tsv")
+
+
+def test_table_sample_with_truth_and_image_sample_without_tree_stop(tmp_path):
+    table = write_table(tmp_path, x_um=[1.0], y_um=[2.0], phenotype=["CD8_T"])
+    samples = table_sheet(tmp_path, [f"s1\t{table}\tsim/s1"], header="sample\tcells\ttruth")
+    with pytest.raises(FrontlineInputError, match=r"sample 's1'.*has a `truth` column"):
+        preflight.check_table_samples(samples, table_config(), "s.tsv")
+    mixed = table_sheet(
+        tmp_path, [f"s1\t{table}\t", "img\t\tx.ome.tif"], header="sample\tcells\timage"
+    )
+    with pytest.raises(FrontlineInputError, match=r"sample 'img'.*defines no phenotype tree"):
+        preflight.check_table_samples(mixed, table_config(), "s.tsv")

@@ -440,12 +440,21 @@ def _sheet_fluor_map(samples, sample, config, sheet_path):
 
 
 def _check_phenotype_names(config: Mapping, known: set, plans: Mapping) -> None:
-    """The phenotypes the config names occur in a table or the tree."""
+    """The phenotypes the config names occur in a table or the tree (the tumor phenotype may
+    be missing: a field without tumor cells has no front, which the spatial step reports)."""
     from .spatial.common import ALL_IMMUNE
 
+    tumor = config["front"]["tumor_phenotype"]
+    if tumor not in known:
+        log.warning(
+            "front.tumor_phenotype '%s' is in no cell table (and no phenotype tree): those "
+            "samples have no tumor region and no front; the tables' phenotypes are %s (map "
+            "them with cell_tables.phenotype_map, e.g. {Tumor: tumor})",
+            tumor,
+            sorted(known),
+        )
     named = [("spatial.immune_types", t) for t in config["spatial"]["immune_types"]]
     named += [("spatial.call.phenotype", config["spatial"]["call"]["phenotype"])]
-    named += [("front.tumor_phenotype", config["front"]["tumor_phenotype"])]
     missing = [(key, name) for key, name in named if name not in known and name != ALL_IMMUNE]
     if not missing:
         return
