@@ -23,7 +23,7 @@ CONFIG = {  # the issue's minimal config for generic tables
 GOOD = {
     "x_um": [10.0, 20.0, 30.0],
     "y_um": [5.0, 6.0, 7.0],
-    "phenotype": ["tumor", "CD8_T"] * 1 + ["tumor"],
+    "phenotype": ["tumor", "CD8_T", "tumor"],
 }
 
 
@@ -36,6 +36,7 @@ class Case:
     rows: str = ""
     pixel_size: str = ""
     at_startup: bool = True
+    file: str | None = None  # the file the message names (default: the table)
 
 
 CASES = [
@@ -73,7 +74,7 @@ CASES = [
         {**GOOD, "cell_id": [4, 4, 5]},
     ),
     Case("empty table", "the cell table has no cells", "x_um,y_um,phenotype\n"),
-    Case("no file", "the cell table '", None),
+    Case("no file", "the cell table '", None, file="config/samples.tsv"),
     Case(
         "immune type in no table",
         "name(s) phenotype(s) ['CD8_T'] that no cell table",
@@ -116,7 +117,7 @@ def test_bad_cell_table(case, tmp_path):
     assert proc.returncode != 0, proc.output[-3000:]
     text = " ".join(proc.output.split())
     assert case.problem in text, proc.output[-3000:]
-    assert "Fix: " in text and f"file '{table}" in text, proc.output[-3000:]
+    assert "Fix: " in text and f"file '{case.file or table}" in text, proc.output[-3000:]
     if case.id != "immune type in no table":  # a cohort-wide check names the files only
         assert "sample 's1'" in text, proc.output[-3000:]
     results = work / "results"
