@@ -97,8 +97,10 @@ def make_inputs(folder, n_cells, seed=3):
     r = np.sqrt(cells["nucleus_area_um2"].to_numpy() / np.pi) / PIXEL_UM
     for axis, col in (("X", "x_um"), ("Y", "y_um")):
         centre = cells[col].to_numpy() / PIXEL_UM - 0.5
-        halo[f"{axis}Min"] = np.round(centre - r).astype(int)
-        halo[f"{axis}Max"] = halo[f"{axis}Min"] + np.round(2 * r).astype(int)
+        low = np.round(centre - r).astype(int)
+        high = low + np.round(2 * r).astype(int)
+        shift = np.minimum(low, 0)  # a box never starts left of the image
+        halo[f"{axis}Min"], halo[f"{axis}Max"] = low - shift, high - shift
     for marker in MARKERS:
         name = f"{marker} ({FLUORS[marker]})" if marker != "DAPI" else "Nuclei (DAPI)"
         halo[f"{name} Positive"] = positive[marker].astype(int)
@@ -179,6 +181,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default="image,generic_csv,generic_parquet,halo_csv")
     parser.add_argument("--data", default=str(ROOT / "bench" / "out" / "celltable_data"))
+    parser.add_argument("--reuse", action="store_true", help="keep the tables of --data")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one method in this process
     args = parser.parse_args()
     folder = Path(args.data)
@@ -187,8 +190,13 @@ def main():
         return
     report = {"machine": machine.describe()}
     t0 = time.perf_counter()
-    report["data"] = make_inputs(folder, args.cells)
-    report["data"]["seconds"] = time.perf_counter() - t0
+    described = folder / "data.json"
+    if args.reuse and described.is_file():
+        report["data"] = json.loads(described.read_text())
+    else:
+        report["data"] = make_inputs(folder, args.cells)
+        report["data"]["seconds"] = time.perf_counter() - t0
+        described.write_text(json.dumps(report["data"]))
     print(f"data: {report['data']['n_cells']:,} cells ({report['data']['seconds']:.0f} s)")
     for method in args.methods.split(","):
         cmd = [sys.executable, __file__, "--run", method, "--data", str(folder)]

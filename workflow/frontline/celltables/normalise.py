@@ -164,8 +164,9 @@ def select_rows(
     file: str | None = None,
 ) -> pd.DataFrame:
     """The rows of one sample (``rows`` from :func:`parse_rows`; None: all), index reset."""
-    if rows is None:
-        return raw.reset_index(drop=True)
+    if rows is None:  # the table itself, not a copy (a slide's table is big)
+        plain = isinstance(raw.index, pd.RangeIndex) and raw.index.equals(pd.RangeIndex(len(raw)))
+        return raw if plain else raw.reset_index(drop=True)
     column, value = rows
     if column not in raw.columns:
         raise FrontlineInputError(
@@ -483,7 +484,7 @@ def phenotypes_frame(
     result = pd.DataFrame(
         {
             "cell_id": cells["cell_id"].to_numpy(),
-            "phenotype": names.map(lambda n: mapping.get(n, n)).astype(str).to_numpy(),
+            "phenotype": names.replace(mapping).astype(str).to_numpy(),
         }
     )
     for marker, values in flags.items():
@@ -527,7 +528,10 @@ def normalise_cell_table(
     :class:`TableCells`
     """
     raw = select_rows(raw, rows, sample=sample, file=file)
-    raw = raw.set_axis(renamed(raw.columns, settings["columns"]), axis=1)
+    names = renamed(raw.columns, settings["columns"])
+    if names != list(raw.columns):
+        raw = pd.DataFrame(raw, copy=False)  # a new frame on the same columns' data
+        raw.columns = names
     out = layout or table_layout(
         list(raw.columns), fmt, fluor_map=fluor_map, sample=sample, file=file
     )
