@@ -13,7 +13,11 @@ RSS is its own), side by side on the same cells:
 - ``generic_parquet``: the same as a generic-format Parquet table;
 - ``halo_csv``: the same cells as a HALO object export (bounding boxes in px at 0.5 µm/px,
   ``<marker> (<fluor>) Positive`` flags, nucleus/cytoplasm intensities, Classifier Label),
-  phenotyped by the phenotype tree over its flags.
+  phenotyped by the phenotype tree over its flags;
+- ``generic_csv_job``, ``generic_parquet_job``, ``halo_csv_job``: the workflow's table rule
+  alone (read, normalise, write ``cells.parquet`` and ``phenotypes.parquet``): in the workflow
+  it is a job of its own, and front and spatial then read the same two files an image sample's
+  measure and phenotype rules write, so they cost what ``image`` measures.
 
 Front and spatial run with the schema's defaults and ``spatial.permutations = 0`` (the
 L-function envelope costs the same on both paths and is benchmarked in
@@ -127,6 +131,8 @@ def run_method(method, folder, workers):
 
     times = {}
     t0 = time.perf_counter()
+    job = method.endswith("_job")
+    method = method.removesuffix("_job")
     if method == "image":
         cells = tables.join_phenotypes(
             pd.read_parquet(folder / "cells.parquet"),
@@ -149,6 +155,12 @@ def run_method(method, folder, workers):
             phenotyping={"phenotypes": HALO_TREE, "exclusive": []},
         )
         del raw
+        times["normalise"] = time.perf_counter() - t1
+        if job:
+            io.write_parquet(out.cells, folder / "job_cells.parquet")
+            io.write_parquet(out.phenotypes, folder / "job_phenotypes.parquet")
+            times["total"] = time.perf_counter() - t0
+            return {"times_s": times, "n_cells": len(out.cells), "peak_rss_mb": peak_rss_mb()}
         cells = tables.join_phenotypes(out.cells, out.phenotypes)
         extent = celltables.field_extent_um(cells[["x_um", "y_um"]].to_numpy())
         times["normalise"] = time.perf_counter() - t1
@@ -179,7 +191,11 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "celltable.json"))
     parser.add_argument("--cells", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--methods", default="image,generic_csv,generic_parquet,halo_csv")
+    parser.add_argument(
+        "--methods",
+        default="image,generic_csv,generic_parquet,halo_csv,"
+        "generic_csv_job,generic_parquet_job,halo_csv_job",
+    )
     parser.add_argument("--data", default=str(ROOT / "bench" / "out" / "celltable_data"))
     parser.add_argument("--reuse", action="store_true", help="keep the tables of --data")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one method in this process
@@ -206,7 +222,7 @@ def main():
         report[method]["load_average_1min"] = os.getloadavg()[0]
         r = report[method]
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["times_s"].items())
-        print(f"{method}: {stages} s; peak RSS {r['peak_rss_mb']:.0f} MB; call {r['call']}")
+        print(f"{method}: {stages} s; peak RSS {r['peak_rss_mb']:.0f} MB; call {r.get('call')}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
 
