@@ -21,12 +21,11 @@ from .normalise import (
     normalise_cell_table,
     parse_rows,
     phenotype_source,
-    phenotypes_frame,
-    phenotypes_from_flags,
     renamed,
     select_rows,
     table_layout,
 )
+from .phenotypes import phenotypes_frame, phenotypes_from_flags
 
 __all__ = [
     "FORMATS",

@@ -56,11 +56,14 @@ def layout(columns: Sequence[str], fluor_map: Mapping[str, str] | None = None) -
         area_units="px2",
     )
     out.cell_id = find(columns, "cellid", "cell id")
-    for name, key in (("cell_area_um2", "area"), ("eccentricity", "eccentricity")):
-        if find(columns, key):
-            out.measures[name] = find(columns, key)
-    if find(columns, "solidity"):
-        out.measures["solidity"] = find(columns, "solidity")
+    for name, key in (
+        ("cell_area_um2", "area"),
+        ("eccentricity", "eccentricity"),
+        ("solidity", "solidity"),
+    ):
+        column = find(columns, key)
+        if column is not None:
+            out.measures[name] = column
     for column in columns:
         if canonical(column) in _MORPHOLOGY:
             continue
