@@ -6,7 +6,7 @@
 - the issue's minimal form: a sheet with `sample` and `cells`, a table with x_um, y_um and
   phenotype, a config naming only the immune types and the call's phenotype;
 - the real-data example configs (config/examples/): every table checked at startup, the whole
-  workflow planned, one HALO core run.
+  workflow planned (the lung cohort's 247 fields with its cohort statistics), one HALO core run.
 """
 
 import json
@@ -175,6 +175,9 @@ def example_workdir(work, name, shared_data, keep=None):
         rows = rows[rows["sample"].isin(keep)]
     rows.to_csv(work / "config" / "samples.tsv", sep="\t", index=False)
     config["samples"] = "config/samples.tsv"
+    clinical = (config.get("cohort") or {}).get("clinical")
+    if clinical:
+        config["cohort"]["clinical"] = str(shared_data / clinical.split("shared/data/", 1)[1])
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return len(rows)
 
@@ -192,11 +195,15 @@ def test_example_plans_the_workflow(tmp_path, shared_data, name, n):
     assert not {"segment", "measure", "phenotype"} & set(jobs)
 
 
-def test_lung_example_plans_247_fields(tmp_path, shared_data):
+def test_lung_example_plans_247_fields_and_the_cohort(tmp_path, shared_data):
     work = tmp_path / "work"
-    assert example_workdir(work, "vectra_lung", shared_data) == 247
-    proc = snakemake(work, "-n", "--quiet", "rules", timeout_s=600)
+    assert example_workdir(work, "vectra_lung_cohort", shared_data) == 247
+    proc = snakemake(work, "-n", timeout_s=600)
     assert proc.returncode == 0, proc.output[-3000:]
+    jobs = planned_jobs(proc.output)
+    assert jobs["table_phenotypes"] == jobs["spatial"] == 247
+    assert jobs["cohort_features"] == jobs["cohort_statistics"] == 1  # 50 patients, survival
+    assert not {"segment", "measure", "phenotype"} & set(jobs)
 
 
 def test_halo_core_runs_whole(tmp_path, shared_data):
