@@ -11,7 +11,8 @@ none of it), then the cohort features and statistics with the settings of
 table of the strongest associations.
 
 The workflow does the same with ``--configfile config/examples/vectra_lung_cohort.yaml`` (each
-field a cell-table sample of the one table, with its patient); ``tests/unit/test_cohort_lung.py`` runs :func:`run` and checks the numbers README.md quotes.
+field a cell-table sample of the one table, with its patient); ``tests/unit/test_cohort_lung.py``
+runs :func:`run` and checks the numbers README.md quotes.
 
 Usage (``FRONTLINE_SHARED_DATA`` names the data folder when it is not ``../shared/data``)::
 
