@@ -186,12 +186,19 @@ def test_tnbc_mixing_score_separates_the_published_classes(shared_data):
 
 
 def test_lung_cohort_fields_from_one_table(shared_data):
-    """The lung cohort's 247 fields, each picked from the one table by cells_rows, renamed into
-    the generic form, phenotyped from the per-marker calls; the startup checks pass."""
+    """The lung cohort's 247 fields of 50 patients, each picked from the one table by cells_rows,
+    renamed into the generic form, phenotyped from the per-marker calls; the startup checks
+    pass, the clinical table's among them."""
     from frontline import preflight
 
-    cfg, samples = example("vectra_lung", shared_data)
-    preflight.check_table_samples(samples, cfg, "vectra_lung_samples.tsv")
+    cfg, samples = example("vectra_lung_cohort", shared_data)
+    tables = preflight.table_samples(samples, cfg, "vectra_lung_cohort_samples.tsv")
+    assert tables.needs_tree == tuple(samples.index)  # per-marker calls: the tree names cells
+    preflight.check_table_samples(samples, cfg, "vectra_lung_cohort_samples.tsv")
+    patients = sheet.patients_of(samples)
+    assert len(set(patients.values())) == 50 and patients["lung_2_1"] == "2"
+    cfg["cohort"]["clinical"] = str(shared_data / "vectra_lung_cohort" / "lung_cells.csv.gz")
+    preflight.check_cohort(samples, cfg)  # the clinical table knows every patient of the sheet
     raw = read_cell_table(samples["cells"].iloc[0])
     counts = pd.Series(0, dtype=int)
     total = 0
