@@ -601,3 +601,23 @@ def test_table_sample_with_truth_and_image_sample_without_tree_stop(tmp_path):
     assert tables.needs_tree == ("img",) and tables.phenotypes == {"CD8_T"}
     with pytest.raises(FrontlineInputError, match=r"is not set.*sample 'img' needs it"):
         preflight.check_required(table_config(), None, tables.needs_tree[0])
+
+
+def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path):
+    table = write_table(tmp_path, x_um=[1.0, 2.0], y_um=[1.0, 2.0], phenotype=["tumor", "CD8_T"])
+    samples = table_sheet(tmp_path, [f"p1\t{table}\t\t\t"])
+    cfg = table_config()
+    cfg["spatial"]["call"]["phenotype"] = "all_immune"  # the immune lineage: no table names it
+    assert "phenotypes" not in cfg["phenotyping"] and "exclusive" not in cfg["phenotyping"]
+    tables = preflight.table_samples(samples, cfg, "s.tsv")
+    preflight.check_config(cfg, None, tables)  # the tables name every phenotype the keys do
+    cfg["front"]["tumor_phenotype"] = "Tumor"
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_config(cfg, None, tables)
+    text = " ".join(str(err.value).split())
+    assert "`front.tumor_phenotype` (the config) names the phenotype 'Tumor', which neither" in text
+    assert f"nor the cell tables ({table}: ['CD8_T', 'tumor']) have (did you mean 'tumor'?)" in text
+    assert "cell_tables.phenotype_map" in text
+    # the same config for a run of images: the tree's keys are required
+    with pytest.raises(FrontlineInputError, match=r"`phenotyping.phenotypes` .* is not set"):
+        preflight.check_config(table_config(), None, None)

@@ -1,8 +1,7 @@
 """Bad cell tables: each stops the run with a non-zero exit and one paragraph naming the sample,
 the file, the problem and the fix, with no partial outputs under results/.
 
-Every table is read and checked when the workflow starts (frontline.preflight.
-check_table_samples), so almost every case stops before any job; a problem in a column the
+Every table is read and checked when the workflow starts (frontline.preflight.tables), so almost every case stops before any job; a problem in a column the
 startup checks do not read (an intensity) stops the table's rule, which leaves nothing behind.
 """
 
@@ -77,8 +76,10 @@ CASES = [
     Case("no file", "the cell table '", None, file="config/samples.tsv"),
     Case(
         "immune type in no table",
-        "name(s) phenotype(s) ['CD8_T'] that no cell table",
+        "`spatial.immune_types` (config/config.yaml) names the phenotype 'CD8_T', which neither "
+        "the phenotype table (`phenotyping.phenotypes`: []) nor the cell tables",
         {**GOOD, "phenotype": ["tumor", "CD8", "tumor"]},
+        file="config/config.yaml",  # the key's file; the problem names the tables
     ),
     Case(
         "rows of no sample",
@@ -118,7 +119,7 @@ def test_bad_cell_table(case, tmp_path):
     text = " ".join(proc.output.split())
     assert case.problem in text, proc.output[-3000:]
     assert "Fix: " in text and f"file '{case.file or table}" in text, proc.output[-3000:]
-    if case.id != "immune type in no table":  # a cohort-wide check names the files only
+    if case.id != "immune type in no table":  # a config key's check names the key's file
         assert "sample 's1'" in text, proc.output[-3000:]
     results = work / "results"
     if case.at_startup:

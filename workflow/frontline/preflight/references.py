@@ -51,7 +51,7 @@ REFERENCES = (
     Reference(
         "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
     ),
-    Reference("spatial.immune_types", PHENOTYPE, "items"),
+    Reference("spatial.immune_types", PHENOTYPE, "items", also=(ALL_IMMUNE,)),
     Reference("spatial.call.phenotype", PHENOTYPE, "value", also=(ALL_IMMUNE,)),
     Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
     Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
