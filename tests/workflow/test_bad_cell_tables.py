@@ -1,8 +1,9 @@
 """Bad cell tables: each stops the run with a non-zero exit and one paragraph naming the sample,
 the file, the problem and the fix, with no partial outputs under results/.
 
-Every table is read and checked when the workflow starts (frontline.preflight.tables), so almost every case stops before any job; a problem in a column the
-startup checks do not read (an intensity) stops the table's rule, which leaves nothing behind.
+Every table is read and checked when the workflow starts (frontline.preflight.tables), so
+almost every case stops before any job; a problem in a column the startup checks do not read
+(an intensity) stops the table's rule, which leaves nothing behind.
 """
 
 from dataclasses import dataclass
