@@ -603,7 +603,7 @@ def test_table_sample_with_truth_and_image_sample_without_tree_stop(tmp_path):
         preflight.check_required(table_config(), None, tables.needs_tree[0])
 
 
-def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path):
+def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path, caplog):
     table = write_table(tmp_path, x_um=[1.0, 2.0], y_um=[1.0, 2.0], phenotype=["tumor", "CD8_T"])
     samples = table_sheet(tmp_path, [f"p1\t{table}\t\t\t"])
     cfg = table_config()
@@ -611,13 +611,19 @@ def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path):
     assert "phenotypes" not in cfg["phenotyping"] and "exclusive" not in cfg["phenotyping"]
     tables = preflight.table_samples(samples, cfg, "s.tsv")
     preflight.check_config(cfg, None, tables)  # the tables name every phenotype the keys do
-    cfg["front"]["tumor_phenotype"] = "Tumor"
+    cfg["spatial"]["immune_types"] = ["CD8T"]
     with pytest.raises(FrontlineInputError) as err:
         preflight.check_config(cfg, None, tables)
     text = " ".join(str(err.value).split())
-    assert "`front.tumor_phenotype` (the config) names the phenotype 'Tumor', which neither" in text
-    assert f"nor the cell tables ({table}: ['CD8_T', 'tumor']) have (did you mean 'tumor'?)" in text
+    assert "`spatial.immune_types` (the config) names the phenotype 'CD8T', which neither" in text
+    assert f"nor the cell tables ({table}: ['CD8_T', 'tumor']) have (did you mean 'CD8_T'?)" in text
     assert "cell_tables.phenotype_map" in text
+    # a tumor phenotype no table has: fields without tumor (no front), a warning
+    cfg["spatial"]["immune_types"], cfg["front"]["tumor_phenotype"] = ["CD8_T"], "Tumor"
+    with caplog.at_level("WARNING"):
+        preflight.check_config(cfg, None, tables)
+    assert "names the phenotype 'Tumor', which no cell table has" in caplog.text
+    assert "did you mean 'tumor'?" in caplog.text and "no tumor region and no front" in caplog.text
     # the same config for a run of images: the tree's keys are required
     with pytest.raises(FrontlineInputError, match=r"`phenotyping.phenotypes` .* is not set"):
         preflight.check_config(table_config(), None, None)

@@ -72,7 +72,8 @@ def mixed_run(tmp_path_factory, demo_input):
     )
     # MCMICRO gives whole-cell means only: gate every marker on its cell mean
     cell = {m: "cell" for m in PANEL}
-    overrides = {"phenotyping": {"compartments": cell, "exclusive_compartments": cell}}
+    gated = {m: "cell" for m in PANEL if m != "DAPI"}  # exclusive_compartments: gated markers
+    overrides = {"phenotyping": {"compartments": cell, "exclusive_compartments": gated}}
     make_workdir(work, overrides=overrides, sheet_text=sheet)
     proc = snakemake(work, cores=2, timeout_s=900, check=True)
     return {"dir": work, "output": proc.output, "truth": truth}

@@ -11,6 +11,7 @@ and, for a new kind, the set of names it has.
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from .origin import Origin
 
 if TYPE_CHECKING:
     from .tables import TableSamples
+
+log = logging.getLogger(__name__)
 
 PHENOTYPE, MARKER = "phenotype", "marker"
 RESERVED = ("other", "ambiguous")  # phenotypes the workflow itself gives
@@ -134,6 +137,18 @@ def check_phenotype_references(
         if name in everything or name in ref.also or key.endswith(".parent"):
             continue
         close = _suggest(name, everything)
+        if tables and not known and key == "front.tumor_phenotype":
+            # Only tables name the phenotypes, and none has tumor cells: a field without tumor
+            # (no tumor region, no front; the spatial step says so), not a misspelt name.
+            log.warning(
+                "%s names the phenotype '%s', which no cell table has (their phenotypes: %s%s): "
+                "those samples have no tumor region and no front",
+                origin.describe(key),
+                name,
+                carried,
+                f"; did you mean '{close}'?" if close else "",
+            )
+            continue
         if tables:
             shown = ", ".join(tables.files[:3]) + (" ..." if len(tables.files) > 3 else "")
             problem = (
