@@ -29,7 +29,13 @@ def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort inputs")
     channels = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD68", "CD20", "MPO"]
     io.write_image(folder / "field.ome.tif", np.zeros((8, 250, 250), np.uint16), channels, 2.0)
-    params = spatial.Params.from_config({"permutations": 0})
+    params = spatial.Params.from_config(
+        {
+            "permutations": 0,
+            "immune_types": ["CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil"],
+            "call": {"phenotype": "CD8_T"},
+        }
+    )
     tissue = MultiPolygon([box(0, 0, 500, 500)])
     tumor = as_multipolygon(Point(250, 250).buffer(150, quad_segs=32))
     regions = Regions(tumor, tissue, front.invasive_front(tumor, tissue, 20.0), (500.0, 500.0))

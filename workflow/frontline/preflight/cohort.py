@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .. import cohort, io, sheet
 from .origin import Origin
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def _defaults() -> dict:
+    from .. import config
+
+    return config.section("cohort")
 
 
 def check_cohort(
@@ -20,8 +25,12 @@ def check_cohort(
     Errors stop the run (:func:`frontline.cohort.check_clinical`); the notes (patients the
     table lacks, empty cells) are written by the cohort rule.
     """
-    origin = Origin.of(config_files)
     settings = config["cohort"]
+    if settings == _defaults():
+        return  # nothing to check (and no statistics libraries to import at startup)
+    from .. import cohort, io, sheet
+
+    origin = Origin.of(config_files)
     cohort.check_settings(settings, origin.file("cohort"))
     if not settings["clinical"]:
         return
