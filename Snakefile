@@ -22,6 +22,7 @@ wildcard_constraints:
 
 include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/cells.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/measure.smk"

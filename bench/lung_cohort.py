@@ -10,8 +10,9 @@ none of it), then the cohort features and statistics with the settings of
 ``--out`` and, with ``--km``, the Kaplan-Meier figure README.md shows; prints the README's
 table of the strongest associations.
 
-This is what the workflow does with the lung example once its fields are cell-table samples;
-``tests/unit/test_cohort_lung.py`` runs :func:`run` and checks the numbers README.md quotes.
+The workflow does the same with ``--configfile config/examples/vectra_lung_cohort.yaml`` (each
+field a cell-table sample of the one table, with its patient); ``tests/unit/test_cohort_lung.py``
+runs :func:`run` and checks the numbers README.md quotes.
 
 Usage (``FRONTLINE_SHARED_DATA`` names the data folder when it is not ``../shared/data``)::
 

@@ -113,3 +113,55 @@ def test_qupath_features_of_a_sample_in_pixels(cell_table):
         qupath_features(
             io.ArrayLabels(small_labels()), cell_table, regions, outline="cell", **settings
         )
+
+
+def test_table_cells_become_discs_in_pixels_or_um():
+    import pandas as pd
+
+    from frontline.export import CellDiscs, qupath_table_features
+
+    cells = pd.DataFrame(
+        {
+            "cell_id": [5, 9],
+            "x_um": [10.0, 20.0],
+            "y_um": [4.0, 8.0],
+            "nucleus_area_um2": [np.pi * 9.0, np.nan],  # radius 3 µm; none: 4 µm
+            "phenotype": ["tumor", "CD8_T"],
+            "region": ["tumor_core", "stroma"],
+        }
+    )
+    discs = CellDiscs(cells, 0.5)
+    ring = discs[0][0]
+    assert ring.shape == (13, 2) and (ring[0] == ring[-1]).all()
+    np.testing.assert_allclose(np.hypot(*(ring - [20.0, 8.0]).T), 6.0, atol=1e-3)  # 3 µm, px
+    ring = CellDiscs(cells, None)[1][0]
+    np.testing.assert_allclose(np.hypot(*(ring - [20.0, 8.0]).T), 4.0, atol=1e-3)  # µm
+    regions = {
+        "type": "FeatureCollection",
+        "frontline": {"units": "um"},
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 4], [0, 0]]]},
+                "properties": {"classification": {"name": "Tumor"}},
+            }
+        ],
+    }
+    annotations, detections = qupath_table_features(cells, regions, 0.5, sample="t1")
+    assert list(annotations[0]["geometry"]["coordinates"][0][1]) == [8.0, 0.0]  # µm -> px
+    detections = list(detections)
+    assert [d["properties"]["metadata"]["cell_id"] for d in detections] == ["5", "9"]
+    assert detections[1]["properties"]["classification"]["name"] == "CD8_T"
+    assert detections[0]["properties"]["measurements"]["x_um"] == 10.0
+    annotations, _ = qupath_table_features(cells, regions, None, sample="t1")
+    assert list(annotations[0]["geometry"]["coordinates"][0][1]) == [4.0, 0.0]  # µm stay µm
+
+
+def test_feature_collection_carries_extra_members(tmp_path):
+    path = tmp_path / "cells.geojson"
+    io.write_feature_collection(path, [], members={"frontline": {"units": "um"}})
+    assert json.loads(path.read_text()) == {
+        "type": "FeatureCollection",
+        "frontline": {"units": "um"},
+        "features": [],
+    }

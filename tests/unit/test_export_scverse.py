@@ -75,3 +75,9 @@ def test_squidpy_runs_on_the_exported_anndata(tmp_path):
     i, j = cats.index("tumor"), cats.index("CD8_T")
     assert zscore[i, i] > 5 and zscore[j, j] > 5  # each type neighbours its own kind
     assert zscore[i, j] < -5
+
+
+def test_anndata_of_a_table_without_pixel_size(cell_table):
+    adata = to_anndata(cell_table, None, "t1")
+    assert "pixel_size_um" not in adata.uns and adata.uns["spatial_unit"] == "um"
+    assert adata.n_obs == len(cell_table)

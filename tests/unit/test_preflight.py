@@ -454,3 +454,176 @@ def test_a_real_float_image_passes_the_startup_pixel_sample(shared_data):
         assert img.pixel_size_um == pytest.approx(0.497, abs=0.001)
         assert img.pixel_size_from == "the file's TIFF resolution tags"
         preflight.check_pixel_values(img, sample="fihc4", file=str(path))
+
+
+# --------------------------------------------------------------------------- cell tables
+
+
+def table_config(**sections):
+    cfg = fill_defaults(
+        {
+            "samples": "s.tsv",
+            "spatial": {"immune_types": ["CD8_T"], "call": {"phenotype": "CD8_T"}},
+        }
+    )
+    for name, values in sections.items():
+        cfg[name].update(values)
+    return cfg
+
+
+def table_sheet(tmp_path, rows, header="sample\tcells\tcells_format\tcells_rows\tpixel_size_um"):
+    from frontline import sheet
+
+    path = tmp_path / "s.tsv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return sheet.load_sample_sheet(path)
+
+
+def startup(samples, cfg):
+    """The startup checks of a run, in common.smk's order, from the tables on."""
+    tables = preflight.table_samples(samples, cfg, "s.tsv")
+    preflight.check_required(cfg, None, tables.needs_tree[0] if tables.needs_tree else None)
+    preflight.check_phenotype_references(cfg, None, tables)
+    preflight.check_table_samples(samples, cfg, "s.tsv")
+    return tables
+
+
+def write_table(tmp_path, name="t.csv", **columns):
+    path = tmp_path / name
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+def test_table_samples_pass_and_share_one_file(tmp_path):
+    table = write_table(
+        tmp_path,
+        patient=[1, 1, 2, 2],
+        x_px=[1.0, 2.0, 3.0, 4.0],
+        y_px=[1.0, 2.0, 3.0, 4.0],
+        phenotype=["Tumor", "CD8T", "Tumor", "CD8T"],
+    )
+    samples = table_sheet(
+        tmp_path, [f"p1\t{table}\t\tpatient=1\t0.4", f"p2\t{table}\t\tpatient=2\t0.4"]
+    )
+    cfg = table_config(cell_tables={"phenotype_map": {"Tumor": "tumor", "CD8T": "CD8_T"}})
+    tables = startup(samples, cfg)  # no tree needed: the tables name them
+    assert tables.phenotypes == {"tumor", "CD8_T"} and tables.needs_tree == ()
+
+
+@pytest.mark.parametrize(
+    ("columns", "row", "overrides", "problem"),
+    [
+        (
+            {"x_um": [1.0], "y_um": [2.0], "type": ["T"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "no phenotype column, no positivity flags and no intensities",
+        ),
+        (
+            {"x_px": [1.0], "y_px": [2.0], "phenotype": ["CD8_T"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "positions are in pixels (generic format) and no pixel size is given",
+        ),
+        (
+            {"XMin": [1], "XMax": [2], "YMin": [1], "YMax": [2], "phenotype": ["CD8_T"]},
+            "s1\t{t}\tgeneric\t\t",
+            {},
+            "they look like 'halo'",
+        ),
+        (
+            {"x_um": [1.0, np.nan], "y_um": [2.0, 3.0], "phenotype": ["CD8_T", "tumor"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "1 of 2 cells have no position",
+        ),
+        (
+            {"cell_id": [3, 3], "x_um": [1.0, 2.0], "y_um": [2.0, 3.0], "phenotype": ["a", "b"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "occur more than once",
+        ),
+        (
+            {"x_um": [1.0, 2.0], "y_um": [2.0, 1.0], "phenotype": ["CD8T", "tumor"]},
+            "s1\t{t}\t\t\t",
+            {},
+            "`spatial.immune_types` (the config) names the phenotype 'CD8_T', which neither the "
+            "phenotype table (`phenotyping.phenotypes`: []) nor the cell tables",
+        ),
+        (
+            {"x_um": [1.0], "y_um": [2.0], "CD8_cell_mean": [4.0]},
+            "s1\t{t}\t\t\t",
+            {"phenotyping": {"phenotypes": None}},
+            "config key `phenotyping.phenotypes` (the phenotype table: name -> {parent, "
+            "positive: [markers], negative: [markers]}) is not set, and it has no default; "
+            "sample 's1' needs it",
+        ),
+        (
+            {"x_um": [1.0], "y_um": [2.0], "phenotype": ["CD8_T"]},
+            "s1\t{t}\t\tslide=2\t",
+            {},
+            "names the column 'slide'",
+        ),
+    ],
+)
+def test_bad_table_samples_stop_at_startup(tmp_path, columns, row, overrides, problem):
+    table = write_table(tmp_path, **columns)
+    samples = table_sheet(tmp_path, [row.format(t=table)])
+    with pytest.raises(FrontlineInputError) as err:
+        startup(samples, table_config(**overrides))
+    text = " ".join(str(err.value).split())
+    assert problem in text, text
+    assert "Fix: " in text
+
+
+def test_empty_table_and_missing_table_stop_at_startup(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x_um,y_um,phenotype\n")
+    samples = table_sheet(tmp_path, [f"s1\t{empty}\t\t\t"])
+    with pytest.raises(FrontlineInputError, match=r"sample 's1'.*has no cells"):
+        startup(samples, table_config())
+    samples = table_sheet(tmp_path, [f"s1\t{tmp_path / 'nope.csv'}\t\t\t"])
+    with pytest.raises(FrontlineInputError, match=r"the cell table '.*nope.csv' does not exist"):
+        preflight.check_sample_files(samples, table_config(), "s.tsv")
+
+
+def test_table_sample_with_truth_and_image_sample_without_tree_stop(tmp_path):
+    table = write_table(tmp_path, x_um=[1.0], y_um=[2.0], phenotype=["CD8_T"])
+    samples = table_sheet(tmp_path, [f"s1\t{table}\tsim/s1"], header="sample\tcells\ttruth")
+    with pytest.raises(FrontlineInputError, match=r"sample 's1'.*has a `truth` column"):
+        startup(samples, table_config())
+    image = tmp_path / "x.ome.tif"
+    image.touch()  # only its existence is checked here
+    mixed = table_sheet(
+        tmp_path, [f"s1\t{table}\t", f"img\t\t{image}"], header="sample\tcells\timage"
+    )
+    tables = preflight.table_samples(mixed, table_config(), "s.tsv")
+    assert tables.needs_tree == ("img",) and tables.phenotypes == {"CD8_T"}
+    with pytest.raises(FrontlineInputError, match=r"is not set.*sample 'img' needs it"):
+        preflight.check_required(table_config(), None, tables.needs_tree[0])
+
+
+def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path, caplog):
+    table = write_table(tmp_path, x_um=[1.0, 2.0], y_um=[1.0, 2.0], phenotype=["tumor", "CD8_T"])
+    samples = table_sheet(tmp_path, [f"p1\t{table}\t\t\t"])
+    cfg = table_config()
+    cfg["spatial"]["call"]["phenotype"] = "all_immune"  # the immune lineage: no table names it
+    assert "phenotypes" not in cfg["phenotyping"] and "exclusive" not in cfg["phenotyping"]
+    tables = preflight.table_samples(samples, cfg, "s.tsv")
+    preflight.check_config(cfg, None, tables)  # the tables name every phenotype the keys do
+    cfg["spatial"]["immune_types"] = ["CD8T"]
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_config(cfg, None, tables)
+    text = " ".join(str(err.value).split())
+    assert "`spatial.immune_types` (the config) names the phenotype 'CD8T', which neither" in text
+    assert f"nor the cell tables ({table}: ['CD8_T', 'tumor']) have (did you mean 'CD8_T'?)" in text
+    assert "cell_tables.phenotype_map" in text
+    # a tumor phenotype no table has: fields without tumor (no front), a warning
+    cfg["spatial"]["immune_types"], cfg["front"]["tumor_phenotype"] = ["CD8_T"], "Tumor"
+    with caplog.at_level("WARNING"):
+        preflight.check_config(cfg, None, tables)
+    assert "names the phenotype 'Tumor', which no cell table has" in caplog.text
+    assert "did you mean 'tumor'?" in caplog.text and "no tumor region and no front" in caplog.text
+    # the same config for a run of images: the tree's keys are required
+    with pytest.raises(FrontlineInputError, match=r"`phenotyping.phenotypes` .* is not set"):
+        preflight.check_config(table_config(), None, None)

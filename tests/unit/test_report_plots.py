@@ -87,3 +87,20 @@ def test_cohort_figure_one_panel_per_type_bars_are_the_densities():
     assert heights == pytest.approx(sorted([100, 200, 300, 400, 50, 100, 150, 200]))
     ticks = [t.get_text() for t in visible[0].get_xticklabels()]
     assert ticks == ["a\ninflamed", "b\ndesert"]
+
+
+def test_cells_figure_of_a_table_sample_shows_cells_front_and_counts():
+    from frontline.plots import cells_figure
+
+    _, _, cells = small_overview()
+    tumor = box(0, 0, 80, 100)
+    front = LineString([(80, 0), (80, 100)])
+    fig = cells_figure(cells, (160.0, 100.0), tumor, front, title="t1: inflamed")
+    (ax,) = fig.axes
+    assert ax.get_xlim() == (0.0, 160.0) and ax.get_ylim() == (100.0, 0.0)  # y down, no image
+    assert ax.get_xlabel() == "x (µm)" and ax.get_ylabel() == "y (µm)"
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    counts = cells["phenotype"].value_counts()
+    assert f"CD8_T ({counts['CD8_T']})" in labels and "invasive front" in labels
+    assert sum(len(c.get_offsets()) for c in ax.collections) == len(cells)
+    assert not ax.images  # no composite: there is no image

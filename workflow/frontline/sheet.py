@@ -1,4 +1,4 @@
-"""The sample sheet: one row per image, read and checked once."""
+"""The sample sheet: one row per sample (an image or a cell table), read and checked once."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pandas as pd
 from .errors import FrontlineInputError
 from .files import MAX_NAME_LENGTH, name_problem
 
-REQUIRED = ("sample", "image")
+REQUIRED = ("sample",)
+SOURCES = ("image", "cells")  # each sample gives exactly one
 OPTIONAL = (
     "pixel_size_um",
     "annotation",
@@ -23,6 +24,8 @@ OPTIONAL = (
     "patient",
     "gates",
 )
+CELL_TABLE_COLUMNS = ("cells", "cells_format", "cells_rows")
+CELL_FORMATS = ("generic", "halo", "inform", "qupath", "mcmicro")
 
 
 def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
@@ -31,11 +34,13 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path : str or Path
-        TSV with columns ``sample``, ``image`` and optionally ``pixel_size_um`` (µm),
-        ``annotation`` (GeoJSON), ``annotation_units`` (``um`` or ``px``), ``truth``
-        (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``),
-        ``patient`` (several images of one patient; empty: the sample is its own patient),
-        ``gates`` (a table of the sample's manual gates, e.g. a copied ``gates.tsv``).
+        TSV with columns ``sample`` and either ``image`` or ``cells`` (a cell table; with
+        ``cells_format`` and ``cells_rows``, see :func:`check_cell_tables`), and optionally
+        ``pixel_size_um`` (µm), ``annotation`` (GeoJSON), ``annotation_units`` (``um`` or
+        ``px``), ``truth`` (prefix of simulator truth files), ``fluor_map`` (a key of config
+        ``fluor_maps``), ``patient`` (several images of one patient; empty: the sample is its
+        own patient), ``gates`` (a table of the sample's manual gates, e.g. a copied
+        ``gates.tsv``).
 
     Returns
     -------
@@ -75,7 +80,8 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
             f"the sample sheet lacks the required column(s) {missing}; "
             f"it has {list(table.columns)}",
             file=path,
-            fix="the sheet must be tab-separated with at least the columns 'sample' and 'image'",
+            fix="the sheet must be tab-separated with at least the columns 'sample' and 'image' "
+            "(or 'cells' for cell tables)",
         )
     table = table.apply(lambda col: col.str.strip())
     if table.empty:
@@ -95,11 +101,11 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
             f"duplicate sample name(s) {dup}", file=path, fix="give every row a unique sample name"
         )
     check_sample_names(table["sample"], path)
-    noimage = table["sample"][table["image"] == ""].tolist()
-    if noimage:
-        raise FrontlineInputError(
-            "no image path given", sample=noimage[0], file=path, fix="fill the 'image' column"
-        )
+    check_sources(table, path)
+    for col in SOURCES + CELL_TABLE_COLUMNS:
+        if col not in table.columns:
+            table[col] = ""
+    check_cell_tables(table, path)
     for col in OPTIONAL:
         if col not in table.columns:
             table[col] = ""
@@ -144,6 +150,78 @@ def check_pixel_sizes(table: pd.DataFrame, path: str | os.PathLike) -> None:
                 fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty",
             )
         check_pixel_size(size, "the sample sheet's pixel_size_um", sample, path)
+
+
+def check_sources(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Every sample gives exactly one of ``image`` and ``cells``."""
+    if not any(c in table.columns for c in SOURCES):
+        raise FrontlineInputError(
+            "the sample sheet lacks the required column(s) ['image'] (or 'cells', for cell "
+            f"tables); it has {list(table.columns)}",
+            file=path,
+            fix="give each sample an image ('image' column) or a cell table ('cells' column)",
+        )
+    empty = pd.Series("", index=table.index)
+    images, tables = table.get("image", empty), table.get("cells", empty)
+    for sample, image, cells in zip(table["sample"], images, tables):
+        if image and cells:
+            raise FrontlineInputError(
+                "both an image and a cell table are given",
+                sample=sample,
+                file=path,
+                fix="give one of 'image' and 'cells' (two rows with two names for both)",
+            )
+        if not image and not cells:
+            raise FrontlineInputError(
+                "no image path given (and no cell table)",
+                sample=sample,
+                file=path,
+                fix="fill the 'image' column (or the 'cells' column for a cell table)",
+            )
+
+
+def check_cell_tables(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The cell-table columns: ``cells_format`` is a known format and only set with ``cells``.
+
+    ``cells_format``: ``generic`` (default), ``halo``, ``inform``, ``qupath`` or ``mcmicro``;
+    ``cells_rows``: ``COLUMN=VALUE`` (or ``COLUMN``, the sample name being the value) picks
+    the sample's rows from a table holding many samples.
+    """
+    for sample, cells, fmt, rows in zip(
+        table["sample"], table["cells"], table["cells_format"], table["cells_rows"]
+    ):
+        if not cells and (fmt or rows):
+            raise FrontlineInputError(
+                "cells_format or cells_rows is set but no cell table ('cells') is given",
+                sample=sample,
+                file=path,
+                fix="leave cells_format and cells_rows empty for image samples",
+            )
+        if fmt and fmt not in CELL_FORMATS:
+            raise FrontlineInputError(
+                f"cells_format '{fmt}' is not one of {list(CELL_FORMATS)}",
+                sample=sample,
+                file=path,
+                fix="name the software that wrote the table (generic: x_um, y_um, phenotype)",
+            )
+        if rows and not rows.partition("=")[0].strip():
+            raise FrontlineInputError(
+                f"cells_rows '{rows}' names no column",
+                sample=sample,
+                file=path,
+                fix="write COLUMN=VALUE (e.g. patient=3), or COLUMN when the value is the "
+                "sample name",
+            )
+
+
+def is_cell_table(samples: pd.DataFrame, sample: str) -> bool:
+    """Whether a sample of the loaded sheet starts from a cell table."""
+    return bool(str(samples.loc[sample, "cells"]).strip())
+
+
+def cells_format(samples: pd.DataFrame, sample: str) -> str:
+    """A cell-table sample's format (``generic`` when the sheet leaves it empty)."""
+    return str(samples.loc[sample, "cells_format"]).strip() or "generic"
 
 
 def optional(value: Any) -> Any | None:

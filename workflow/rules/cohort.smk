@@ -42,7 +42,7 @@ rule cohort_features:
         patients=PATIENTS,
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
-        phenotypes=config["phenotyping"]["phenotypes"],
+        phenotypes=config["phenotyping"].get("phenotypes"),  # none: the tables name them
         code=library_version("cohort"),
     script:
         "../scripts/cohort_features.py"

@@ -27,11 +27,13 @@ validate(config, schema="../schemas/config.schema.yaml")
 config["segmentation"]["model_basedir"] = frontline_segment.models_folder(
     config["segmentation"]["model_basedir"], workflow.basedir
 )
-if workflow.is_main_process:
-    preflight.check_config(config, ORIGIN)
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
+    # The config's phenotype checks need the phenotype names cell tables carry (and whether any
+    # sample needs a phenotype tree): those tables are read first.
+    TABLES = preflight.table_samples(SAMPLES, config, config["samples"])
+    preflight.check_config(config, ORIGIN, TABLES)
     preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
     preflight.check_cohort(SAMPLES, config, ORIGIN)
 
@@ -62,8 +64,13 @@ def row_of(wildcards):
 
 
 def image_of(wildcards):
-    """The sample's image file or folder."""
-    return SAMPLES.loc[wildcards.sample, "image"]
+    """The sample's image file or folder (none for a cell-table sample)."""
+    return SAMPLES.loc[wildcards.sample, "image"] or []
+
+
+def labels_of(wildcards):
+    """The sample's nuclei labels (none for a cell-table sample)."""
+    return [] if wildcards.sample in TABLE_SAMPLES else f"results/{wildcards.sample}/nuclei.ome.tif"
 
 
 def pixel_size_of(wildcards):
@@ -84,6 +91,40 @@ def fluor_map_of(wildcards):
             fix="add the map under `fluor_maps:` or fix the sheet",
         )
     return None if key is None else maps[key]
+
+
+# Cell-table samples (sheet column `cells`) skip segment and measure, and phenotype when the
+# table carries phenotypes or positivity flags; its header (read once) tells which.
+from frontline import celltables
+from frontline.io import read_table_header
+
+TABLE_SAMPLES = [s for s in SAMPLES.index if sheet.is_cell_table(SAMPLES, s)]
+IMAGE_SAMPLES = [s for s in SAMPLES.index if s not in TABLE_SAMPLES]
+_TABLE_HEADERS = {}
+
+
+def table_phenotypes_from(sample):
+    """Where a table sample's phenotypes come from: table, flags or gating (its header)."""
+    path = SAMPLES.loc[sample, "cells"]
+    if not Path(path).exists():  # a table the workflow makes (a download) is read later
+        return celltables.FROM_TABLE
+    if path not in _TABLE_HEADERS:
+        _TABLE_HEADERS[path] = read_table_header(path, sample=sample)
+    columns = celltables.renamed(_TABLE_HEADERS[path], config["cell_tables"]["columns"])
+    return celltables.phenotype_source(columns, sheet.cells_format(SAMPLES, sample))
+
+
+GATED_TABLES = [s for s in TABLE_SAMPLES if table_phenotypes_from(s) == celltables.FROM_GATING]
+PHENOTYPED_TABLES = [s for s in TABLE_SAMPLES if s not in GATED_TABLES]
+
+
+def table_pixel_size_of(wildcards):
+    """µm per pixel of a table sample (sheet, else config), or None (also for image samples:
+    their pixel size is the image's)."""
+    if wildcards.sample not in TABLE_SAMPLES:
+        return None
+    value = sheet.optional(SAMPLES.loc[wildcards.sample, "pixel_size_um"])
+    return float(value) if value is not None else config["pixel_size_um"]
 
 
 # The four params every image-reading rule declares (frontline.step.open_input_image reads them).

@@ -3,7 +3,7 @@
 
 rule front:
     input:
-        image=image_of,
+        image=image_of,  # none for a cell-table sample: the field is taken from its cells
         cells="results/{sample}/cells.parquet",
         phenotypes="results/{sample}/phenotypes.parquet",
         annotation=annotation_of,
@@ -24,6 +24,7 @@ rule front:
     params:
         **IMAGE_PARAMS,
         annotation_units=lambda wc: SAMPLES.loc[wc.sample, "annotation_units"],
+        table_pixel_size_um=table_pixel_size_of,
         front=config["front"],
     script:
         "../scripts/front.py"

@@ -11,6 +11,8 @@ rule measure:
         "logs/measure/{sample}.log",
     benchmark:
         "benchmarks/measure/{sample}.tsv"
+    wildcard_constraints:
+        sample=exactly(IMAGE_SAMPLES),
     conda:
         "../../envs/frontline.yaml"
     threads: 1

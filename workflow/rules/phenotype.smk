@@ -7,8 +7,8 @@ from frontline.phenotype import gated_markers
 rule phenotype:
     input:
         cells="results/{sample}/cells.parquet",
-        image=image_of,
-        labels="results/{sample}/nuclei.ome.tif",
+        image=image_of,  # none for a cell-table sample: gating plots without image crops
+        labels=labels_of,
         gates=gates_of,  # the sample's own gates table, if the sheet names one
     output:
         phenotypes="results/{sample}/phenotypes.parquet",
@@ -33,6 +33,8 @@ rule phenotype:
         "logs/phenotype/{sample}.log",
     benchmark:
         "benchmarks/phenotype/{sample}.tsv"
+    wildcard_constraints:
+        sample=exactly(IMAGE_SAMPLES + GATED_TABLES),
     conda:
         "../../envs/frontline.yaml"
     threads: 1

@@ -7,7 +7,7 @@ REPORT = config["report"]
 
 rule overview_plot:
     input:
-        image=image_of,
+        image=image_of,  # none for a cell-table sample: the cells alone
         cells="results/{sample}/cells_spatial.parquet",
         regions="results/{sample}/tumor.geojson",
         summary="results/{sample}/summary.json",
@@ -40,7 +40,7 @@ rule overview_plot:
 
 rule qupath_export:
     input:
-        labels="results/{sample}/nuclei.ome.tif",
+        labels=labels_of,  # none for a cell-table sample: cells as discs
         cells="results/{sample}/cells_spatial.parquet",
         regions="results/{sample}/tumor.geojson",
     output:
@@ -58,6 +58,7 @@ rule qupath_export:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         outline=REPORT["qupath_outline"],
+        table_pixel_size_um=table_pixel_size_of,
         cell_expansion_um=config["measure"]["cell_expansion_um"],
         tile_px=config["measure"]["tile_px"],
     script:
@@ -66,7 +67,7 @@ rule qupath_export:
 
 rule anndata_export:
     input:
-        labels="results/{sample}/nuclei.ome.tif",
+        labels=labels_of,
         cells="results/{sample}/cells_spatial.parquet",
     output:
         h5ad="results/{sample}/cells.h5ad",
@@ -81,6 +82,7 @@ rule anndata_export:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     params:
+        table_pixel_size_um=table_pixel_size_of,
         compartments=config["phenotyping"]["compartments"],
         default_compartment=config["phenotyping"]["default_compartment"],
     script:

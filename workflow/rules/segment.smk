@@ -9,9 +9,9 @@
 from snakemake.logging import logger
 
 SEG = config["segmentation"]
-TILED_SAMPLES = [s for s in SAMPLES.index if uses_tile_jobs(s)]
-SINGLE_SAMPLES = [s for s in SAMPLES.index if s not in TILED_SAMPLES]
-for _s in SAMPLES.index:
+TILED_SAMPLES = [s for s in IMAGE_SAMPLES if uses_tile_jobs(s)]
+SINGLE_SAMPLES = [s for s in IMAGE_SAMPLES if s not in TILED_SAMPLES]
+for _s in IMAGE_SAMPLES:
     if SEG["tile_jobs"] and image_shape(_s) is None:
         logger.info(
             f"segment: the image of sample {_s} does not exist yet, so it is segmented "

@@ -65,7 +65,7 @@ rule spatial:
     params:
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
-        phenotypes=config["phenotyping"]["phenotypes"],
+        phenotypes=config["phenotyping"].get("phenotypes"),  # none: the tables name them
         dpi=config["report"]["dpi"],
     script:
         "../scripts/spatial.py"

@@ -1,4 +1,5 @@
-"""Rule overview_plot: overview composite, front and cells by phenotype -> plots/overview.png."""
+"""Rule overview_plot: overview composite, front and cells by phenotype -> plots/overview.png
+(a cell-table sample: its cells alone)."""
 
 import logging
 from pathlib import Path
@@ -13,6 +14,14 @@ log = logging.getLogger("frontline.overview_plot")
 
 def main(smk):
     sample, p, inp = smk.wildcards.sample, smk.params, smk.input
+    cells = pd.read_parquet(inp.cells, columns=["x_um", "y_um", "phenotype"])
+    regions = io.read_regions(inp.regions, sample=sample)
+    call = io.read_json(inp.summary, sample=sample)["phenotype_call"]
+    title = f"{sample}: immune phenotype {call}"
+    if not inp.image:
+        fig = plots.cells_figure(cells, regions.extent_um, regions.tumor, regions.front, title)
+        io.save_figure(fig, smk.output.png, dpi=p.dpi)
+        return
     with open_input_image(smk) as img:
         image, factor = img.overview(p.max_px)  # a pyramid level or a strided read, never full
         channels, pixel_size_um = img.channels, img.pixel_size_um
@@ -22,18 +31,8 @@ def main(smk):
         factor * pixel_size_um,
         Path(inp.image).name,
     )
-    cells = pd.read_parquet(inp.cells, columns=["x_um", "y_um", "phenotype"])
-    regions = io.read_regions(inp.regions, sample=sample)
-    call = io.read_json(inp.summary, sample=sample)["phenotype_call"]
     fig = plots.overview_figure(
-        image,
-        channels,
-        factor,
-        pixel_size_um,
-        cells,
-        regions.tumor,
-        regions.front,
-        title=f"{sample}: immune phenotype {call}",
+        image, channels, factor, pixel_size_um, cells, regions.tumor, regions.front, title=title
     )
     io.save_figure(fig, smk.output.png, dpi=p.dpi)
 

@@ -1,5 +1,7 @@
-"""Rule phenotype: cells.parquet -> phenotypes.parquet, gates.tsv, plots/gating/{marker}.png."""
+"""Rule phenotype: cells.parquet -> phenotypes.parquet, gates.tsv, plots/gating/{marker}.png
+(a cell table's intensities: histograms without image crops)."""
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -10,17 +12,19 @@ from frontline.step import open_input_image, run
 
 
 def main(smk):
-    sample, p, out = smk.wildcards.sample, smk.params, smk.output
-    cells = pd.read_parquet(smk.input.cells)
-    path = smk.input.gates[0] if smk.input.gates else None  # the sample's gates table, optional
+    sample, p, out, inp = smk.wildcards.sample, smk.params, smk.output, smk.input
+    cells = pd.read_parquet(inp.cells)
+    path = inp.gates[0] if inp.gates else None  # the sample's gates table, optional
     table = io.read_gates_table(path, sample=sample) if path else None
     phenotyping = with_sample_gates(p.phenotyping, table, sample, path)
     phenotypes, gates = phenotype_cells(cells, phenotyping, sample=sample)
     io.write_parquet(phenotypes, out.phenotypes)
     io.write_tsv(gates, out.gates, na_rep="")
     targets = {Path(path).name[: -len(".png")]: path for path in out.plots}
-    with open_input_image(smk) as img, io.open_labels(smk.input.labels) as labels:
-        figures = plots.gating_figures(cells, phenotypes, gates, img, labels, p.cell_expansion_um)
+    image = open_input_image(smk) if inp.image else nullcontext()
+    labels = io.open_labels(inp.labels) if inp.labels else nullcontext()
+    with image as img, labels as lab:
+        figures = plots.gating_figures(cells, phenotypes, gates, img, lab, p.cell_expansion_um)
         for marker, fig in figures:
             io.save_figure(fig, targets[marker])
 

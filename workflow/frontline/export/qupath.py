@@ -11,6 +11,12 @@ and ``metadata`` with the text fields QuPath cannot keep as measurements (``regi
 ``cell_id``). QuPath 0.4 or later reads all of them (File > Import objects from file, or
 drag the file onto the image). :func:`qupath_features` makes both for a sample; they are
 written by :func:`frontline.io.write_feature_collection`.
+
+A cell-table sample has no label image: :func:`qupath_table_features` draws each cell as a
+small disc (:class:`CellDiscs`: the nucleus's equivalent circle when the table gives its area,
+else ``DISC_RADIUS_UM``) at its centroid, in pixels when the pixel size is known and in µm
+otherwise (the file's ``frontline.units`` says which; QuPath reads µm coordinates as pixels,
+so such a file overlays an image of 1 µm per pixel only).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from .outlines import cell_outlines
 log = logging.getLogger(__name__)
 
 _UUID_NAMESPACE = uuid.UUID("6f1c1e4e-3a51-4d7e-9d59-0f2f0c6b8a10")
+DISC_RADIUS_UM = 4.0  # a table cell without a nucleus area: about a lymphocyte's nucleus
+DISC_VERTICES = 12
 
 
 def round_significant(values: Any, digits: int = 6) -> np.ndarray:
@@ -55,7 +63,7 @@ def _rgb(colour):
 def qupath_cells(
     cells: pd.DataFrame,
     ids: np.ndarray,
-    rings: list[list[np.ndarray]],
+    rings: Sequence[list[np.ndarray]],
     measurement_columns: Sequence[str] | None = None,
     text_columns: Sequence[str] = ("region",),
     colours: Mapping[str, tuple[int, int, int]] | None = None,
@@ -67,7 +75,7 @@ def qupath_cells(
     Parameters
     ----------
     cells : DataFrame with ``cell_id`` and ``phenotype``; numeric columns become measurements
-    ids, rings : outlines from :func:`cell_outlines` (px)
+    ids, rings : outlines from :func:`cell_outlines` (px), or a table's :class:`CellDiscs`
     measurement_columns : list of str, numeric columns to export (default: every numeric
         column except ``cell_id``)
     text_columns : columns kept as QuPath object metadata (text)
@@ -229,6 +237,78 @@ def qupath_features(
         pixel_size_um,
     )
     return annotations, qupath_cells(cells, ids, rings, sample=sample)
+
+
+class CellDiscs:
+    """Each cell as a closed polygon ring around its centroid, made when it is asked for.
+
+    ``discs[i]`` is ``[ring]``, ring a (DISC_VERTICES + 1, 2) float array in px (µm / pixel
+    size) or µm (pixel size None), the shape :func:`qupath_cells` takes as an outline.
+
+    Parameters
+    ----------
+    cells : DataFrame with ``x_um``, ``y_um`` (µm) and optionally ``nucleus_area_um2``
+    pixel_size_um : float or None
+    """
+
+    def __init__(self, cells: pd.DataFrame, pixel_size_um: float | None) -> None:
+        scale = 1.0 / float(pixel_size_um) if pixel_size_um else 1.0
+        self.xy = cells[["x_um", "y_um"]].to_numpy(dtype=float) * scale
+        radius = np.full(len(cells), DISC_RADIUS_UM)
+        if "nucleus_area_um2" in cells:
+            with np.errstate(invalid="ignore"):
+                area = np.sqrt(cells["nucleus_area_um2"].to_numpy(dtype=float) / np.pi)
+            radius = np.where(np.isfinite(area) & (area > 0), area, radius)
+        self.radius = radius * scale
+        angles = np.linspace(0.0, 2 * np.pi, DISC_VERTICES + 1)
+        angles[-1] = 0.0  # closed exactly
+        self.unit = np.column_stack([np.cos(angles), np.sin(angles)])
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    def __getitem__(self, i: int) -> list[np.ndarray]:
+        return [np.round(self.xy[i] + self.radius[i] * self.unit, 3)]
+
+
+def qupath_table_features(
+    cells: pd.DataFrame,
+    regions: Mapping[str, Any],
+    pixel_size_um: float | None,
+    sample: str | None = None,
+) -> tuple[list[dict], Iterator[dict]]:
+    """A cell-table sample's regions and cells as QuPath objects (cells as discs).
+
+    Parameters
+    ----------
+    cells : the cell table (``cells_spatial.parquet``): ``cell_id``, ``x_um``, ``y_um``,
+        ``phenotype``, ...
+    regions : the regions GeoJSON FeatureCollection (``tumor.geojson``, px or µm as its
+        ``frontline.units`` says)
+    pixel_size_um : µm per pixel, or None (coordinates stay in µm)
+    sample : sample name, for stable object ids
+
+    Returns
+    -------
+    annotations : list of GeoJSON features
+    detections : iterator of GeoJSON features, one per cell
+    """
+    units = (regions.get("frontline") or {}).get("units", "px")
+    annotations = qupath_annotations(
+        regions.get("features", []),
+        pixel_size_um if pixel_size_um else 1.0,  # no pixel size: µm stay µm
+        units,
+        sample=sample,
+    )
+    log.info(
+        "%d annotations, %d cells as discs (%s coordinates)",
+        len(annotations),
+        len(cells),
+        f"pixel, {pixel_size_um:.4g} µm/px" if pixel_size_um else "µm",
+    )
+    discs = CellDiscs(cells, pixel_size_um)
+    ids = cells["cell_id"].to_numpy()
+    return annotations, qupath_cells(cells, ids, discs, sample=sample)
 
 
 def _log_progress(done: int, total: int) -> None:

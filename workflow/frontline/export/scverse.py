@@ -58,7 +58,7 @@ def marker_compartments(
 
 def to_anndata(
     cells: pd.DataFrame,
-    pixel_size_um: float,
+    pixel_size_um: float | None,
     sample: str,
     compartments: Mapping[str, str] | None = None,
     default_compartment: str = "cell",
@@ -70,7 +70,7 @@ def to_anndata(
     cells : DataFrame, one row per cell: ``cell_id``, ``x_um``, ``y_um``,
         ``{marker}_{compartment}_mean``, and optionally ``phenotype``, ``region``,
         ``dist_front_um`` and other per-cell columns
-    pixel_size_um : float, µm per px of the image
+    pixel_size_um : float, µm per px of the image (None: a cell table in µm without one)
     sample : str
     compartments, default_compartment : which mean goes into ``X`` per marker
 
@@ -85,7 +85,7 @@ def to_anndata(
         (categorical), ``dist_front_um``, ``x_um``, ``y_um`` and the other non-marker columns;
       - ``var`` indexed by marker with ``compartment``;
       - ``obsm['spatial']`` (n_cells, 2) float: (x, y) in µm;
-      - ``uns``: ``sample``, ``pixel_size_um``, ``spatial_unit`` ("um"),
+      - ``uns``: ``sample``, ``pixel_size_um`` (when known), ``spatial_unit`` ("um"),
         ``phenotype_colors`` (hex, aligned with the categories, as scanpy expects).
     """
     import anndata as ad
@@ -120,7 +120,9 @@ def to_anndata(
         if obs[column].dtype == object:
             obs[column] = obs[column].astype(str).astype("category")
     var = pd.DataFrame({"compartment": pd.Categorical([comps[m] for m in markers])}, index=markers)
-    uns = {"sample": str(sample), "pixel_size_um": float(pixel_size_um), "spatial_unit": "um"}
+    uns = {"sample": str(sample), "spatial_unit": "um"}
+    if pixel_size_um is not None:
+        uns["pixel_size_um"] = float(pixel_size_um)
     if "phenotype" in obs:
         palette = phenotype_colours(obs["phenotype"].cat.categories)
         uns["phenotype_colors"] = [

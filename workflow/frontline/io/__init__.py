@@ -11,13 +11,13 @@ Modules, bottom to top (each imports only those above it):
 - ``labels``: label images read whole or lazily, written whole or in strips
 - ``geojson``: GeoJSON written feature by feature
 - ``tables``: the analysis steps' tables, JSON, regions and figures (written atomically, read back)
-
-Cell tables exported by other software (HALO, inForm, QuPath, MCMICRO) will get their readers
-in a ``celltables`` module here, returning the ``cells.parquet`` columns.
+- ``celltables``: cell tables exported by other software (HALO, inForm, QuPath, MCMICRO, CSV),
+  read as they are; :mod:`frontline.celltables` turns them into the ``cells.parquet`` form
 
 ``from frontline import io; io.open_image(...)``: everything public is importable from here.
 """
 
+from .celltables import read_cell_table, read_table_header
 from .geojson import write_feature_collection
 from .image import (
     NONFINITE_FIX,
@@ -59,7 +59,9 @@ from .tiff import TIFF_SUFFIXES
 
 __all__ = [
     "read_annotation",
+    "read_cell_table",
     "read_gates_table",
+    "read_table_header",
     "read_json",
     "read_regions",
     "read_text_table",

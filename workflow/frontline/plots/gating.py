@@ -149,8 +149,9 @@ def gating_figures(
     cells : DataFrame from :func:`frontline.measure.measure_cells` (µm)
     phenotypes, gates : from :func:`frontline.phenotype.phenotype_cells`
     image : open image reader (:func:`frontline.io.open_image`): ``read(channel, window)``,
-        ``shape``, ``pixel_size_um``
-    labels : open nuclei label reader (:func:`frontline.io.open_labels`): ``read(window)``
+        ``shape``, ``pixel_size_um``; None (a cell-table sample): histograms alone
+    labels : open nuclei label reader (:func:`frontline.io.open_labels`): ``read(window)``;
+        None with ``image``
     cell_expansion_um : µm the nuclei are grown by to make the cells (config
         ``measure: cell_expansion_um``)
     crop_um : edge of the crop, µm
@@ -160,15 +161,12 @@ def gating_figures(
     (marker, matplotlib.figure.Figure), one per row of ``gates``
     """
     from ..gating import compartment_values
-    from ..measure import expand_nuclei, expansion_px
 
-    size_px = int(round(crop_um / image.pixel_size_um))
-    grow = expansion_px(cell_expansion_um, image.pixel_size_um)
     for row in gates.itertuples():
         positive = phenotypes[f"{row.marker}_positive"].to_numpy(bool)
-        window = crop_window(
-            cells["x_um"], cells["y_um"], positive, image.pixel_size_um, image.shape, size_px
-        )
+        crop = {}
+        if image is not None:
+            crop = _crop(cells, positive, row.marker, image, labels, cell_expansion_um, crop_um)
         yield (
             row.marker,
             gating_figure(
@@ -179,12 +177,26 @@ def gating_figures(
                 method=row.method,
                 confidence=row.confidence,
                 cofactor=row.cofactor,
-                crop=image.read(row.marker, window),
-                cell_labels=expand_nuclei(labels.read(window), grow),
-                positive_ids=cells["cell_id"].to_numpy()[positive].astype(np.int64),
-                pixel_size_um=image.pixel_size_um,
+                **crop,
             ),
         )
+
+
+def _crop(cells, positive, marker, image, labels, cell_expansion_um, crop_um):
+    """The crop keywords of :func:`gating_figure`: the marker around many positive cells."""
+    from ..measure import expand_nuclei, expansion_px
+
+    size_px = int(round(crop_um / image.pixel_size_um))
+    grow = expansion_px(cell_expansion_um, image.pixel_size_um)
+    window = crop_window(
+        cells["x_um"], cells["y_um"], positive, image.pixel_size_um, image.shape, size_px
+    )
+    return {
+        "crop": image.read(marker, window),
+        "cell_labels": expand_nuclei(labels.read(window), grow),
+        "positive_ids": cells["cell_id"].to_numpy()[positive].astype(np.int64),
+        "pixel_size_um": image.pixel_size_um,
+    }
 
 
 def _crop_panel(ax, crop, cell_labels, positive_ids, pixel_size_um, marker):

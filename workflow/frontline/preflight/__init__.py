@@ -5,15 +5,19 @@ paragraph naming the sample, the file or key (and where its value came from), th
 the fix, instead of failing hours later inside a job. ``common.smk`` calls, in this order:
 
 1. :func:`check_schema` (``schema``): types, bounds and unknown keys of the config as read;
-2. :func:`check_config`: keys a run needs that have no default (``schema.REQUIRED``), names
-   and paths rules write to, numeric settings that do not fit together and settings that
-   cannot work (``settings``), the phenotype tree and every phenotype a key names
+2. :func:`table_samples` (``tables``), once the sheet is loaded: the cell tables that carry
+   phenotype names are read (positions, ids, rows) and their names collected; which samples
+   need a phenotype tree (images, tables of flags or intensities);
+3. :func:`check_config`: keys a run needs that have no default (``schema.REQUIRED``; the
+   tree's keys only when a sample needs a tree), names and paths rules write to, numeric
+   settings that do not fit together and settings that cannot work (``settings``), the
+   phenotype tree and every phenotype a key names, against the tree and the tables' names
    (``references``);
-3. :func:`check_samples`: the sheet's files and gates tables (``samples``), each input
+4. :func:`check_samples`: the sheet's files and gates tables (``samples``), each input
    image's metadata, pixel size and sampled pixels, and its channels against every marker a
-   key names (``images``), then ``exclusive_compartments`` against the gated markers, and the
-   output folder;
-4. :func:`check_cohort` (``cohort``): the ``cohort:`` section and its clinical table against
+   key names (``images``), the cell tables phenotyped by the tree (``tables``), then
+   ``exclusive_compartments`` against the gated markers, and the output folder;
+5. :func:`check_cohort` (``cohort``): the ``cohort:`` section and its clinical table against
    the sheet's patients.
 
 :class:`Origin` (``origin``) tells where each setting came from: the user's file, the demo's
@@ -45,6 +49,7 @@ from .samples import (
 )
 from .schema import REQUIRED, check_required, check_schema
 from .settings import check_paths, check_ranges, check_segmentation
+from .tables import TableSamples, check_table_samples, table_samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +59,7 @@ __all__ = [
     "REQUIRED",
     "Origin",
     "Reference",
+    "TableSamples",
     "check_cohort",
     "check_config",
     "check_exclusive_compartments",
@@ -70,24 +76,35 @@ __all__ = [
     "check_samples",
     "check_schema",
     "check_segmentation",
+    "check_table_samples",
     "check_writable",
     "produced_by_workflow",
+    "table_samples",
 ]
 
 
-def check_config(config: Mapping, config_files: Origin | list | None = None) -> None:
+def check_config(
+    config: Mapping,
+    config_files: Origin | list | None = None,
+    tables: TableSamples | None = None,
+) -> None:
     """Config problems the schema cannot express: required keys, tiles, model, references.
 
     ``config`` has passed :func:`check_schema` and has its defaults filled in (Snakemake's
     ``validate`` in common.smk does both, in that order, before anything reads the config).
+    ``tables``: what the sheet's cell tables carry (:func:`table_samples`); None for a run
+    of images only. A run whose samples are all cell tables carrying phenotype names needs no
+    phenotype tree: the names its keys give are then the tables'.
     """
     origin = Origin.of(config_files)
-    check_required(config, origin)
+    tree_for = "" if tables is None else (tables.needs_tree[0] if tables.needs_tree else None)
+    check_required(config, origin, tree_for)
     check_paths(config, origin)
     check_ranges(config, origin)
     check_segmentation(config["segmentation"], origin)
-    check_phenotyping(config["phenotyping"], origin)
-    check_phenotype_references(config, origin)
+    if tree_for is not None or (config["phenotyping"].get("phenotypes") or {}):
+        check_phenotyping(config["phenotyping"], origin)
+    check_phenotype_references(config, origin, tables)
 
 
 def check_samples(
@@ -105,5 +122,6 @@ def check_samples(
     check_sample_files(samples, config, sheet_path)
     check_gates_tables(samples, config, sheet_path)
     check_images(samples, config, sheet_path, origin)
+    check_table_samples(samples, config, sheet_path)
     check_exclusive_compartments(config["phenotyping"], origin)
     check_writable(output)

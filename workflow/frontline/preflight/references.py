@@ -11,12 +11,19 @@ and, for a new kind, the set of names it has.
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FrontlineInputError
+from ..spatial.common import ALL_IMMUNE
 from .origin import Origin
+
+if TYPE_CHECKING:
+    from .tables import TableSamples
+
+log = logging.getLogger(__name__)
 
 PHENOTYPE, MARKER = "phenotype", "marker"
 RESERVED = ("other", "ambiguous")  # phenotypes the workflow itself gives
@@ -47,8 +54,8 @@ REFERENCES = (
     Reference(
         "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
     ),
-    Reference("spatial.immune_types", PHENOTYPE, "items"),
-    Reference("spatial.call.phenotype", PHENOTYPE, "value"),
+    Reference("spatial.immune_types", PHENOTYPE, "items", also=(ALL_IMMUNE,)),
+    Reference("spatial.call.phenotype", PHENOTYPE, "value", also=(ALL_IMMUNE,)),
     Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
     Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
     Reference("phenotyping.phenotypes.*.positive", MARKER, "items"),
@@ -111,27 +118,63 @@ def _suggest(name: str, known: list[str]) -> str:
     return close[0] if close else ""
 
 
-def check_phenotype_references(config: Mapping, config_files: Origin | list | None = None) -> None:
-    """Every phenotype a config key names is in the phenotype table (parents excepted: the
-    tree check reports those, with the tree)."""
+def check_phenotype_references(
+    config: Mapping,
+    config_files: Origin | list | None = None,
+    tables: TableSamples | None = None,
+) -> None:
+    """Every phenotype a config key names is in the phenotype table, or in a cell table that
+    carries phenotype names (parents excepted: the tree check reports those, with the tree).
+
+    ``tables``: what the sheet's cell tables carry (:func:`~frontline.preflight.tables.
+    table_samples`); None: a run of images only.
+    """
     origin = Origin.of(config_files)
     known = phenotype_names(config)
+    carried = sorted(set(tables.phenotypes) - set(known)) if tables else []
+    everything = known + carried
     for name, key, ref in named(config, PHENOTYPE):
-        if name in known or name in ref.also or key.endswith(".parent"):
+        if name in everything or name in ref.also or key.endswith(".parent"):
             continue
-        close = _suggest(name, known)
-        problem = (
-            f"{origin.describe(key)} names the phenotype '{name}', which the phenotype table "
-            f"(`phenotyping.phenotypes`) does not define; its phenotypes are {known}"
-        )
+        close = _suggest(name, everything)
+        if tables and not known and key == "front.tumor_phenotype":
+            # Only tables name the phenotypes, and none has tumor cells: a field without tumor
+            # (no tumor region, no front; the spatial step says so), not a misspelt name.
+            log.warning(
+                "%s names the phenotype '%s', which no cell table has (their phenotypes: %s%s): "
+                "those samples have no tumor region and no front",
+                origin.describe(key),
+                name,
+                carried,
+                f"; did you mean '{close}'?" if close else "",
+            )
+            continue
+        if tables:
+            shown = ", ".join(tables.files[:3]) + (" ..." if len(tables.files) > 3 else "")
+            problem = (
+                f"{origin.describe(key)} names the phenotype '{name}', which neither the "
+                f"phenotype table (`phenotyping.phenotypes`: {known}) nor the cell tables "
+                f"({shown}: {carried}) have"
+            )
+        else:
+            problem = (
+                f"{origin.describe(key)} names the phenotype '{name}', which the phenotype "
+                f"table (`phenotyping.phenotypes`) does not define; its phenotypes are {known}"
+            )
         if close:
             problem += f" (did you mean '{close}'?)"
         what = f" ({ref.what})" if ref.what else ""
         if ref.form == "value":
             fix = origin.where_to_set(key, close or "NAME")
-            fix += f", to one of the phenotypes {known}{what}"
+            fix += f", to one of the phenotypes {everything}{what}"
         else:
-            fix = f"{origin.where_to_set(key)}: list only phenotypes of the table {known}"
+            source = "the tables" if tables else "the table"
+            fix = f"{origin.where_to_set(key)}: list only phenotypes of {source} {everything}"
+        if tables:
+            fix += (
+                ", or map the tables' names to yours with `cell_tables.phenotype_map` "
+                "(e.g. {CD8T: CD8_T, Tumor: tumor})"
+            )
         raise FrontlineInputError(problem, file=origin.file(key), fix=fix)
 
 

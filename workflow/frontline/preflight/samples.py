@@ -31,9 +31,11 @@ def produced_by_workflow(path: str | os.PathLike, config: Mapping) -> bool:
 def check_sample_files(
     samples: pd.DataFrame, config: Mapping, sheet_path: str | os.PathLike
 ) -> None:
-    """Every image (and annotation) the sheet names exists, or a rule of the workflow makes it."""
+    """Every image, cell table and annotation the sheet names exists, or a rule of the workflow
+    makes it."""
+    columns = (("image", "image"), ("cells", "cell table"), ("annotation", "annotation"))
     for sample, row in samples.iterrows():
-        for column, what in (("image", "image"), ("annotation", "annotation")):
+        for column, what in columns:
             value = str(row.get(column, "") or "").strip()
             if not value or produced_by_workflow(value, config) or Path(value).exists():
                 continue

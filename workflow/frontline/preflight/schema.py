@@ -42,6 +42,10 @@ REQUIRED = (
     ),
 )
 
+# The phenotype tree's keys: needed only when a sample is phenotyped by the tree (an image, or a
+# cell table of positivity flags or intensities); cell tables that carry phenotype names do not.
+TREE_KEYS = ("phenotyping.phenotypes", "phenotyping.exclusive")
+
 
 def _unknown_key(error: Any, origin: Origin) -> FrontlineInputError:
     """The message for a key the schema does not know (``additionalProperties: false``)."""
@@ -117,10 +121,15 @@ def _get(config: Mapping, key: str) -> tuple[bool, Any]:
     return True, node
 
 
-def check_required(config: Mapping, config_files: Origin | list | None = None) -> None:
+def check_required(
+    config: Mapping, config_files: Origin | list | None = None, tree_for: str | None = ""
+) -> None:
     """Every key of :data:`REQUIRED` is set (to something other than null).
 
     The example in the message uses the config's own phenotypes when it has a phenotype table.
+    ``tree_for``: the first sample that needs a phenotype tree (``phenotyping.phenotypes``,
+    ``exclusive``), "" for a run of images only, None when no sample needs one (every sample
+    is a cell table carrying phenotype names).
     """
     origin = Origin.of(config_files)
     found, table = _get(config, "phenotyping.phenotypes")
@@ -129,11 +138,18 @@ def check_required(config: Mapping, config_files: Origin | list | None = None) -
         found, value = _get(config, key)
         if found and value is not None:
             continue
+        if key in TREE_KEYS and tree_for is None:
+            continue
         if names and key != "phenotyping.phenotypes":
             example = _example_from(key, names, config)
         problem = f"config key `{key}` ({what}) is not set, and it has no default"
         if key != "phenotyping.phenotypes":
             problem += " (a default could name phenotypes your panel does not have)"
+        if key in TREE_KEYS and tree_for:
+            problem += (
+                f"; sample '{tree_for}' needs it (an image, or a cell table without phenotype "
+                "names, is phenotyped by the tree)"
+            )
         fix = f"add `{flow(key, example)}` to {origin.config_files}"
         if names:
             fix += f" (your phenotypes: {names})"
