@@ -27,7 +27,7 @@ length (:func:`regions_to_geojson`; read back with :func:`regions_from_geojson`)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -52,6 +52,9 @@ class Regions:
     front : MultiLineString (empty when there is no front)
     extent_um : (width_um, height_um) of the image
     source : ``"cells"`` or ``"annotation"`` (where the tumor region came from)
+    outline_scale : how the front step traced the tumor (JSON-ready dict: the tumor-cell
+        spacing and the closing radius it chose, :meth:`frontline.front.Scale.as_dict`), or
+        empty
     """
 
     tumor: MultiPolygon
@@ -59,10 +62,20 @@ class Regions:
     front: MultiLineString
     extent_um: tuple
     source: str = "cells"
+    outline_scale: dict = field(default_factory=dict, compare=False)
 
     @property
     def has_front(self) -> bool:
         return not self.front.is_empty and self.front.length > 0
+
+    @property
+    def no_front_reason(self) -> str:
+        """Why there is no invasive front ("" when there is one)."""
+        if self.has_front:
+            return ""
+        if self.tumor.is_empty:
+            return "no invasive front: no tumor region"
+        return "no invasive front: the tumor fills the tissue (no stroma with cells)"
 
 
 # --------------------------------------------------------------------------- layers
@@ -148,6 +161,7 @@ def regions_to_geojson(
             "tumor_area_um2": float(regions.tumor.area),
             "tissue_area_um2": float(regions.tissue.area),
             "front_length_um": float(regions.front.length),
+            "outline_scale": dict(regions.outline_scale),
         },
     }
 
@@ -188,6 +202,7 @@ def regions_from_geojson(
         front=front,
         extent_um=(float(meta["image_width_um"]), float(meta["image_height_um"])),
         source=meta.get("tumor_source", "cells"),
+        outline_scale=dict(meta.get("outline_scale") or {}),
     )
 
 
