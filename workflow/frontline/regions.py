@@ -78,6 +78,46 @@ class Regions:
         return "no invasive front: the tumor fills the tissue (no stroma with cells)"
 
 
+# --------------------------------------------------------------------------- nests
+
+NEST_COLUMNS = ["nest", "area_um2", "perimeter_um", "front_length_um", "n_holes"]
+
+
+def nest_table(regions: Regions, tolerance_um: float = 0.01) -> gpd.GeoDataFrame:
+    """One row per nest (tumor part): its area and the invasive front along it.
+
+    Parameters
+    ----------
+    regions : :class:`Regions` (µm)
+    tolerance_um : a front piece belongs to the nest whose outline lies this close
+
+    Returns
+    -------
+    GeoDataFrame with ``nest`` (1.., as ``Tumor 1``.. in the GeoJSON), ``area_um2``,
+    ``perimeter_um`` (outline, holes included), ``front_length_um`` (the part of the outline
+    that is invasive front: not cut by the image border or the tissue edge), ``n_holes`` and
+    the nest polygon as ``geometry`` (µm), in the order of the ``Tumor`` features of
+    :func:`regions_layer`.
+    """
+    parts = polygon_parts(regions.tumor)
+    front = regions.front
+    lengths = []
+    for part in parts:
+        near = part.boundary.buffer(tolerance_um, quad_segs=2)
+        lengths.append(float(front.intersection(near).length) if not front.is_empty else 0.0)
+    return gpd.GeoDataFrame(
+        {
+            "nest": list(range(1, len(parts) + 1)),
+            "area_um2": [float(p.area) for p in parts],
+            "perimeter_um": [float(p.length) for p in parts],
+            "front_length_um": lengths,
+            "n_holes": [len(p.interiors) for p in parts],
+        },
+        geometry=parts,
+        crs=None,
+    )
+
+
 # --------------------------------------------------------------------------- layers
 
 

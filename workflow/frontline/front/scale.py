@@ -11,10 +11,11 @@ cell counts per component); only the chosen scale is traced as polygons (:mod:`.
    of the tissue outside the outline that hold fewer than ``min_stroma_cells`` non-tumor cells
    are added to it (a lumen, a tear or a cell-free notch is not stroma) and the non-tumor cells
    inside are counted. The chosen ``k`` is the largest before the first step that raises that
-   count by more than ``scale_tolerance`` (10 %) plus two cells: on real tissue a bigger disc
-   starts to close over stroma strands and pockets (their cells then count as intratumoral,
-   17-120 % more per step in HALO and TNBC fields), while on a tumor with a smooth edge the
-   count hardly grows (3-5 % per step) and the smoothest outline wins.
+   count by more than ``scale_tolerance`` (10 %) plus twice its counting noise (2 √n cells):
+   on real tissue a bigger disc starts to close over stroma strands and pockets (their cells
+   then count as intratumoral, 17-120 % more per step in HALO and TNBC fields), while on a
+   tumor with a smooth edge the count grows little (3-5 % per step, or a few cells of the
+   immune pile along an excluded tumor's edge) and the smoothest outline wins.
 3. Channels and pockets: the closing at the fine scale ``channel_scale × s`` (1.5) keeps open
    the gaps wider than about three spacings. Where the chosen closing has filled such a gap it
    is given back to the stroma when it is a channel between two nests (it touches two parts of
@@ -39,6 +40,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .fields import closing_depth
+
+SLACK_SD = 2.0  # the ladder's step may add this many Poisson SDs (sqrt of the count) of cells
 
 
 def tumor_cell_spacing_um(xy_tumor_um: np.ndarray) -> float:
@@ -164,7 +167,7 @@ def choose_scale(
     distance, pad_px : :func:`frontline.front.fields.point_distance` of the tumor cells
     spacing_um, offset_um : tumor-cell spacing and edge offset, µm
     ladder : closing radii in spacings, increasing
-    tolerance : largest relative growth of the enclosed count per step (plus two cells)
+    tolerance : largest relative growth of the enclosed count per step (plus 2 sqrt(n) cells)
     allowed, tissue : bool rasters where tumor may lie / the tissue
     cells : pixels of the cells
 
@@ -180,7 +183,7 @@ def choose_scale(
         mask = region_mask(field_um, allowed, tissue, cells, min_area_px, min_stroma_cells)
         enclosed = int(np.count_nonzero(mask[cells.other]))
         steps.append((float(k), radius, enclosed))
-        if previous is not None and enclosed > previous * (1.0 + tolerance) + 2:
+        if previous is not None and enclosed > previous * (1.0 + tolerance) + _slack(previous):
             break
         previous, chosen = enclosed, (float(k), field_um)
     return chosen[0], chosen[1], steps
@@ -248,6 +251,11 @@ def _touching_labels(gaps: np.ndarray, nests: np.ndarray) -> np.ndarray:
         return np.zeros(n_gaps + 1, dtype=int)
     unique = np.unique(np.concatenate(pairs))
     return np.bincount(unique // (int(nests.max()) + 1), minlength=n_gaps + 1)
+
+
+def _slack(count: int) -> float:
+    """Counting noise allowed on top of the tolerance: SLACK_SD standard deviations."""
+    return SLACK_SD * math.sqrt(max(count, 1))
 
 
 def pad_for(radius_um: float, raster_um: float) -> int:
