@@ -1,7 +1,8 @@
 """Figures. Each function builds and returns a matplotlib Figure; the caller saves it.
 
 - ``gating``: the gating QC figure of each marker (:func:`gating_figure`, :func:`gating_figures`)
-- ``overview``: the sample at a glance (:func:`overview_figure`)
+- ``overview``: the sample at a glance (:func:`overview_figure`, its channels
+  :func:`overview_channels` and title :func:`call_title`)
 - ``spatial``: distance profile, neighbourhoods, L-function (:func:`spatial_figures`)
 - ``cohort``: immune densities per region across samples (:func:`cohort_figure`)
 - ``common``: composites, regions on axes, scale bars
@@ -10,7 +11,7 @@
 from .cohort import cohort_figure
 from .common import composite
 from .gating import crop_window, gating_figure, gating_figures
-from .overview import overview_figure
+from .overview import call_title, overview_channels, overview_figure
 from .spatial import (
     distance_profile_figure,
     lfunction_figure,
@@ -19,6 +20,7 @@ from .spatial import (
 )
 
 __all__ = [
+    "call_title",
     "cohort_figure",
     "composite",
     "crop_window",
@@ -27,6 +29,7 @@ __all__ = [
     "gating_figures",
     "lfunction_figure",
     "neighbourhoods_figure",
+    "overview_channels",
     "overview_figure",
     "spatial_figures",
 ]

@@ -36,6 +36,7 @@ def summarize(
     params: Params,
     immune_lineage: Sequence[str],
     sample: str | None = None,
+    nests: pd.DataFrame | None = None,
 ) -> dict:
     """One flat dict per sample (keys carry units), for ``summary.json`` and the cohort table.
 
@@ -53,7 +54,8 @@ def summarize(
     ``median_dist_nearest_tumor_um_{type}``, ``mixing_score``, ``mixing_score_{type}``;
     ``not_computable`` maps each null key to its reason (without a front: every distance-based
     key, with ``no_front_reason``). Types: the immune types, ``all_immune`` and the tumor
-    phenotype. NaN is written as None (JSON null).
+    phenotype. NaN is written as None (JSON null). ``nests``: the nests table
+    (:func:`frontline.regions.nest_table`; None: made from ``regions``).
     """
     p = params
     phen = cells["phenotype"].astype(str).to_numpy()
@@ -94,7 +96,7 @@ def summarize(
         "" if scale else untraced,
     )
     put("front_closing_um", scale.get("closing_um", np.nan), "" if scale else untraced)
-    nests = nest_table(regions)
+    nests = nest_table(regions) if nests is None else nests
     out["n_nests"] = int(len(nests))
     none = "" if len(nests) else "no tumor region"
     put("nest_area_um2_median", nests["area_um2"].median() if none == "" else np.nan, none)
