@@ -157,3 +157,46 @@ def test_accuracy_on_simulator_truth(preset, seed):
     assert acc["density_max_rel_error"] <= 0.15
     assert acc["truth_call"] == preset
     assert res.summary["phenotype_call"] == preset
+
+
+FIELDS = ["nests", "septa", "tma_core", "compartmentalized", "mixed"]
+
+
+@pytest.mark.parametrize("preset", FIELDS)
+def test_each_new_field_type_within_6_um_and_called_right(preset):
+    """The fields made like real breast carcinoma (1 x 1 mm, seed 1): the front from the truth
+    tumor cells gives signed distances within 6 µm of the truth (median over cells within
+    300 µm of the true front), and the call is the one the preset's pattern shows."""
+    from frontline import simulate
+    from frontline.evaluate import spatial_accuracy
+
+    cells, tumor, extent = simulate.truth_cells(preset, (2048, 2048), 0.5, seed=1)
+    settings = config.section("front")
+    settings.pop("tumor_phenotype")
+    regions = front.detect_regions(
+        cells[["x_um", "y_um"]].to_numpy(),
+        (cells["phenotype"] == "tumor").to_numpy(),
+        extent,
+        **settings,
+    )
+    params = spatial.Params.from_config(permutations=0)
+    res = spatial.analyze(
+        cells.drop(columns="dist_front_um"), regions, params, simulate.IMMUNE, sample=preset
+    )
+    acc = spatial_accuracy(
+        cells,
+        tumor,
+        res.cells,
+        regions,
+        res.densities,
+        res.summary["phenotype_call"],
+        params,
+        simulate.IMMUNE,
+    )
+    expected = simulate.PRESET_TABLE[preset].call
+    assert acc["dist_n_cells"] > 1000
+    assert acc["dist_median_abs_error_um"] <= 6.0, acc
+    assert acc["truth_call"] == expected
+    assert res.summary["phenotype_call"] == expected, res.summary["phenotype_call_reason"]
+    assert res.summary["phenotype_call_confidence"] == "high"
+    assert res.summary["n_nests"] >= 1 and res.summary["tumor_cell_spacing_um"] < 10.5

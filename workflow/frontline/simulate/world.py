@@ -8,7 +8,7 @@ The tumor is the super-level set of a field (:func:`tumor_field`), by the preset
   interlocking compartments, about half the field each;
 - ``nests``: the cells of a Voronoi tessellation (seeds about 170 µm apart) shrunk from each
   edge by half its stroma channel, 15-60 µm wide (one width per pair of nests), edges made
-  wavy by the waves (6 µm);
+  wavy by warping the plane with the waves (6 µm);
 - ``septa``: the same with nests of about 380 µm, septa of 25-50 µm (wobble 4 µm) and round
   stromal pockets (15-35 µm radius, about 5 per mm²), tumor up to the image border (a
   tumor-rich crop);
@@ -215,13 +215,19 @@ def _waves(modes: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 
 def _nest_field(world: World, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Distance (µm) inside a nest to its shrunk Voronoi edge (negative in the stroma)."""
-    pts = np.column_stack(
-        [
-            np.broadcast_to(xs, (ys.shape[0], xs.shape[1])).ravel(),
-            np.broadcast_to(ys, (ys.shape[0], xs.shape[1])).ravel(),
-        ]
-    )
+    """Distance (µm) inside a nest to its shrunk Voronoi edge (negative in the stroma).
+
+    The points are displaced by the waves (``wobble_um``, a smooth warp of the plane) before
+    their Voronoi cell is found, so edges are wavy while channels keep their width.
+    """
+    shape = (ys.shape[0], xs.shape[1])
+    gx = _waves(world.modes, ys, xs)
+    shifted = world.modes.copy()
+    shifted[:, 2] += np.pi / 2  # a second, independent-looking warp component
+    gy = _waves(shifted, ys, xs)
+    px = np.broadcast_to(xs, shape) + world.wobble_um * gx
+    py = np.broadcast_to(ys, shape) + world.wobble_um * gy
+    pts = np.column_stack([px.ravel(), py.ravel()])
     seeds = world.seeds
     k = min(8, len(seeds))
     dist, idx = cKDTree(seeds[:, :2]).query(pts, k=k)
@@ -234,9 +240,11 @@ def _nest_field(world: World, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         to_edge = (dist[:, j] ** 2 - dist[:, 0] ** 2) / (2 * sep)  # to the bisector of a, b
         width = lo + (hi - lo) * np.mod(u + seeds[idx[:, j], 2], 1.0)
         best = np.minimum(best, to_edge - width / 2)
-    for px, py, radius in world.pockets:
-        best = np.minimum(best, np.hypot(pts[:, 0] - px, pts[:, 1] - py) - radius)
-    return best.reshape(ys.shape[0], xs.shape[1]) + world.wobble_um * _waves(world.modes, ys, xs)
+    flat_x = np.broadcast_to(xs, shape).ravel()
+    flat_y = np.broadcast_to(ys, shape).ravel()
+    for cx, cy, radius in world.pockets:
+        best = np.minimum(best, np.hypot(flat_x - cx, flat_y - cy) - radius)
+    return best.reshape(shape)
 
 
 def in_tissue(world: World, y_um: np.ndarray, x_um: np.ndarray) -> np.ndarray:
