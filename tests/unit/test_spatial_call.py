@@ -125,12 +125,24 @@ def test_all_immune_pools_the_lineage_and_no_front_has_its_reason():
     summary = analyzed(cells, regions, phenotype="all_immune")
     assert summary["call_phenotype"] == "all_immune" and summary["call_n_cells"] == 200
     everywhere = regions_of(shapely.box(0, 0, 1000, 1000))
-    res = analyzed(cells, everywhere)
-    assert res["phenotype_call"] == "no_front" and res["phenotype_call_confidence"] is None
-    assert res["phenotype_call_reason"] == everywhere.no_front_reason
-    # every distance-based statistic is null with the same reason
+    res = analyzed(cells, everywhere, phenotype="all_immune")
+    # the tumor fills the field: 200 immune cells/mm², all among tumor cells: inflamed
+    assert everywhere.tumor_fills_tissue
+    assert res["phenotype_call"] == "inflamed" and res["phenotype_call_confidence"] == "high"
+    assert res["phenotype_call_reason"].startswith(everywhere.no_front_reason)
+    # every distance-based statistic is null with the reason there is no front
     assert res["not_computable"]["median_dist_front_um_CD8_T"] == everywhere.no_front_reason
     assert res["not_computable"]["area_mm2_outer_margin"] == everywhere.no_front_reason
+    # 100 CD8_T cells/mm² only in a field without stroma: a desert or excluded, who can say
+    sparse = cells.drop(index=np.flatnonzero(is_cd8)[100:160])
+    res = analyzed(sparse, everywhere)
+    assert res["phenotype_call"] == "not_computable"
+    assert "cannot be told from a desert" in res["phenotype_call_reason"]
+    # no tumor region at all: no_front
+    none = regions_of(shapely.Polygon())
+    res = analyzed(cells.assign(phenotype="CD8_T"), none)
+    assert res["phenotype_call"] == "no_front" and res["phenotype_call_confidence"] is None
+    assert res["phenotype_call_reason"] == "no invasive front: no tumor region"
 
 
 def test_evidence_from_a_table_without_the_spatial_step():

@@ -485,7 +485,11 @@ def spatial_accuracy(
     )
     evidence = spatial.call_evidence(truth_located, table, params.call, immune_lineage)
     truth_call, _, _ = spatial.immune_call(
-        evidence, params.call, params.min_cells, truth_regions.no_front_reason
+        evidence,
+        params.call,
+        params.min_cells,
+        truth_regions.no_front_reason,
+        truth_regions.tumor_fills_tissue,
     )
     out.update({"call": call, "truth_call": truth_call, "call_correct": call == truth_call})
     log.info(

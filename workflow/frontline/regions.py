@@ -69,6 +69,11 @@ class Regions:
         return not self.front.is_empty and self.front.length > 0
 
     @property
+    def tumor_fills_tissue(self) -> bool:
+        """No front because the tumor fills the tissue (there is a tumor region)."""
+        return not self.has_front and not self.tumor.is_empty
+
+    @property
     def no_front_reason(self) -> str:
         """Why there is no invasive front ("" when there is one)."""
         if self.has_front:

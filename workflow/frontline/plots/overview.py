@@ -183,7 +183,12 @@ def overview_figure(
     else:
         tints = channel_colours([c for c in composite_channels if c in channels])
     shown = list(tints)
-    rgb = composite(image[[channels.index(c) for c in shown]], [tints[c] for c in shown])
+    # the nuclear channel dimmed, so that the markers read on top of it
+    weights = [0.6 if tints[c] == NUCLEAR_COLOUR or c.upper() == "DAPI" else 1.0 for c in shown]
+    rgb = composite(
+        image[[channels.index(c) for c in shown]],
+        [tuple(w * v for v in tints[c]) for w, c in zip(weights, shown)],
+    )
 
     aspect = height_um / width_um if width_um else 1.0
     fig = Figure(figsize=(13.5, max(4.0, 6.2 * aspect + 1.6)), layout="constrained")

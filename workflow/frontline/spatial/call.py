@@ -11,7 +11,12 @@ The cells of ``call.phenotype`` (``all_immune``: the immune lineage) in the tiss
 
 - a cell *infiltrates* when it lies inside the tumor region or within ``call.contact_um``
   (10 µm, centroid to centroid: nuclei touching) of a tumor cell;
-- ``no_front``: there is no invasive front (no tumor region, or the tumor fills the tissue);
+- ``no_front``: there is no tumor region;
+- when the tumor fills the tissue (no stroma with cells in the field, no front), only
+  ``inflamed`` can be seen: every cell of the phenotype lies in the tumor, so the sample is
+  inflamed when their density there reaches ``call.desert_max_per_mm2`` (and there are at least
+  ``spatial.min_cells``); otherwise it is ``not_computable``, since without stroma an excluded
+  tumor cannot be told from a desert;
 - ``not_computable``: the tumor and its outer margin are too small to tell a desert (at
   ``call.desert_max_per_mm2`` they would hold fewer than ``spatial.min_cells`` cells), or
   the sample is not a desert and has fewer than ``spatial.min_cells`` cells of the phenotype;
@@ -126,7 +131,11 @@ def call_evidence(
 
 
 def immune_call(
-    evidence: dict, call: dict, min_cells: int, no_front_reason: str = ""
+    evidence: dict,
+    call: dict,
+    min_cells: int,
+    no_front_reason: str = "",
+    tumor_fills_tissue: bool = False,
 ) -> tuple[str, str, str | None]:
     """The call from its evidence (:func:`call_evidence`), with its reason and confidence.
 
@@ -136,6 +145,7 @@ def immune_call(
     call : the config's ``spatial: call`` section
     min_cells : the spatial step's ``min_cells``
     no_front_reason : why there is no invasive front ("" when there is one)
+    tumor_fills_tissue : there is no front because the tumor fills the tissue
 
     Returns
     -------
@@ -144,9 +154,11 @@ def immune_call(
     no call
     """
     e, name = evidence, evidence["phenotype"]
+    desert_max = call["desert_max_per_mm2"]
+    if no_front_reason and tumor_fills_tissue:
+        return _without_stroma(e, desert_max, min_cells, no_front_reason)
     if no_front_reason:
         return "no_front", no_front_reason, None
-    desert_max = call["desert_max_per_mm2"]
     area = e["area_mm2_tumor"] + e["area_mm2_outer_margin"]
     if desert_max * area < min_cells:
         return (
@@ -187,6 +199,22 @@ def immune_call(
         return "inflamed", f"{infiltrating} >= {threshold:.0%}; {densities}", confidence
     confidence = "high" if high < threshold else "low"
     return "excluded", f"{infiltrating} < {threshold:.0%}; {densities}", confidence
+
+
+def _without_stroma(e: dict, desert_max: float, min_cells: int, why: str):
+    """The call of a field the tumor fills: inflamed from enough cells, else unknown."""
+    name, n, area = e["phenotype"], e["n_in_tumor"], e["area_mm2_tumor"]
+    density = n / area if area > 0 else 0.0
+    stated = f"{why}; {name} {density:.0f}/mm² in the tumor (n = {n})"
+    if n < min_cells or density < desert_max:
+        return (
+            "not_computable",
+            f"{stated}: below {desert_max:g}/mm² or fewer than min_cells ({min_cells}), and "
+            "without stroma an excluded tumor cannot be told from a desert",
+            None,
+        )
+    confidence = "high" if poisson_interval(n)[0] / area >= desert_max else "low"
+    return "inflamed", f"{stated} >= {desert_max:g}/mm², all of them among tumor cells", confidence
 
 
 def call_summary(evidence: dict, decision: tuple[str, str, str | None], call: dict) -> dict:

@@ -223,10 +223,12 @@ def nest_counts(
 def _warn_without_front(regions, sample):
     if not regions.has_front:
         log.warning(
-            "%sno invasive front (%s): distances are NaN, regions are tumor_core and "
-            "stroma, the immune phenotype call is no_front",
+            "%s%s: distances are NaN (not computable), regions are tumor_core and stroma%s",
             f"sample {sample}: " if sample else "",
-            "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue",
+            regions.no_front_reason,
+            "; the immune call sees only an inflamed tumor"
+            if regions.tumor_fills_tissue
+            else "; the immune call is no_front",
         )
 
 

@@ -71,7 +71,7 @@ def summarize(
             skipped[key] = why or "undefined (division by zero)"
 
     evidence = call_evidence(cells, region_table, p.call, immune_lineage)
-    decision = immune_call(evidence, p.call, p.min_cells, no_front)
+    decision = immune_call(evidence, p.call, p.min_cells, no_front, regions.tumor_fills_tissue)
     for key, value in call_summary(evidence, decision, p.call).items():
         if isinstance(value, str) or value is None or key == "call_n_cells":
             out[key] = value
