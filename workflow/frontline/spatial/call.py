@@ -17,11 +17,12 @@ The cells of ``call.phenotype`` (``all_immune``: the immune lineage) in the tiss
   inflamed when their density there reaches ``call.desert_max_per_mm2`` (and there are at least
   ``spatial.min_cells``); otherwise it is ``not_computable``, since without stroma an excluded
   tumor cannot be told from a desert;
-- ``not_computable``: the tumor and its outer margin are too small to tell a desert (at
-  ``call.desert_max_per_mm2`` they would hold fewer than ``spatial.min_cells`` cells), or
-  the sample is not a desert and has fewer than ``spatial.min_cells`` cells of the phenotype;
 - ``desert``: the density inside the tumor and the density in the outer margin (0 to
-  ``margin_um`` outside the front) are both below ``call.desert_max_per_mm2`` (100/mm²; an
+  ``margin_um`` outside the front) are both below ``call.desert_max_per_mm2``; but
+  ``not_computable`` when the tumor and its outer margin are too small to tell (at
+  ``call.desert_max_per_mm2`` they would hold fewer than ``spatial.min_cells`` cells);
+- ``not_computable`` also when the sample is not a desert and has fewer than
+  ``spatial.min_cells`` cells of the phenotype (100/mm²; an
   HNSCC study, J Immunother Cancer 2024, doi 10.1136/jitc-2024-009550, used 100 CD8/mm² in
   the tumor centre and 200/mm² at the invasive margin; there is no consensus threshold,
   Tiwari et al. 2023, Front Immunol, doi 10.3389/fimmu.2023.1084887);
@@ -160,20 +161,20 @@ def immune_call(
     if no_front_reason:
         return "no_front", no_front_reason, None
     area = e["area_mm2_tumor"] + e["area_mm2_outer_margin"]
-    if desert_max * area < min_cells:
-        return (
-            "not_computable",
-            f"the tumor and its outer margin cover {area:.3f} mm²: at the desert threshold of "
-            f"{desert_max:g}/mm² they would hold {desert_max * area:.1f} {name} cells, fewer "
-            f"than min_cells ({min_cells})",
-            None,
-        )
     d_in, d_out = e["density_per_mm2_tumor"], np.nan_to_num(e["density_per_mm2_outer_margin"])
     densities = (
         f"{name} {d_in:.0f}/mm² in the tumor, {d_out:.0f}/mm² in the outer margin "
         f"(n = {e['n_cells']})"
     )
     if d_in < desert_max and d_out < desert_max:
+        if desert_max * area < min_cells:
+            return (
+                "not_computable",
+                f"{densities}, both < {desert_max:g}/mm², but the tumor and its outer margin "
+                f"cover only {area:.3f} mm²: at {desert_max:g}/mm² they would hold "
+                f"{desert_max * area:.1f} cells, fewer than min_cells ({min_cells})",
+                None,
+            )
         upper = [
             poisson_interval(e["n_in_tumor"])[1] / e["area_mm2_tumor"],
             poisson_interval(e["n_outer_margin"])[1] / e["area_mm2_outer_margin"]
