@@ -162,4 +162,4 @@ def test_overview_shades_the_tumor_outlines_each_nest_and_titles_the_call_with_n
     assert "tumor (2 nests)" in labels
     assert fig.texts[0].get_text() == title
     no_front = call_title("s2", {"phenotype_call": "no_front", "phenotype_call_reason": "no tumor"})
-    assert no_front == "s2: no_front (no tumor)"
+    assert no_front == "s2: no_front\n(no tumor)"

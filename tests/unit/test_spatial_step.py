@@ -3,7 +3,9 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import MultiPolygon, box
 from spatial_cases import regions_of, small_sample
 
@@ -200,3 +202,30 @@ def test_each_new_field_type_within_6_um_and_called_right(preset):
     assert res.summary["phenotype_call"] == expected, res.summary["phenotype_call_reason"]
     assert res.summary["phenotype_call_confidence"] == "high"
     assert res.summary["n_nests"] >= 1 and res.summary["tumor_cell_spacing_um"] < 10.5
+
+
+def test_nests_table_counts_the_cells_of_each_nest():
+    from shapely.geometry import MultiPolygon, Point
+    from spatial_cases import regions_of
+
+    rng = np.random.default_rng(4)
+    a, b = Point(300, 500).buffer(150), Point(750, 500).buffer(100)
+    xy = rng.uniform(0, 1000, (6000, 2))
+    in_a = shapely.contains_xy(a, xy[:, 0], xy[:, 1])
+    in_b = shapely.contains_xy(b, xy[:, 0], xy[:, 1])
+    phen = np.where(in_a | in_b, "tumor", "stromal").astype(object)
+    phen[in_a & (rng.random(len(xy)) < 0.2)] = "CD8_T"  # a fifth of nest a is CD8 T cells
+    cells = pd.DataFrame({"cell_id": np.arange(len(xy)) + 1, "x_um": xy[:, 0], "y_um": xy[:, 1]})
+    cells["phenotype"] = phen.astype(str)
+    res = spatial.analyze(
+        cells, regions_of(MultiPolygon([a, b])), spatial.Params.from_config(permutations=0)
+    )
+    nests = res.nests.sort_values("area_um2", ascending=False).reset_index(drop=True)
+    assert len(nests) == 2 and res.summary["n_nests"] == 2
+    assert nests.loc[0, "n_tumor_cells"] + nests.loc[0, "n_immune_cells"] == in_a.sum()
+    assert nests.loc[1, "n_immune_cells"] == 0 and nests.loc[1, "n_tumor_cells"] == in_b.sum()
+    assert nests.loc[0, "immune_density_per_mm2"] == pytest.approx(
+        nests.loc[0, "n_immune_cells"] / (a.area / 1e6)
+    )
+    assert nests["front_length_um"].sum() == pytest.approx(res.summary["front_length_um"])
+    assert res.summary["nest_area_um2_largest"] == pytest.approx(a.area)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_COMPOSITE_CHANNELS = 6
+TITLE_WIDTH = 110  # characters per line of the title
 NUCLEAR_COLOUR = (0.15, 0.35, 1.0)
 TUMOR_COLOUR = (0.1, 0.9, 0.2)
 MARKER_COLOURS = [  # immune markers: hues apart from the nuclear blue and the tumor green
@@ -111,10 +112,13 @@ def overview_channels(
 
 def call_title(sample: str, summary: Mapping) -> str:
     """The figure title: the sample, its immune call and the numbers the call rests on."""
+    import textwrap
+
     call = summary.get("phenotype_call")
     name = summary.get("call_phenotype")
     if call in ("no_front", "not_computable") or summary.get("call_fraction_infiltrating") is None:
-        return f"{sample}: {call} ({summary.get('phenotype_call_reason')})"
+        reason = textwrap.fill(f"({summary.get('phenotype_call_reason')})", TITLE_WIDTH)
+        return f"{sample}: {call}\n{reason}"
     share = summary["call_fraction_infiltrating"]
     threshold = summary.get("call_inflamed_min_fraction")
     d_tumor = summary.get("call_density_per_mm2_tumor") or 0.0
