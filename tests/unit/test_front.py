@@ -270,7 +270,7 @@ def test_an_annotation_beside_the_tumor_cells_is_warned_with_the_overlap(tissue_
 
 
 def test_nest_table_gives_each_nest_its_area_and_front():
-    xy, is_tumor, nests, extent = nests_field(np.random.default_rng(12), 40.0)
+    xy, is_tumor, nests, extent = nests_field(np.random.default_rng(11), 40.0)
     found = front.detect_regions(xy, is_tumor, extent, **DETECT)
     table = regions.nest_table(found)
     assert list(table["nest"]) == [1, 2]

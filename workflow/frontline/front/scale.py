@@ -19,8 +19,9 @@ cell counts per component); only the chosen scale is traced as polygons (:mod:`.
 3. Channels and pockets: the closing at the fine scale ``channel_scale × s`` (1.5) keeps open
    the gaps wider than about three spacings. Where the chosen closing has filled such a gap it
    is given back to the stroma when it is a channel between two nests (it touches two parts of
-   the fine outline holding at least ``min_pocket_cells`` tumor cells each, and the fine gap it
-   belongs to holds at least ``min_stroma_cells`` non-tumor cells) or an enclosed pocket (it
+   the fine outline holding at least ``min_pocket_cells`` tumor cells each, and holds at least
+   ``min_stroma_cells`` non-tumor cells where the chosen closing filled it, so a channel the
+   chosen closing bridges only at a pinch without cells stays bridged) or an enclosed pocket (it
    touches no stroma outside the chosen outline and holds at least ``min_pocket_cells``
    non-tumor cells: an immune aggregate inside the tumor is not intratumoral). A notch open to
    the stroma is neither and stays closed, so the outline keeps the smoothness of the chosen
@@ -202,9 +203,9 @@ def stroma_openings(
     """The gaps of the fine outline that the coarse one filled and that are stroma.
 
     A channel between two nests: touches two parts of the fine outline with at least
-    ``min_nest_cells`` tumor cells each, and its whole gap (also where the coarse outline
-    left it open) holds at least ``min_channel_cells`` non-tumor cells. A pocket: touches no
-    stroma outside the coarse outline and holds at least ``min_pocket_cells`` non-tumor cells.
+    ``min_nest_cells`` tumor cells each and holds at least ``min_channel_cells`` non-tumor
+    cells (where the coarse outline filled it). A pocket: touches no stroma outside the coarse
+    outline and holds at least ``min_pocket_cells`` non-tumor cells.
 
     Parameters
     ----------
@@ -217,17 +218,11 @@ def stroma_openings(
     (rows, cols) bool raster
     """
     inside = coarse >= 0
-    fine_gap = (fine < 0) & allowed
-    gap = fine_gap & inside
+    gap = (fine < 0) & inside & allowed
     gaps, n_gaps = ndimage.label(gap)
     if n_gaps == 0:
         return gap
     held = np.bincount(gaps[cells.other], minlength=n_gaps + 1)
-    # a channel's cells: those of its whole fine gap, also where the coarse outline left it open
-    whole, n_whole = ndimage.label(fine_gap)
-    held_whole = np.bincount(whole[cells.other], minlength=n_whole + 1)
-    first = ndimage.minimum(whole, gaps, index=np.arange(n_gaps + 1))
-    channel_cells = held_whole[np.asarray(first, dtype=np.int64)]
     nests, n_nests = ndimage.label((fine >= 0) & allowed)
     tumor_cells = np.bincount(nests[cells.tumor], minlength=n_nests + 1)
     tumor_cells[0] = 0
@@ -235,7 +230,7 @@ def stroma_openings(
     touched = _touching_labels(gaps, big)  # per gap: number of distinct big nests it touches
     outside = ndimage.binary_dilation(~inside | ~allowed) & gap
     open_to_stroma = np.bincount(gaps[outside], minlength=n_gaps + 1) > 0
-    keep = (touched >= 2) & (channel_cells >= min_channel_cells)
+    keep = (touched >= 2) & (held >= min_channel_cells)
     keep |= ~open_to_stroma & (held >= min_pocket_cells)
     keep[0] = False
     return keep[gaps]
