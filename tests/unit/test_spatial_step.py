@@ -88,7 +88,10 @@ def test_analyze_without_front_reports_no_front(case, caplog):
         tumor = box(0, 0, 1000, 1000)
     regions = regions_of(tumor)
     res = spatial.analyze(cells, regions, spatial.Params.from_config(permutations=0), sample="s")
-    assert res.summary["phenotype_call"] == "no_front"
+    # without a tumor: no_front; a tumor filling the tissue holds every CD8_T cell (inflamed)
+    expected_call = "no_front" if case == "no tumor" else "inflamed"
+    assert res.summary["phenotype_call"] == expected_call
+    assert res.summary["no_front_reason"] == regions.no_front_reason
     assert "no invasive front" in caplog.text
     assert res.cells["dist_front_um"].isna().all()
     assert res.densities.empty
