@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 TYPES = ("tumor", "stromal", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil")
+# the spatial keys that name phenotypes (no schema default): the simulator's panel
+PANEL = {"immune_types": TYPES[2:], "call": {"phenotype": "CD8_T"}}
 
 
 def make_table(path, n_cells=1_000_000, size_um=10_000.0, seed=3, lattice_um=4.0):
@@ -119,7 +121,7 @@ def run_method(method, table_path, regions_path, args):
     else:
         found = regions.regions_from_geojson(json.loads(Path(regions_path).read_text()))
     if method == "spatial":
-        params = spatial.Params.from_config(permutations=0, workers=args.workers)
+        params = spatial.Params.from_config(permutations=0, workers=args.workers, **PANEL)
         t, c = time.perf_counter(), cpu_seconds()
         res = spatial.analyze(cells, found, params, sample="bench")
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
@@ -127,7 +129,7 @@ def run_method(method, table_path, regions_path, args):
         out["stages_cpu_s"] = {k: round(v, 3) for k, v in res.cpu_s.items()}
         out["phenotype_call"] = res.summary["phenotype_call"]
     elif method == "permutations":
-        params = spatial.Params.from_config()
+        params = spatial.Params.from_config(**PANEL)
         dmap = spatial.distance_map(found, params.raster_um)
         r, c = dmap.pixel_of(xy)
         in_tissue = dmap.tissue[r, c]
