@@ -18,14 +18,14 @@ The cells of ``call.phenotype`` (``all_immune``: the immune lineage) in the tiss
   ``spatial.min_cells``); otherwise it is ``not_computable``, since without stroma an excluded
   tumor cannot be told from a desert;
 - ``desert``: the density inside the tumor and the density in the outer margin (0 to
-  ``margin_um`` outside the front) are both below ``call.desert_max_per_mm2``; but
+  ``margin_um`` outside the front) are both below ``call.desert_max_per_mm2`` (100/mm²; an
+  HNSCC study, J Immunother Cancer 2024, doi 10.1136/jitc-2024-009550, used 100 CD8/mm² in
+  the tumor centre and 200/mm² at the invasive margin; there is no consensus threshold,
+  Tiwari et al. 2023, Front Immunol, doi 10.3389/fimmu.2023.1084887); but
   ``not_computable`` when the tumor and its outer margin are too small to tell (at
   ``call.desert_max_per_mm2`` they would hold fewer than ``spatial.min_cells`` cells);
 - ``not_computable`` also when the sample is not a desert and has fewer than
-  ``spatial.min_cells`` cells of the phenotype (100/mm²; an
-  HNSCC study, J Immunother Cancer 2024, doi 10.1136/jitc-2024-009550, used 100 CD8/mm² in
-  the tumor centre and 200/mm² at the invasive margin; there is no consensus threshold,
-  Tiwari et al. 2023, Front Immunol, doi 10.3389/fimmu.2023.1084887);
+  ``spatial.min_cells`` cells of the phenotype (a share from too few cells);
 - ``inflamed``: otherwise, when the infiltrating share reaches ``call.inflamed_min_fraction``
   (0.3: on the 17 TNBC fields of Keren et al., all immune cells, mixed tumors have 0.31-1.0,
   compartmentalized ones 0.09-0.25);
