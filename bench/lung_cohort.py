@@ -87,7 +87,7 @@ def run(path=TABLE, **cohort_overrides):
     """Features and statistics of the lung cohort: (CohortFeatures, Statistics, seconds)."""
     t0 = time.perf_counter()
     params = spatial.Params.from_config(
-        {"immune_types": IMMUNE, "call": {"phenotype": "CD8_T"}, "permutations": 0}
+        {"immune_types": IMMUNE, "permutations": 0}, call={"phenotype": "CD8_T"}
     )
     samples = list(field_outputs(lung_cells(path), params))
     patients = {s: p for s, p, _ in samples}

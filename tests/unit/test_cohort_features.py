@@ -193,6 +193,14 @@ def test_the_patient_call_is_the_majority_ties_to_more_tissue_and_agreement_is_r
     outputs["d"] = image(rng, counts, {"tumor_core": 0.1}, call="inflamed")
     again = cohort_features(outputs, dict.fromkeys(outputs, "P"), PARAMS, []).patients.table
     assert again.loc[0, "phenotype_call"] == "inflamed"  # two of three informative calls
+    # no informative call: not_computable when an image had a tumor but too few cells
+    none = {
+        k: image(rng, counts, {"tumor_core": 0.1}, call=c)
+        for k, c in (("e", "no_front"), ("f", "not_computable"), ("g", "no_front"))
+    }
+    silent = cohort_features(none, dict.fromkeys(none, "Q"), PARAMS, []).patients.table
+    assert silent.loc[0, "phenotype_call"] == "not_computable"
+    assert np.isnan(silent.loc[0, "call_agreement"])
 
 
 def test_band_densities_pool_counts_and_areas_per_band():
@@ -270,12 +278,8 @@ def test_one_image_pooled_alone_gives_its_own_summary_numbers():
 
     cells, regions = small_sample(np.random.default_rng(9))
     params = spatial.Params.from_config(
-        {
-            "immune_types": ["CD8_T", "macrophage"],
-            "call": {"phenotype": "CD8_T"},
-            "permutations": 0,
-            "min_cells": 20,
-        }
+        {"immune_types": ["CD8_T", "macrophage"], "permutations": 0, "min_cells": 20},
+        call={"phenotype": "CD8_T"},
     )
     result = spatial.analyze(cells, regions, params, immune_lineage=["CD8_T", "macrophage"])
     feats = cohort_features(

@@ -262,6 +262,9 @@ def test_every_phenotype_a_key_names_is_in_the_table(change, expected, tmp_path,
         preflight.check_phenotype_references(fill(content), ["my.yaml"])
     assert expected in " ".join(err.value.message().split()), err.value.message()
     preflight.check_phenotype_references(fill(MINIMAL), ["my.yaml"])
+    # the whole immune lineage is a call of its own, not a phenotype of the table
+    lineage = {**MINIMAL, "spatial": {**MINIMAL["spatial"], "call": {"phenotype": "all_immune"}}}
+    preflight.check_phenotype_references(fill(lineage), ["my.yaml"])
 
 
 def test_missing_channels_name_their_keys_and_a_default_says_so(tmp_path, monkeypatch):
@@ -281,6 +284,12 @@ def test_missing_channels_name_their_keys_and_a_default_says_so(tmp_path, monkey
     assert "'CD8a' in `phenotyping.phenotypes.CD8_T.positive` (my.yaml)" in text, text
     assert "add `segmentation: {nuclear_channel: NAME}` to my.yaml (the image's nuclear " in text
     assert "'CD8a' -> 'CD8A' in my.yaml" in text, text
+    content["report"] = {"overview_channels": ["DAPI", "CD8a", "CD3"]}  # CD3: not in the image
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_markers(fill_defaults(content), ["DAPI", "CK_EPCAM", "CD8a"], ["my.yaml"])
+    assert "channel(s) ['CD3']" in err.value.message(), err.value.message()
+    assert "'CD3' in `report.overview_channels` (my.yaml)" in err.value.message()
 
 
 def test_a_panel_of_its_own_is_never_told_about_the_demos_markers(tmp_path, monkeypatch):
@@ -386,6 +395,11 @@ def test_names_and_paths_rules_write_to_stay_inside(change, expected, tmp_path, 
         ({"pixel_size_um": 0.01}, "(from the config's pixel_size_um) is implausible"),
         ({"simulate": {"pixel_size_um": 8}}, "(from the config's simulate.pixel_size_um)"),
         ({"segmentation": {"model_pixel_size_um": 50}}, "segmentation.model_pixel_size_um"),
+        (
+            {"front": {"scale_ladder": [3.0, 2.0]}},
+            "the closing radii (in tumor-cell spacings) must",
+        ),
+        ({"front": {"channel_scale": 2.0}}, "not finer than the closing ladder's first step (2,"),
     ],
 )
 def test_settings_that_do_not_fit_together(change, expected, tmp_path, monkeypatch):

@@ -33,8 +33,8 @@ def inputs(tmp_path_factory):
         {
             "permutations": 0,
             "immune_types": ["CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil"],
-            "call": {"phenotype": "CD8_T"},
-        }
+        },
+        call={"phenotype": "CD8_T"},
     )
     tissue = MultiPolygon([box(0, 0, 500, 500)])
     tumor = as_multipolygon(Point(250, 250).buffer(150, quad_segs=32))

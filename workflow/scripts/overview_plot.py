@@ -16,8 +16,7 @@ def main(smk):
     sample, p, inp = smk.wildcards.sample, smk.params, smk.input
     cells = pd.read_parquet(inp.cells, columns=["x_um", "y_um", "phenotype"])
     regions = io.read_regions(inp.regions, sample=sample)
-    call = io.read_json(inp.summary, sample=sample)["phenotype_call"]
-    title = f"{sample}: immune phenotype {call}"
+    title = plots.call_title(sample, io.read_json(inp.summary, sample=sample))
     if not inp.image:
         fig = plots.cells_figure(cells, regions.extent_um, regions.tumor, regions.front, title)
         io.save_figure(fig, smk.output.png, dpi=p.dpi)
@@ -31,8 +30,24 @@ def main(smk):
         factor * pixel_size_um,
         Path(inp.image).name,
     )
+    shown = plots.overview_channels(
+        channels,
+        nuclear_channel=p.nuclear_channel,
+        phenotypes=p.phenotypes,
+        tumor_phenotype=p.tumor_phenotype,
+        chosen=p.channels,
+        sample=sample,
+    )
     fig = plots.overview_figure(
-        image, channels, factor, pixel_size_um, cells, regions.tumor, regions.front, title=title
+        image,
+        channels,
+        factor,
+        pixel_size_um,
+        cells,
+        regions.tumor,
+        regions.front,
+        title=title,
+        composite_channels=shown,
     )
     io.save_figure(fig, smk.output.png, dpi=p.dpi)
 

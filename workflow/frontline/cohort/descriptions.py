@@ -32,7 +32,7 @@ _DESCRIPTIONS = (  # (pattern of the name, unit, what it pools, what it is)
         r"phenotype_call",
         "",
         "majority of the images' calls (ties: more tissue)",
-        "immune phenotype call (no_front when no image has a front)",
+        "immune phenotype call (no_front / not_computable when no image has a call)",
     ),
     (r"image_calls", "", "listing", "the images' calls and how many images had each"),
     (r"call_agreement", "fraction", "images", "share of the images whose call is the patient's"),

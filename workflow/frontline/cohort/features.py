@@ -201,12 +201,15 @@ def _enrichment_sums(table: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict:
 
 def _patient_call(parts: list[_Counts]) -> tuple[str, str, float]:
     """The unit's call: its images' most common informative call (ties: the one covering more
-    tissue); ``no_front`` when no image has one. Also the image calls and their agreement."""
+    tissue). Without one: ``not_computable`` when an image had a tumor but too few cells or too
+    small a field for a call, else ``no_front``. Also the image calls and their agreement."""
     calls = Counter(c.call for c in parts)
     listing = ", ".join(f"{k}: {v}" for k, v in calls.most_common())
     informative = {k: v for k, v in calls.items() if k not in NO_CALL}
     if not informative:
-        return (parts[0].call if len(calls) == 1 else "no_front"), listing, np.nan
+        if len(calls) == 1:
+            return parts[0].call, listing, np.nan
+        return ("not_computable" if "not_computable" in calls else "no_front"), listing, np.nan
     area = Counter()
     for c in parts:
         area[c.call] += c.tissue_mm2 if np.isfinite(c.tissue_mm2) else 0.0

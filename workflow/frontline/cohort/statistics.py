@@ -19,6 +19,7 @@ import pandas as pd
 
 from .clinical import EVENT, GROUP, TIME, Clinical
 from .descriptions import DESCRIPTIVE
+from .features import NO_CALL
 from .groups import MIN_GROUP, group_tests, mixed_model_tests
 from .survival import kaplan_meier, median_split, survival_tests
 
@@ -147,15 +148,22 @@ def _group_tests(features, images, groups, names, cohort):
 
 def _kaplan_meier(features, clinical, survival, top):
     time, event = clinical[TIME], clinical[EVENT]
-    splits = []
+    splits, uncalled = [], pd.Series(dtype=object)
     if CALL in features:
-        splits.append((CALL, features[CALL].where(features[CALL].notna())))
+        # patients without a call (no tumor, too few cells) are no group to compare
+        calls = features[CALL].where(features[CALL].notna())
+        uncalled = calls[calls.notna() & calls.astype(str).isin(NO_CALL)]
+        splits.append((CALL, calls.where(~calls.index.isin(uncalled.index))))
     if top > 0 and not survival.empty and "p" in survival:
         best = survival.dropna(subset=["p"]).nsmallest(top, "p")["feature"]
         splits += [(f"{name} (median split)", median_split(features[name])) for name in best]
     curves, tests = [], []
     for name, labels in splits:
         curve, test = kaplan_meier(labels.reindex(features.index), time, event, name)
+        if name == CALL and len(uncalled):
+            left = ", ".join(f"{k} ({v})" for k, v in uncalled.astype(str).value_counts().items())
+            note = f"patients without a call left out: {left}"
+            test["reason"] = "; ".join(r for r in (test["reason"], note) if r)
         curves.append(curve)
         tests.append(test)
     return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()), tests

@@ -1,7 +1,8 @@
 """Figures. Each function builds and returns a matplotlib Figure; the caller saves it.
 
 - ``gating``: the gating QC figure of each marker (:func:`gating_figure`, :func:`gating_figures`)
-- ``overview``: the sample at a glance (:func:`overview_figure`; without an image
+- ``overview``: the sample at a glance (:func:`overview_figure`, its channels
+  :func:`overview_channels` and title :func:`call_title`; without an image
   :func:`cells_figure`)
 - ``spatial``: distance profile, neighbourhoods, L-function (:func:`spatial_figures`)
 - ``cohort``: immune densities per region across samples (:func:`cohort_figure`)
@@ -13,7 +14,7 @@ from .cohort import cohort_figure
 from .common import composite
 from .gating import crop_window, gating_figure, gating_figures
 from .outcomes import group_effects_figure, hazard_ratio_figure, km_figure, outcome_figures
-from .overview import cells_figure, overview_figure
+from .overview import call_title, cells_figure, overview_channels, overview_figure
 from .spatial import (
     distance_profile_figure,
     lfunction_figure,
@@ -22,6 +23,7 @@ from .spatial import (
 )
 
 __all__ = [
+    "call_title",
     "cells_figure",
     "cohort_figure",
     "composite",
@@ -35,6 +37,7 @@ __all__ = [
     "lfunction_figure",
     "neighbourhoods_figure",
     "outcome_figures",
+    "overview_channels",
     "overview_figure",
     "spatial_figures",
 ]

@@ -63,6 +63,7 @@ REFERENCES = (
     Reference("phenotyping.gates", MARKER, "keys"),
     Reference("phenotyping.compartments", MARKER, "keys"),
     Reference("phenotyping.exclusive_compartments", MARKER, "keys"),
+    Reference("report.overview_channels", MARKER, "items", what="a channel of the overview"),
 )
 
 

@@ -152,6 +152,7 @@ def check_ranges(config: Mapping, config_files: Origin | list | None = None) -> 
                 file=origin.file(key),
                 fix=f"{origin.where_to_set(key, str(sorted(set(radii))))}",
             )
+    _check_front_scales(config["front"], origin)
     sizes = [
         ("pixel_size_um", config["pixel_size_um"]),
         ("segmentation.model_pixel_size_um", seg["model_pixel_size_um"]),
@@ -160,3 +161,28 @@ def check_ranges(config: Mapping, config_files: Origin | list | None = None) -> 
     for key, size in sizes:
         if size is not None:
             check_pixel_size(size, f"the config's {key}", file=origin.file(key))
+
+
+def _check_front_scales(front: Mapping, origin: Origin) -> None:
+    """The front's closing ladder rises, and its fine (channel) closing is finer than the
+    ladder's first step (else no channel or pocket could open). Scales against the image's
+    size are checked by the front step (:func:`frontline.front.detect.check_scales`)."""
+    key = "front.scale_ladder"
+    ladder = list(front["scale_ladder"])
+    if any(b <= a for a, b in zip(ladder, ladder[1:])):
+        raise FrontlineInputError(
+            f"{origin.describe(key)} is {ladder}: the closing radii (in tumor-cell spacings) "
+            "must rise, each once, smallest first",
+            file=origin.file(key),
+            fix=f"{origin.where_to_set(key, str(sorted(set(ladder))))}",
+        )
+    channel = front["channel_scale"]
+    if front["closing_um"] is None and channel is not None and channel >= ladder[0]:
+        key = "front.channel_scale"
+        raise FrontlineInputError(
+            f"{origin.describe(key)} is {channel:g} tumor-cell spacings, not finer than the "
+            f"closing ladder's first step ({ladder[0]:g}, `front.scale_ladder`): no channel "
+            "between nests or stromal pocket could open",
+            file=origin.file(key),
+            fix=f"{origin.where_to_set(key, '1.5')} to less than {ladder[0]:g}, or null for none",
+        )
