@@ -13,7 +13,15 @@ import pandas as pd
 from .errors import FrontlineInputError
 
 REQUIRED = ("sample", "image")
-OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map", "gates")
+OPTIONAL = (
+    "pixel_size_um",
+    "annotation",
+    "annotation_units",
+    "truth",
+    "fluor_map",
+    "gates",
+    "batch",
+)
 
 
 def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
@@ -25,7 +33,8 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         TSV with columns ``sample``, ``image`` and optionally ``pixel_size_um`` (µm),
         ``annotation`` (GeoJSON), ``annotation_units`` (``um`` or ``px``), ``truth``
         (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``),
-        ``gates`` (a table of the sample's manual gates, e.g. a copied ``gates.tsv``).
+        ``gates`` (a table of the sample's manual gates, e.g. a copied ``gates.tsv``),
+        ``batch`` (samples of one batch are auto-gated together).
 
     Returns
     -------

@@ -30,8 +30,10 @@ from .references import (
     check_markers,
     check_phenotype_references,
     check_phenotyping,
+    check_states,
 )
 from .samples import (
+    batch_notes,
     check_gates_tables,
     check_sample_files,
     check_writable,
@@ -59,6 +61,8 @@ __all__ = [
     "check_samples",
     "check_schema",
     "check_segmentation",
+    "batch_notes",
+    "check_states",
     "check_writable",
     "produced_by_workflow",
 ]
@@ -75,6 +79,7 @@ def check_config(config: Mapping, config_files: Origin | list | None = None) -> 
     check_segmentation(config["segmentation"], origin)
     check_phenotyping(config["phenotyping"], origin)
     check_phenotype_references(config, origin)
+    check_states(config, origin)
 
 
 def check_samples(

@@ -56,6 +56,9 @@ REFERENCES = (
     Reference("phenotyping.gates", MARKER, "keys"),
     Reference("phenotyping.compartments", MARKER, "keys"),
     Reference("phenotyping.exclusive_compartments", MARKER, "keys"),
+    Reference("states.*.of", PHENOTYPE, "items", what="the phenotypes the state applies to"),
+    Reference("states.*.positive", MARKER, "items"),
+    Reference("states.*.negative", MARKER, "items"),
 )
 
 
@@ -200,3 +203,23 @@ def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None =
     )
     for marker, value in (phenotyping.get("gates") or {}).items():
         parse_gate(value, marker, file=origin.file(f"phenotyping.gates.{marker}"))
+
+
+def check_states(config: Mapping, config_files: Origin | list | None = None) -> None:
+    """State names that cannot be columns next to the phenotypes' (a phenotype's name, a
+    ``_positive`` suffix, a ``+``); their markers and phenotypes are checked with every
+    other reference (:func:`check_markers`, :func:`check_phenotype_references`)."""
+    from ..states import SEPARATOR
+
+    origin = Origin.of(config_files)
+    known = phenotype_names(config)
+    for name in config.get("states") or {}:
+        name = str(name)
+        if name in known or name.endswith("_positive") or SEPARATOR in name:
+            raise FrontlineInputError(
+                f"{origin.describe(f'states.{name}')} is named like a phenotype or a marker "
+                f"column (a phenotype's name, '_positive' at its end, or '{SEPARATOR}')",
+                file=origin.file(f"states.{name}"),
+                fix=f"rename the state, e.g. {name.replace(SEPARATOR, '_')}_state; "
+                "phenotypes.parquet gets a column named as each state",
+            )
