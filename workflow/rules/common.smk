@@ -33,6 +33,8 @@ SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
     preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
+    for _note in preflight.batch_notes(SAMPLES):
+        print(_note, file=sys.stderr)
 
 
 def exactly(values):
@@ -112,6 +114,25 @@ def gates_of(wildcards):
     return [] if value is None else [value]
 
 
+def batch_name(sample):
+    """The sample's batch (sheet column `batch`), or None."""
+    return sheet.optional(SAMPLES.loc[sample, "batch"])
+
+
+def batch_members(batch):
+    """The samples of a batch, in sheet order."""
+    return [s for s in SAMPLES.index if batch_name(s) == batch]
+
+
+BATCHES = sorted({b for b in map(batch_name, SAMPLES.index) if b is not None})
+
+
+def batch_gates_of(wildcards):
+    """The gates table of the sample's batch as a list (empty without a batch)."""
+    batch = batch_name(wildcards.sample)
+    return [] if batch is None else [f"results/batches/{batch}/gates.tsv"]
+
+
 def truth_of(wildcards):
     """Truth files (prefix + .truth_*) as a dict, empty when the sample has none."""
     prefix = sheet.optional(SAMPLES.loc[wildcards.sample, "truth"])
@@ -130,7 +151,7 @@ def all_outputs():
         + expand("results/{sample}/plots/overview.png", sample=SAMPLES.index)
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
-        + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
+        + ["results/cohort/summary.tsv", "results/cohort/summary.png", "results/cohort/qc.tsv"]
     )
 
 
@@ -149,19 +170,36 @@ HEADLINE_METRICS = (
 
 
 def print_where_results_are():
-    """After a successful run: where the results and the accuracy figures are."""
+    """After a successful run: the QC flags first (a run with flagged gates must not look
+    like a clean success), then where the results and the accuracy figures are."""
     import json
 
+    import pandas as pd
+
+    from frontline import qc
+
+    table = Path("results/cohort/qc.tsv")
+    flagged = (
+        qc.qc_report_lines(pd.read_csv(table, sep="\t", keep_default_na=False))
+        if table.exists()
+        else []
+    )
     lines = [
         "",
-        "frontline finished.",
+        (
+            "frontline finished, WITH QC FLAGS: read them before the results."
+            if flagged
+            else "frontline finished; every gate and lineage passed QC (results/cohort/qc.tsv)."
+        ),
+        *flagged,
         "  cohort table:  results/cohort/summary.tsv",
         "  cohort figure: results/cohort/summary.png",
+        "  QC table:      results/cohort/qc.tsv",
         "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
     ]
     for s in SAMPLES.index:
         lines.append(
-            f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)"
+            f"  {s}: results/{s}/ (summary.json, qc.tsv, plots/, qupath_cells.geojson, cells.h5ad)"
         )
         evaluation = Path(f"results/{s}/evaluation.json")
         if evaluation.exists():
@@ -178,6 +216,8 @@ def print_where_results_are():
                         if k in values
                     ]
                     lines.append(f"      {section}: " + ", ".join(shown))
+    if flagged:
+        lines += ["", *flagged[:1], "  (the flagged samples are listed above)"]
     print("\n".join(lines))
 
 

@@ -92,6 +92,7 @@ rule cohort:
         summaries=expand("results/{sample}/summary.json", sample=SAMPLES.index),
         densities=expand("results/{sample}/region_densities.tsv", sample=SAMPLES.index),
         evaluations=expand("results/{sample}/evaluation.json", sample=samples_with_truth()),
+        qc=expand("results/{sample}/qc.tsv", sample=SAMPLES.index),
     output:
         table=report(
             "results/cohort/summary.tsv",
@@ -104,6 +105,12 @@ rule cohort:
             caption="../report/cohort.rst",
             category="0. Cohort",
             labels={"figure": "immune densities by region"},
+        ),
+        qc=report(
+            "results/cohort/qc.tsv",
+            caption="../report/cohort_qc.rst",
+            category="0. QC",
+            labels={"table": "every sample's QC flags (qc.tsv)"},
         ),
     log:
         "logs/cohort/cohort.log",
@@ -119,6 +126,8 @@ rule cohort:
         samples=list(SAMPLES.index),
         evaluated=samples_with_truth(),
         immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
+        call_phenotype=config["spatial"]["call"]["phenotype"],
+        min_cells=config["spatial"]["min_cells"],
         dpi=REPORT["dpi"],
     script:
         "../scripts/cohort.py"

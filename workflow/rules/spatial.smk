@@ -7,6 +7,7 @@ rule spatial:
         cells="results/{sample}/cells.parquet",
         phenotypes="results/{sample}/phenotypes.parquet",
         regions="results/{sample}/tumor_um.geojson",
+        qc="results/{sample}/qc.tsv",
     output:
         cells="results/{sample}/cells_spatial.parquet",
         densities=report(
@@ -66,6 +67,7 @@ rule spatial:
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
         phenotypes=config["phenotyping"]["phenotypes"],
+        states=config["states"],
         dpi=config["report"]["dpi"],
     script:
         "../scripts/spatial.py"

@@ -8,7 +8,10 @@ From the density of the ``call.phenotype`` cells (default CD8_T; densities over 
 - ``inflamed``: density inside the tumor (tumor core, or the inner margin when the core has less
   than 0.01 mm²) >= ``call.inflamed_min_per_mm2``;
 - ``excluded``: otherwise, density in the outer margin >= ``call.excluded_min_per_mm2``;
-- ``desert``: otherwise.
+- ``desert``: otherwise;
+- ``not_computable``: an inflamed or excluded call that fewer than ``spatial.min_cells``
+  cells of the phenotype (in the tissue) would make (``common.too_few_cells``); a desert is
+  a desert because it has few cells.
 """
 
 from __future__ import annotations
@@ -19,26 +22,40 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .common import ALL_IMMUNE, REGIONS, not_computable
+from .common import ALL_IMMUNE, REGIONS, not_computable, too_few_cells
 
 if TYPE_CHECKING:
     from ..regions import Regions
     from .params import Params
 
 
-def phenotype_call(region_table: pd.DataFrame, has_front: bool, call: dict) -> tuple[str, str]:
-    """Immune phenotype of the sample: inflamed, excluded, desert or no_front.
+def phenotype_call(
+    region_table: pd.DataFrame, has_front: bool, call: dict, min_cells: int = 0
+) -> tuple[str, str]:
+    """Immune phenotype of the sample: inflamed, excluded, desert, no_front or not_computable.
 
     Parameters
     ----------
     region_table : output of :func:`frontline.spatial.densities.region_densities`
     has_front : bool
     call : dict with ``phenotype``, ``inflamed_min_per_mm2``, ``excluded_min_per_mm2``
+    min_cells : an inflamed or excluded call from fewer cells of the phenotype (in the
+        tissue) is ``not_computable``
 
     Returns
     -------
     (call, reason) : str, str
     """
+    decided, reason = _call(region_table, has_front, call)
+    if decided in ("inflamed", "excluded"):
+        tab = region_table[region_table["phenotype"] == call["phenotype"]]
+        few = too_few_cells(call["phenotype"], int(tab["n_cells"].sum()), min_cells)
+        if few:
+            return "not_computable", f"{few}; by density it would be {decided} ({reason})"
+    return decided, reason
+
+
+def _call(region_table, has_front, call):
     if not has_front:
         return "no_front", "no invasive front (no tumor region, or tumor everywhere)"
     name = call["phenotype"]
@@ -96,7 +113,7 @@ def summarize(
     dist = cells["dist_front_um"].to_numpy(dtype=float)
     in_tissue = cells["in_tissue"].to_numpy(dtype=bool)
     has_front = regions.has_front
-    call, reason = phenotype_call(region_table, has_front, p.call)
+    call, reason = phenotype_call(region_table, has_front, p.call, p.min_cells)
     out = {
         "sample": sample,
         "phenotype_call": call,
