@@ -297,12 +297,14 @@ class _Density:
 
     def _negative_gate(self, reference, main):
         """Going up from the known negatives' median, the first point where the negatives
-        (a Gaussian with the reference cells' median and robust SD, holding twice the cells
-        below that median) are less than half of the density."""
+        (a Gaussian with the reference cells' median and robust SD, as many as the known
+        negatives or the cells below their median, whichever is more) are less than half of
+        the density."""
         centre = float(np.median(reference))
         spread = 1.4826 * float(np.median(np.abs(reference - centre)))
         spread = max(spread, self.bandwidth)
-        n_neg = min(2 * int(np.sum(self.z < centre)), self.z.size)
+        # at least the known negatives, and at least the cells below their median
+        n_neg = min(max(reference.size, int(np.sum(self.z < centre))), self.z.size)
         model = (
             n_neg
             / self.z.size
@@ -353,3 +355,4 @@ class _Density:
         segment = np.arange(start, bright + 1)
         likely = segment[model[segment] >= self.f[segment] - model[segment]]
         return float(self.grid[likely[0] if likely.size else start])
+
