@@ -38,7 +38,7 @@ def halo(shared_data):
         cells, flags = {"cell_id": np.arange(1, len(raw) + 1)}, {}
         area_n = raw["Nucleus.Area..m.."].to_numpy(float)
         area_c = raw["Cytoplasm.Area..m.."].to_numpy(float)
-        for marker, (opal, compartment, _) in MARKERS.items():
+        for marker, (opal, _, _) in MARKERS.items():
             prefix = f"{marker}..Opal.{opal}.."
             nucleus = raw[prefix + "Nucleus.Intensity"].to_numpy(float)
             cytoplasm = raw[prefix + "Cytoplasm.Intensity"].to_numpy(float)

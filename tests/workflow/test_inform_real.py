@@ -5,9 +5,10 @@ Given the example config (config/examples/inform_fihc4.yaml) and the sheet point
 public folder, when the workflow runs to phenotypes and QC, then frontline's phenotypes of the
 cells it pairs with inForm's within 4 µm agree with inForm's (Cohen's kappa), the CD20 gate is
 the reference gate (90 % of the cells are CD20-positive), and the QC table has a row per gate
-and lineage and flags the CD8 T cells the call rests on as too few. inForm's calls are another tool's, made by a trained classifier: three cells it
-calls Helper T carry CD8 (Alexa 594) at 9-22, as bright as its Cytotoxic T cells, by inForm's
-own measurements, which no gate can follow; the best manual CD20 gate reaches kappa 0.73.
+and lineage and flags the CD8 T cells the call rests on as too few. inForm's calls are another
+tool's, made by a trained classifier: three cells it calls Helper T carry CD8 (Alexa 594) at
+9-22, as bright as its Cytotoxic T cells, by inForm's own measurements, which no gate can
+follow; the best manual CD20 gate reaches kappa 0.73.
 """
 
 import numpy as np

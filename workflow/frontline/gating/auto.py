@@ -355,4 +355,3 @@ class _Density:
         segment = np.arange(start, bright + 1)
         likely = segment[model[segment] >= self.f[segment] - model[segment]]
         return float(self.grid[likely[0] if likely.size else start])
-
