@@ -29,5 +29,6 @@ rule evaluate:
         phenotyping=config["phenotyping"],
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
+        states=config["states"],
     script:
         "../scripts/evaluate.py"
