@@ -30,6 +30,7 @@ include: "workflow/rules/front.smk"
 include: "workflow/rules/spatial.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/cohort.smk"
 
 
 rule all:

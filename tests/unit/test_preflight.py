@@ -3,6 +3,7 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -336,6 +337,123 @@ def test_a_copied_gates_tsv_passes_and_a_missing_table_is_named(tmp_path, monkey
     missing = pd.DataFrame({"image": ["a.tif"], "gates": ["none.tsv"]}, index=["s1"])
     with pytest.raises(FrontlineInputError, match="the gates table 'none.tsv' does not exist"):
         preflight.check_gates_tables(missing, fill_defaults(MINIMAL), "s.tsv")
+
+
+# ------------------------------------------------------------------- paths, ranges, pixels
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            {
+                "download": {
+                    "folders": {"dl/f": {"url": "https://x.org", "files": {"../e.txt": {}}}}
+                }
+            },
+            "`download.folders.dl/f.files` (my.yaml) gives the name or path '../e.txt', which a "
+            "rule would write to, but it holds a path separator",
+        ),
+        (
+            {"download": {"files": {"/tmp/a.tif": {"url": "https://x.org/a.tif"}}}},
+            "gives the name or path '/tmp/a.tif', which a rule would write to, but it is absolute",
+        ),
+        ({"simulate": {"outdir": "../sim"}}, "but it climbs out through '..'"),
+        ({"simulate": {"samples": {"a b": {"preset": "desert", "seed": 1}}}}, "the character(s)"),
+        ({"training": {"name": "."}}, "'.' is the current or the parent folder"),
+    ],
+)
+def test_names_and_paths_rules_write_to_stay_inside(change, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _user_config(tmp_path, change)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_paths(fill_defaults(change), ["my.yaml"])
+    assert expected in err.value.message() and "Fix: use a relative path" in err.value.message()
+    preflight.check_paths(
+        fill_defaults({"download": {"folders": {"dl/f": {"files": {"a.tif": {}}}}}})
+    )
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"spatial": {"band_range_um": [100, -100]}}, "the first band edge (100) must be smaller"),
+        ({"spatial": {"band_range_um": [0, 10], "band_width_um": 25}}, "densities.tsv would have"),
+        ({"segmentation": {"norm_percentiles": [99, 1]}}, "the low percentile (99) must be"),
+        ({"training": {"norm_percentiles": [5, 5]}}, "`training.norm_percentiles`"),
+        ({"spatial": {"radii_um": [50, 25]}}, "the radii must rise, each once"),
+        ({"spatial": {"lfunction_radii_um": [10, 10]}}, "the radii must rise, each once"),
+        ({"pixel_size_um": 0.01}, "(from the config's pixel_size_um) is implausible"),
+        ({"simulate": {"pixel_size_um": 8}}, "(from the config's simulate.pixel_size_um)"),
+        ({"segmentation": {"model_pixel_size_um": 50}}, "segmentation.model_pixel_size_um"),
+    ],
+)
+def test_settings_that_do_not_fit_together(change, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _user_config(tmp_path, change)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_ranges(fill_defaults(change), ["my.yaml"])
+    text = err.value.message()
+    assert text.startswith("file 'my.yaml': ") and expected in text and "Fix: " in text, text
+    preflight.check_ranges(fill_defaults({}), ["my.yaml"])
+
+
+def test_nan_and_inf_pixels_are_found_in_the_startup_sample():
+    from frontline.io import ArrayImage
+
+    planes = np.ones((2, 2048, 2048), np.float32)
+    planes[1, 1200:1300, 1200:1300] = np.nan  # inside one of the 16 sample windows
+    planes[1, 1250, 1210:1220] = np.inf
+    planes[0, :10, :10] = np.nan  # outside every sample window: the rules find it
+    img = ArrayImage(planes, ["DAPI", "CD8"], 0.5)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_pixel_values(img, sample="s1", file="a.tif")
+    text = err.value.message()
+    assert (
+        "in 1 channel(s), as shares of 16 sample window(s) each: 'CD8' 0.954% (9990 NaN, 10 "
+        in text
+    )
+    assert "Fix: replace the NaN or infinite pixels" in text
+    integers = np.ones((2, 2048, 2048), np.uint16)  # integer pixels: always finite, not read
+    preflight.check_pixel_values(ArrayImage(integers, ["DAPI", "CD8"], 0.5))
+
+
+def test_a_rescale_to_the_model_beyond_ten_times_is_refused():
+    from frontline.segment import check_rescale
+
+    check_rescale(0.25, 0.5)
+    with pytest.raises(
+        FrontlineInputError, match=r"rescale the image x0.05 \(0.05 µm per pixel from"
+    ):
+        check_rescale(0.05, 1.0, image_from="the sheet", model_from="frontline.json")
+
+
+def test_exclusive_compartments_name_gated_markers_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    content = copy.deepcopy(MINIMAL)
+    content["phenotyping"]["exclusive_compartments"] = {"PanCK": "nucleus"}  # the demo's
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_exclusive_compartments(fill_defaults(content)["phenotyping"], ["my.yaml"])
+    assert (
+        "`phenotyping.exclusive_compartments` (my.yaml) names the marker 'PanCK', which no "
+        "phenotype and no gate uses, so it settles nothing; the gated markers are "
+        "['CK_EPCAM', 'CD8a']" in err.value.message()
+    )
+    content["phenotyping"]["exclusive_compartments"] = {"CK_EPCAM": "nucleus"}
+    preflight.check_exclusive_compartments(fill_defaults(content)["phenotyping"], ["my.yaml"])
+
+
+def test_a_real_float_image_passes_the_startup_pixel_sample(shared_data):
+    """inForm component data (float32, 5 fluors): finite everywhere, its pixel size named."""
+    from frontline.io import open_image
+
+    path = next((shared_data / "inform_fihc4").glob("*_component_data.tif"))
+    with open_image(path, "fihc4") as img:
+        assert img.dtype == np.float32
+        assert img.pixel_size_um == pytest.approx(0.497, abs=0.001)
+        assert img.pixel_size_from == "the file's TIFF resolution tags"
+        preflight.check_pixel_values(img, sample="fihc4", file=str(path))
 
 
 # --------------------------------------------------------------------------- states, batches

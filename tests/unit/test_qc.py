@@ -122,7 +122,10 @@ def test_summary_cohort_and_end_of_run_carry_every_flag():
     cohort = qc.cohort_qc([good, bad])
     assert cohort["sample"].iloc[0] == "bad"  # flagged rows first
     lines = qc.qc_report_lines(cohort)
-    assert lines[0].startswith("QC: 1 sample(s) flagged, 1 with errors")
+    assert lines[0].startswith("frontline finished, but QC FAILED")
+    assert lines[1].startswith("QC: 1 sample(s) flagged, 1 with errors")
     assert any("bad:" in line for line in lines) and not any("good:" in line for line in lines)
     assert any("[error] marker PanCK: no_positive" in line for line in lines)
-    assert qc.qc_report_lines(qc.cohort_qc([good])) == []
+    assert qc.qc_report_lines(qc.cohort_qc([good])) == [
+        "frontline finished; every gate and lineage passed QC (results/cohort/qc.tsv)."
+    ]

@@ -46,7 +46,7 @@ def test_timings_record_each_stage():
     assert set(timings.cpu_s) == {"a", "b"}
 
 
-def test_analyze_writes_every_table_and_a_json_summary():
+def test_analyze_writes_every_table_and_a_json_summary(caplog):
     cells, regions = small_sample(np.random.default_rng(7))
     params = spatial.Params.from_config(
         permutations=9, immune_types=("CD8_T", "macrophage", "B_cell"), call=PANEL_CALL
@@ -74,6 +74,7 @@ def test_analyze_writes_every_table_and_a_json_summary():
     assert summary["median_dist_front_um_B_cell"] is None
     assert "only 0 B_cell cells" in summary["not_computable"]["median_dist_front_um_B_cell"]
     assert summary["density_per_mm2_stroma_B_cell"] == 0
+    assert "sample s1: no cells of the phenotype(s) ['B_cell'] that the config names" in caplog.text
     lf = res.lfunction[res.lfunction["phenotype"] == "CD8_T"]
     assert lf["computable"].all() and (lf["permutations"] == 9).all()
     assert (lf["envelope_low_um"] <= lf["envelope_high_um"]).all()

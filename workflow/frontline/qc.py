@@ -266,12 +266,17 @@ def cohort_qc(tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 def qc_report_lines(table: pd.DataFrame) -> list[str]:
-    """The end-of-run lines: every flagged sample and item with what to do (empty: none)."""
+    """The end-of-run lines: a first line that says whether QC failed (``frontline finished,
+    but QC FAILED`` where a flag is an error, ``with QC warnings`` else, a clean line where
+    nothing is flagged), then every flagged sample and item with what to do."""
     flagged = table[table["flags"].fillna("").astype(str) != ""]
     if flagged.empty:
-        return []
+        return ["frontline finished; every gate and lineage passed QC (results/cohort/qc.tsv)."]
     errors = flagged[flagged["severity"] == "error"]
     lines = [
+        "frontline finished, but QC FAILED: read the flags before the results."
+        if len(errors)
+        else "frontline finished with QC warnings: read them before the results.",
         f"QC: {flagged['sample'].nunique()} sample(s) flagged"
         + (
             f", {errors['sample'].nunique()} with errors in a gate or count the results rest "
@@ -279,7 +284,7 @@ def qc_report_lines(table: pd.DataFrame) -> list[str]:
             if len(errors)
             else ""
         )
-        + " (results/cohort/qc.tsv):"
+        + " (results/cohort/qc.tsv):",
     ]
     for sample, rows in flagged.groupby("sample", sort=False):
         lines.append(f"  {sample}:")

@@ -33,6 +33,7 @@ SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
     preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
+    preflight.check_cohort(SAMPLES, config, ORIGIN)
     for _note in preflight.batch_notes(SAMPLES):
         print(_note, file=sys.stderr)
 
@@ -143,6 +144,22 @@ def samples_with_truth():
     return [s for s in SAMPLES.index if sheet.optional(SAMPLES.loc[s, "truth"]) is not None]
 
 
+COHORT = config["cohort"]
+PATIENTS = sheet.patients_of(SAMPLES)  # sample -> patient (the sample itself by default)
+
+
+def cohort_outputs():
+    """The cohort targets of `all`: the features always, the statistics with a clinical table."""
+    features = ["results/cohort/features.tsv", "results/cohort/feature_descriptions.tsv"]
+    if not COHORT["clinical"]:
+        return features
+    return features + [
+        "results/cohort/group_tests.tsv",
+        "results/cohort/survival.tsv",
+        "results/cohort/km.png",
+    ]
+
+
 def all_outputs():
     """The targets of `all`: every stage's final outputs per sample, and the cohort."""
     return (
@@ -152,6 +169,7 @@ def all_outputs():
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
         + ["results/cohort/summary.tsv", "results/cohort/summary.png", "results/cohort/qc.tsv"]
+        + cohort_outputs()
     )
 
 
@@ -179,24 +197,25 @@ def print_where_results_are():
     from frontline import qc
 
     table = Path("results/cohort/qc.tsv")
-    flagged = (
+    qc_lines = (
         qc.qc_report_lines(pd.read_csv(table, sep="\t", keep_default_na=False))
         if table.exists()
-        else []
+        else ["frontline finished."]
     )
     lines = [
         "",
-        (
-            "frontline finished, WITH QC FLAGS: read them before the results."
-            if flagged
-            else "frontline finished; every gate and lineage passed QC (results/cohort/qc.tsv)."
-        ),
-        *flagged,
+        *qc_lines,
         "  cohort table:  results/cohort/summary.tsv",
         "  cohort figure: results/cohort/summary.png",
         "  QC table:      results/cohort/qc.tsv",
+        "  per patient:   results/cohort/features.tsv (feature_descriptions.tsv says what each is)",
         "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
     ]
+    notes = Path("results/cohort/notes.tsv")
+    if notes.exists():
+        lines.append("  outcome statistics: results/cohort/group_tests.tsv, survival.tsv, km.png")
+        for note in pd.read_csv(notes, sep="\t")["note"]:
+            lines.append(f"    note: {note}")
     for s in SAMPLES.index:
         lines.append(
             f"  {s}: results/{s}/ (summary.json, qc.tsv, plots/, qupath_cells.geojson, cells.h5ad)"

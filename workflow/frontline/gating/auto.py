@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from sklearn.mixture import GaussianMixture
 
 METHODS = ("gmm", "valley", "reference", "floor", "negative_tail", "undefined")
 FALLBACK_METHODS = ("floor", "negative_tail")  # no second population was seen
@@ -160,6 +159,8 @@ def _mixture(fit, cofactor, min_confidence, seed, max_cells):
 
 def _mixture_gate(z, seed):
     """Fit two Gaussians to ``z``; return (valley-depth confidence, gate at the valley)."""
+    from sklearn.mixture import GaussianMixture  # here: the workflow's startup needs no sklearn
+
     gmm = GaussianMixture(
         2,
         covariance_type="full",

@@ -84,8 +84,8 @@ def exclusive_margins(
     for marker, compartment in (compartments or {}).items():
         marker = str(marker)
         if marker not in current:
-            # config files merge key by key, so a panel-specific list may inherit the default
-            # panel's markers: an ungated marker has nothing to settle and is left out
+            # an ungated marker has nothing to settle and is left out (the workflow's startup
+            # check refuses such a config; a Python caller gets this warning)
             log.warning(
                 "`phenotyping: exclusive_compartments` names marker '%s', which is not "
                 "gated (gated: %s); it is ignored",

@@ -103,6 +103,60 @@ def read_annotation(path: str | Path, *, sample: str | None = None) -> Any:
     )
 
 
+def read_text_table(
+    path: str | Path,
+    *,
+    columns: Any = None,
+    what: str = "the table",
+    fix: str = "give the path of a tab- or comma-separated text file",
+) -> pd.DataFrame:
+    """A CSV (``.csv``, ``.csv.gz``) or tab-separated (any other name) table, every cell as text.
+
+    Parameters
+    ----------
+    path : the file (``.gz`` is decompressed)
+    columns : names of the columns to read (others are skipped; absent ones are not an
+        error here), or None for all
+    what, fix : for the error message
+
+    Returns
+    -------
+    DataFrame of str (empty cells are ""), header names stripped
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrontlineInputError(f"{what} does not exist", file=str(path), fix=fix)
+    name = path.name.lower().removesuffix(".gz")
+    wanted = None if columns is None else {str(c) for c in columns}
+    try:
+        table = pd.read_csv(
+            path,
+            sep="," if name.endswith(".csv") else "\t",
+            dtype=str,
+            keep_default_na=False,
+            usecols=None if wanted is None else (lambda c: str(c).strip() in wanted),
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise FrontlineInputError(
+            f"{what} cannot be read as a table ({err})", file=str(path), fix=fix
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def read_tsv(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
+    """A table an analysis step wrote (:func:`write_tsv`; ``NA`` is NaN)."""
+    try:
+        return pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise FrontlineInputError(
+            f"the table is not tab-separated text ({err})",
+            sample=sample,
+            file=str(path),
+            fix="rerun the step that writes it",
+        ) from None
+
+
 def read_gates_table(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
     """A table of manual gates (a sample sheet's ``gates`` column names it), as text.
 

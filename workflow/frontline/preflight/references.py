@@ -202,7 +202,29 @@ def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None =
         file=origin.file("phenotyping.phenotypes"),
     )
     for marker, value in (phenotyping.get("gates") or {}).items():
-        parse_gate(value, marker, file=origin.file(f"phenotyping.gates.{marker}"))
+        parse_gate(value, marker, file=origin.file(["phenotyping", "gates", marker]))
+
+
+def check_exclusive_compartments(
+    phenotyping: Mapping, config_files: Origin | list | None = None
+) -> None:
+    """``exclusive_compartments`` names only gated markers (another one settles nothing: a
+    leftover of another panel, or a typo). Run after the images' channels are checked, so a
+    misspelt phenotype marker is reported as such first."""
+    from ..phenotype import gated_markers
+
+    origin = Origin.of(config_files)
+    gated = gated_markers(phenotyping)
+    for marker in phenotyping.get("exclusive_compartments") or {}:
+        if str(marker) not in gated:
+            key = "phenotyping.exclusive_compartments"
+            raise FrontlineInputError(
+                f"{origin.describe(key)} names the marker '{marker}', which no phenotype and no "
+                f"gate uses, so it settles nothing; the gated markers are {gated}",
+                file=origin.file(key),
+                fix=f"{origin.where_to_set(key)}: list markers of the phenotype table (a "
+                "tumour marker weighed in the nucleus, e.g. {PanCK: nucleus}), or {} for none",
+            )
 
 
 def check_states(config: Mapping, config_files: Origin | list | None = None) -> None:
@@ -217,9 +239,9 @@ def check_states(config: Mapping, config_files: Origin | list | None = None) -> 
         name = str(name)
         if name in known or name.endswith("_positive") or SEPARATOR in name:
             raise FrontlineInputError(
-                f"{origin.describe(f'states.{name}')} is named like a phenotype or a marker "
+                f"{origin.describe(['states', name])} is named like a phenotype or a marker "
                 f"column (a phenotype's name, '_positive' at its end, or '{SEPARATOR}')",
-                file=origin.file(f"states.{name}"),
+                file=origin.file(["states", name]),
                 fix=f"rename the state, e.g. {name.replace(SEPARATOR, '_')}_state; "
                 "phenotypes.parquet gets a column named as each state",
             )

@@ -72,3 +72,91 @@ def check_segmentation(
         fix="name a shipped model (e.g. frontline_nuclei), a published one, or the path of a "
         "StarDist model folder (the one holding config.json and weights)",
     )
+
+
+def check_paths(config: Mapping, config_files: Origin | list | None = None) -> None:
+    """Every name or path a config key gives a rule to write stays inside the working folder:
+    download destinations and their file names, the simulator's folder and sample names, the
+    trained model's name (:func:`frontline.files.name_problem`, :func:`~frontline.files.
+    path_problem`)."""
+    from ..files import name_problem, path_problem
+
+    origin = Origin.of(config_files)
+    checks = []  # (key, value, problem)
+    for kind in ("files", "folders"):
+        for dest, entry in (config["download"][kind] or {}).items():
+            key = ["download", kind, dest]
+            parts = [p for p in str(dest).replace("\\", "/").split("/") if p]
+            checks.append((key, dest, path_problem(dest)))
+            checks += [(key, dest, name_problem(p, spaces=True)) for p in parts if p != ".."]
+            for name in (entry or {}).get("files", {}) if kind == "folders" else ():
+                checks.append(([*key, "files"], name, name_problem(name, spaces=True)))
+    sim = config["simulate"]
+    checks.append(("simulate.outdir", sim["outdir"], path_problem(sim["outdir"])))
+    checks += [(["simulate", "samples", n], n, name_problem(n)) for n in sim["samples"]]
+    checks.append(
+        ("training.name", config["training"]["name"], name_problem(config["training"]["name"]))
+    )
+    for key, value, problem in checks:
+        if problem:
+            raise FrontlineInputError(
+                f"{origin.describe(key)} gives the name or path '{value}', which a rule would "
+                f"write to, but {problem}",
+                file=origin.file(key),
+                fix="use a relative path inside the working folder, made of names with letters, "
+                "digits, '_', '-', '.' and '+' (file names may hold spaces); not '.', '..' or "
+                "an absolute path",
+            )
+
+
+def _pair_rising(key: str, pair: list, names: tuple[str, str], origin: Origin) -> None:
+    lo, hi = pair
+    if lo < hi:
+        return
+    raise FrontlineInputError(
+        f"{origin.describe(key)} is {list(pair)}: the {names[0]} ({lo:g}) must be smaller "
+        f"than the {names[1]} ({hi:g})",
+        file=origin.file(key),
+        fix=f"{origin.where_to_set(key, str([min(pair), max(pair)]))}: [{names[0]}, {names[1]}]",
+    )
+
+
+def check_ranges(config: Mapping, config_files: Origin | list | None = None) -> None:
+    """Numeric settings that fit the schema one by one but not together: pairs in order,
+    bands inside their range, radii rising, pixel sizes a tissue image can have."""
+    from ..io import check_pixel_size
+
+    origin = Origin.of(config_files)
+    seg, sp = config["segmentation"], config["spatial"]
+    percentiles = ("low percentile", "high percentile")
+    _pair_rising("segmentation.norm_percentiles", seg["norm_percentiles"], percentiles, origin)
+    training = config["training"]["norm_percentiles"]
+    _pair_rising("training.norm_percentiles", training, percentiles, origin)
+    edges = ("first band edge", "last band edge")
+    _pair_rising("spatial.band_range_um", sp["band_range_um"], edges, origin)
+    lo, hi = sp["band_range_um"]
+    if sp["band_width_um"] > hi - lo:
+        key = "spatial.band_width_um"
+        raise FrontlineInputError(
+            f"{origin.describe(key)} is {sp['band_width_um']:g} µm, wider than the band range "
+            f"{[lo, hi]} ({hi - lo:g} µm): densities.tsv would have no band",
+            file=origin.file(key),
+            fix=f"{origin.where_to_set(key, '25.0')} to a width that divides the range (25 µm "
+            "bands over [-500, 500] by default), or widen spatial.band_range_um",
+        )
+    for key in ("spatial.radii_um", "spatial.lfunction_radii_um"):
+        radii = sp[key.split(".")[1]]
+        if any(b <= a for a, b in zip(radii, radii[1:])):
+            raise FrontlineInputError(
+                f"{origin.describe(key)} is {list(radii)}: the radii must rise, each once",
+                file=origin.file(key),
+                fix=f"{origin.where_to_set(key, str(sorted(set(radii))))}",
+            )
+    sizes = [
+        ("pixel_size_um", config["pixel_size_um"]),
+        ("segmentation.model_pixel_size_um", seg["model_pixel_size_um"]),
+        ("simulate.pixel_size_um", config["simulate"]["pixel_size_um"]),
+    ]
+    for key, size in sizes:
+        if size is not None:
+            check_pixel_size(size, f"the config's {key}", file=origin.file(key))

@@ -56,6 +56,7 @@ from .model import (
     SegmentationModel,
     configured_model,
     cpu_has_bfloat16,
+    expected_pixel_size,
     load_model,
     models_folder,
     published_models,
@@ -73,7 +74,9 @@ from .normalisation import (
 )
 from .pipeline import image_normalisation, merge_tiles, segment_image, segment_image_tile
 from .predict import (
+    RESCALE_RANGE,
     Plan,
+    check_rescale,
     log_plan,
     plan,
     predict_bands,
@@ -85,6 +88,8 @@ from .predict import (
 )
 
 __all__ = [
+    "RESCALE_RANGE",
+    "check_rescale",
     "PUBLISHED_HINT",
     "STRIP",
     "JobTile",
@@ -93,6 +98,7 @@ __all__ = [
     "Plan",
     "SegmentationModel",
     "configured_model",
+    "expected_pixel_size",
     "cpu_has_bfloat16",
     "image_normalisation",
     "job_grid",

@@ -166,6 +166,30 @@ def models_folder(basedir: str | Path, workflow_dir: str | Path) -> str:
     return str(Path(workflow_dir) / path)
 
 
+def expected_pixel_size(settings: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The µm per pixel a ``segmentation`` section's model expects, without loading it.
+
+    Returns
+    -------
+    (pixel size or None, where it came from): ``segmentation.model_pixel_size_um``, else the
+    model folder's ``frontline.json``, else None (a published model: no rescaling)
+    """
+    if settings["model_pixel_size_um"] is not None:
+        return float(
+            settings["model_pixel_size_um"]
+        ), "the config's segmentation.model_pixel_size_um"
+    spec = str(settings["model"]).strip()
+    for folder in (Path(spec).expanduser(), Path(settings["model_basedir"] or "") / spec):
+        meta = folder / "frontline.json"
+        if spec and meta.is_file():
+            try:
+                size = json.loads(meta.read_text(encoding="utf-8")).get("pixel_size_um")
+                return (None if size is None else float(size)), str(meta)
+            except (ValueError, AttributeError, TypeError):
+                return None, str(meta)  # the segment rule reports a broken file
+    return None, "the model (no frontline.json)"
+
+
 def published_models() -> list[str]:
     """Names (and aliases) of StarDist's published 2D models."""
     from csbdeep.models.pretrained import get_registered_models
