@@ -89,14 +89,47 @@ def test_a_lineage_with_too_few_cells_is_flagged():
     assert "too few cells" in immune["action"]
 
 
-def test_the_call_is_flagged_when_not_computable_or_made_from_few_cells():
-    few = {"sample": "s1", "phenotype_call": "desert", "n_cells_CD8_T": 11}
-    row = qc.call_qc(few, "CD8_T", 20).iloc[0]
-    assert row["flags"] == "few_call_cells" and row["severity"] == "warning"
-    none = {"sample": "s1", "phenotype_call": "not_computable", "n_cells_CD8_T": 5}
-    assert qc.call_qc(none, "CD8_T", 20).iloc[0]["severity"] == "error"
-    fine = {"sample": "s1", "phenotype_call": "inflamed", "n_cells_CD8_T": 300}
-    assert qc.call_qc(fine, "CD8_T", 20).iloc[0]["flags"] == ""
+def test_the_call_is_flagged_when_not_computable_or_of_low_confidence():
+    """The call's row reads the call's keys: a call from too few cells of its phenotype is
+    not_computable (an error, with the call's reason), a straddling interval a warning."""
+    from frontline import spatial
+    from frontline.spatial import call_evidence, call_summary, immune_call
+
+    call = spatial.Params.from_config({"immune_types": ["CD8_T"], "call": {"phenotype": "CD8_T"}})
+    cells = pd.DataFrame(
+        {
+            "phenotype": ["CD8_T"] * 12,
+            "in_tissue": True,
+            "in_tumor": [True] * 6 + [False] * 6,
+            "region": ["tumor_core"] * 6 + ["outer_margin"] * 6,
+            "dist_nearest_tumor_um": [0.0] * 6 + [50.0] * 6,
+        }
+    )
+    areas = pd.DataFrame(
+        {"region": ["tumor_core", "inner_margin", "outer_margin", "stroma"], "area_mm2": 0.02}
+    )
+    evidence = call_evidence(cells, areas, call.call, ["CD8_T"])  # 300/mm² in the tumor
+    summary = {
+        "sample": "s1",
+        **call_summary(evidence, immune_call(evidence, call.call, 20), call.call),
+    }
+    assert summary["phenotype_call"] == "not_computable"
+    row = qc.call_qc(summary).iloc[0]
+    assert row["flags"] == "call_not_computable" and row["severity"] == "error"
+    assert row["name"] == "CD8_T" and row["n_cells"] == 12
+    assert "only 12 CD8_T cells (< min_cells 20)" in row["action"]
+    summary = {
+        "sample": "s1",
+        **call_summary(evidence, immune_call(evidence, call.call, 10), call.call),
+    }
+    # 6 of 12 infiltrate: 50 %, Wilson interval 25-75 % around the 30 % threshold
+    assert summary["phenotype_call"] == "inflamed"
+    assert summary["phenotype_call_confidence"] == "low"
+    row = qc.call_qc(summary).iloc[0]
+    assert row["flags"] == "low_call_confidence" and row["severity"] == "warning"
+    assert row["method"] == "inflamed (low confidence)"
+    fine = {**summary, "phenotype_call_confidence": "high"}
+    assert qc.call_qc(fine).iloc[0]["flags"] == ""
 
 
 def test_summary_cohort_and_end_of_run_carry_every_flag():
@@ -113,7 +146,7 @@ def test_summary_cohort_and_end_of_run_carry_every_flag():
         sample="bad",
     )
     summary = qc.with_flags(
-        {"sample": "bad", "phenotype_call": "no_front", "n_cells_CD8_T": 0}, bad, "CD8_T", 20
+        {"sample": "bad", "phenotype_call": "no_front", "call_phenotype": "CD8_T"}, bad
     )
     assert summary["qc_status"] == "error"
     assert "marker PanCK: no_positive" in summary["qc_flags"]

@@ -23,9 +23,10 @@ flag                level    when
                              ``phenotyping.min_confidence``
 ``undefined_gate``  marker   the marker is constant: no gate, every cell negative
 ``few_cells``       lineage  fewer than ``spatial.min_cells`` cells of the lineage
-``call_not_computable`` call the immune call is ``not_computable``
-``few_call_cells``  call     the call was made from fewer than ``spatial.min_cells`` cells
-                             of its phenotype
+``call_not_computable`` call the immune call is ``not_computable`` (e.g. from fewer
+                             than ``spatial.min_cells`` cells of its phenotype); an error
+``low_call_confidence`` call the 95 % interval of the number the call rests on straddles
+                             its threshold (``phenotype_call_confidence`` ``low``)
 =================== ======== ============================================================
 """
 
@@ -81,11 +82,12 @@ def _actions(flag: str, name: str) -> str:
             "its markers (plots/gating/) before reading its densities"
         ),
         "call_not_computable": (
-            f"the immune call could not be made ({name}): check the gates of the call "
-            "phenotype's markers and the tumor region (plots/overview.png)"
+            f"the immune call could not be made from the {name} cells: check the gates of "
+            "their markers (plots/gating/) and the tumor region (plots/overview.png)"
         ),
-        "few_call_cells": (
-            f"the immune call rests on few {name} cells: check the gates of its markers"
+        "low_call_confidence": (
+            f"the call's 95 % interval (of the {name} share or densities) straddles its "
+            "threshold: read it with its numbers (summary.json call_*), not as a class"
         ),
     }[flag]
 
@@ -224,24 +226,36 @@ def _table(rows, sample):
     return pd.DataFrame(rows, columns=QC_COLUMNS)
 
 
-def call_qc(summary: Mapping, call_phenotype: str, min_cells: int) -> pd.DataFrame:
-    """The QC row of the immune call (level ``call``), from a sample's summary."""
+def call_qc(summary: Mapping) -> pd.DataFrame:
+    """The QC row of the immune call (level ``call``), from a sample's summary.
+
+    Read from the call's own keys (:func:`frontline.spatial.call.call_summary`): name
+    ``call_phenotype``, method the call and its confidence, ``n_cells`` ``call_n_cells`` (its
+    cells in the tissue). ``not_computable`` (too few cells of the phenotype, too small a
+    field, a tumor filling the tissue with too few of them) is an error whose action gives the
+    call's reason; a call whose deciding number's 95 % interval straddles its threshold
+    (confidence ``low``) a warning.
+    """
     call = summary.get("phenotype_call")
-    n = summary.get(f"n_cells_{call_phenotype}")
+    confidence = summary.get("phenotype_call_confidence")
     flags = []
     if call == "not_computable":
         flags.append("call_not_computable")
-    elif call not in (None, "no_front") and n is not None and n < min_cells:
-        flags.append("few_call_cells")
+    elif confidence == "low":
+        flags.append("low_call_confidence")
     row = {
         "level": "call",
-        "name": call_phenotype,
-        "method": call,
-        "n_cells": n,
+        "name": summary.get("call_phenotype") or "",
+        "method": call if confidence is None else f"{call} ({confidence} confidence)",
+        "n_cells": summary.get("call_n_cells"),
         "flags": flags,
-        "severity": "error" if "call_not_computable" in flags else _severity(flags, False),
+        "severity": "error" if flags == ["call_not_computable"] else _severity(flags, False),
     }
-    return _table([row], summary.get("sample"))
+    table = _table([row], summary.get("sample"))
+    reason = summary.get("phenotype_call_reason") or ""
+    if flags and reason:
+        table["action"] = f"{table['action'].iloc[0]} (the call's reason: {reason})"
+    return table
 
 
 def summary_flags(qc: pd.DataFrame) -> dict:
@@ -293,8 +307,8 @@ def qc_report_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def with_flags(summary: Mapping, qc: pd.DataFrame, call_phenotype: str, min_cells: int) -> dict:
+def with_flags(summary: Mapping, qc: pd.DataFrame) -> dict:
     """``summary`` with the sample's QC (its ``qc.tsv`` and the call's row) in
     ``qc_status`` and ``qc_flags`` (:func:`summary_flags`)."""
-    rows = pd.concat([qc, call_qc(summary, call_phenotype, min_cells)], ignore_index=True)
+    rows = pd.concat([qc, call_qc(summary)], ignore_index=True)
     return {**summary, **summary_flags(rows)}

@@ -30,5 +30,6 @@ rule evaluate:
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
         states=config["states"],
+        edge_tolerance_um=config["front"]["edge_tolerance_um"],
     script:
         "../scripts/evaluate.py"

@@ -34,6 +34,10 @@ rule overview_plot:
         **IMAGE_PARAMS,
         max_px=REPORT["overview_max_px"],
         dpi=REPORT["dpi"],
+        channels=REPORT["overview_channels"],
+        nuclear_channel=config["segmentation"]["nuclear_channel"],
+        phenotypes=config["phenotyping"]["phenotypes"],
+        tumor_phenotype=config["front"]["tumor_phenotype"],
     script:
         "../scripts/overview_plot.py"
 
@@ -126,8 +130,6 @@ rule cohort:
         samples=list(SAMPLES.index),
         evaluated=samples_with_truth(),
         immune_types=list(config["spatial"]["immune_types"]) + ["all_immune"],
-        call_phenotype=config["spatial"]["call"]["phenotype"],
-        min_cells=config["spatial"]["min_cells"],
         dpi=REPORT["dpi"],
     script:
         "../scripts/cohort.py"

@@ -10,6 +10,7 @@ rule spatial:
         qc="results/{sample}/qc.tsv",
     output:
         cells="results/{sample}/cells_spatial.parquet",
+        nests="results/{sample}/nests.tsv",
         densities=report(
             "results/{sample}/densities.tsv",
             caption="../report/densities.rst",

@@ -26,7 +26,7 @@ def main(smk):
     with atomic_output(smk.output.png) as tmp:
         fig.savefig(tmp, dpi=p.dpi, format="png")
     checks = [pd.read_csv(f, sep="\t", keep_default_na=False) for f in smk.input.qc]
-    calls = [qc.call_qc(summaries[s], p.call_phenotype, p.min_cells) for s in p.samples]
+    calls = [qc.call_qc(summaries[s]) for s in p.samples]
     io.write_tsv(qc.cohort_qc(checks + calls), smk.output.qc, na_rep="")
 
 

@@ -23,7 +23,7 @@ def main(smk):
     groups = states.state_groups(cells, p.states, p.phenotypes)
     res = spatial.analyze(cells, regions, params, lineage, sample, groups=groups)
     checks = pd.read_csv(inp.qc, sep="\t", keep_default_na=False)
-    summary = qc.with_flags(res.summary, checks, params.call["phenotype"], params.min_cells)
+    summary = qc.with_flags(res.summary, checks)
     io.write_parquet(res.cells, out.cells)
     for name in spatial.TABLES:
         io.write_tsv(getattr(res, name), out[name])

@@ -13,7 +13,8 @@ stages on one sample, each a module:
 - :mod:`.lfunction`: cross L-function of each immune type around tumor cells and its
   random-labelling envelope;
 - :mod:`.enrichment`: neighbourhood enrichment z-scores in closed form;
-- :mod:`.summary`: the immune phenotype call and the flat ``summary.json`` dict.
+- :mod:`.call`: the immune phenotype call (inflamed, excluded, desert) and its evidence;
+- :mod:`.summary`: the flat ``summary.json`` dict.
 
 Per cell the step adds ``dist_front_um`` (NaN without a front), ``region``, ``in_tumor``,
 ``in_tissue``, ``dist_nearest_tumor_um`` (distance to the nearest other tumor cell) and
@@ -24,6 +25,7 @@ A statistic of a type with fewer than ``min_cells`` cells is not computable: NaN
 (row strips of 64 µm) for memory locality; the output keeps the input's row order.
 """
 
+from .call import CALLS, call_evidence, call_summary, immune_call, poisson_interval, wilson_interval
 from .common import ALL_CELLS, ALL_IMMUNE, REGIONS, not_computable
 from .densities import (
     band_areas_mm2,
@@ -64,11 +66,12 @@ from .neighbours import (
 )
 from .params import Params
 from .step import TABLES, SpatialResult, Timings, analyze
-from .summary import phenotype_call, summarize
+from .summary import summarize
 
 __all__ = [
     "ALL_CELLS",
     "ALL_IMMUNE",
+    "CALLS",
     "FRONT_WINDOW",
     "REGIONS",
     "TABLES",
@@ -82,10 +85,13 @@ __all__ = [
     "band_areas_mm2",
     "band_densities",
     "band_edges",
+    "call_evidence",
+    "call_summary",
     "cellular_neighbourhoods",
     "cross_l_function",
     "distance_map",
     "enrichment_moments",
+    "immune_call",
     "knn_composition",
     "l_function_envelope",
     "lfunction_table",
@@ -99,7 +105,7 @@ __all__ = [
     "nhood_enrichment",
     "not_computable",
     "padded_front_points",
-    "phenotype_call",
+    "poisson_interval",
     "phenotype_groups",
     "radius_graph_counts",
     "refine_front_distance",
@@ -108,5 +114,6 @@ __all__ = [
     "signed_distance",
     "spatial_order",
     "summarize",
+    "wilson_interval",
     "window_edge_distance",
 ]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .common import REGIONS, not_computable
+from .common import REGIONS, too_few_cells
 
 if TYPE_CHECKING:
     from .params import Params
@@ -32,7 +32,7 @@ def state_summary(
     cells: pd.DataFrame,
     groups: Mapping[str, tuple],
     region_table: pd.DataFrame,
-    has_front: bool,
+    no_front_reason: str,
     params: Params,
 ) -> tuple[dict, dict]:
     """The summary keys of every state group (see the module docstring).
@@ -43,7 +43,8 @@ def state_summary(
     groups : label -> (phenotype, state, (N,) bool mask of the group, (N,) bool mask of the
         phenotype's cells) (:func:`frontline.states.state_groups`)
     region_table : the region densities, with the groups' rows
-    has_front : whether the sample has an invasive front
+    no_front_reason : why the sample has no invasive front ("" when it has one:
+        :attr:`frontline.regions.Regions.no_front_reason`)
     params : the spatial step's :class:`~frontline.spatial.params.Params`
 
     Returns
@@ -66,8 +67,7 @@ def state_summary(
             out[key] = float(value) if np.isfinite(value) else None
             if out[key] is None:
                 skipped[key] = f"no tissue in the {region}"
-        why = not_computable(label, n, params.min_cells) if n < params.min_cells else ""
-        why = why or ("" if has_front else "no invasive front")
+        why = too_few_cells(label, n, params.min_cells) or no_front_reason
         d = dist[mask & in_tissue & ~np.isnan(dist)]
         values = {
             f"median_dist_front_um_{label}": float(np.median(d)) if d.size else None,
