@@ -262,6 +262,9 @@ def test_every_phenotype_a_key_names_is_in_the_table(change, expected, tmp_path,
         preflight.check_phenotype_references(fill(content), ["my.yaml"])
     assert expected in " ".join(err.value.message().split()), err.value.message()
     preflight.check_phenotype_references(fill(MINIMAL), ["my.yaml"])
+    pooled = copy.deepcopy(MINIMAL)  # the call on the whole immune lineage
+    pooled["spatial"] = {**pooled["spatial"], "call": {"phenotype": "all_immune"}}
+    preflight.check_phenotype_references(fill(pooled), ["my.yaml"])
 
 
 def test_missing_channels_name_their_keys_and_a_default_says_so(tmp_path, monkeypatch):

@@ -48,7 +48,13 @@ REFERENCES = (
         "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
     ),
     Reference("spatial.immune_types", PHENOTYPE, "items"),
-    Reference("spatial.call.phenotype", PHENOTYPE, "value"),
+    Reference(
+        "spatial.call.phenotype",
+        PHENOTYPE,
+        "value",
+        also=("all_immune",),  # spatial.common.ALL_IMMUNE: the immune lineage pooled
+        what="the phenotype whose cells decide the immune call",
+    ),
     Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
     Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
     Reference("phenotyping.phenotypes.*.positive", MARKER, "items"),
