@@ -5,9 +5,18 @@ number per marker for all cores, on one compartment (CD3, CD8, PD1, PD-L1: cytop
 nucleus). Given the cores as one batch (their cells pooled, no normalisation), frontline's auto
 gates on the same compartments, with no manual gate, agree with HALO's flags (Cohen's kappa):
 CD3 and FOXP3 pooled and on each core; the rare PD1 and PD-L1 (0.07 % and 0.02 % positive by
-HALO) get at most 0.5 % positive cells. CD8's positives form a shoulder of the negatives' tail
-rather than a bump, so its gate comes from the tail rule; its kappa is checked at what it
-reaches and the issue's target of 0.80 is an expected failure.
+HALO) get at most 0.5 % positive cells.
+
+CD8 does not reach the issue's target (kappa >= 0.80 pooled and per core), and its test asserts
+what is reached. On the cytoplasm intensity (the compartment HALO gated) the pooled cores have
+one broad negative bulk (median 0.009) and then a flat plateau from about 0.1 to 2 with no
+valley and no bump, per core as pooled; HALO's threshold (0.60) cuts that plateau where no
+feature of the distribution marks it. Pooled kappa is >= 0.80 only for a gate within 0.43-0.82
+and every core >= 0.80 only within about 0.53-0.64. In robust SDs of the log-like scale above
+the bulk's median HALO's gates sit at CD3 4.4, CD8 2.7, FOXP3 5.4, PD1 4.6, PD-L1 4.4: CD8's is
+the lowest, so no one tail width fits it without giving PD1 and PD-L1 several percent
+positives. The tail rule (3 robust SDs) gates CD8 at 0.95: pooled kappa 0.745, cores 0.83,
+0.91, 0.29 (TMA3_7_B, 6 HALO positives), 0.68, 0.80.
 """
 
 import numpy as np
@@ -87,20 +96,15 @@ def test_batch_auto_gate_agrees_with_halo_pooled_and_on_every_core(halo, marker)
 
 
 def test_cd8_batch_auto_gate_reaches_what_the_tail_rule_gives(halo):
+    """Not the issue's target (0.80 pooled and per core, see the module docstring): what the
+    batch gate reaches, asserted just under the measured values."""
     pooled, per_core, fraction = agreement(halo, "CD8")
-    # measured: kappa 0.745, 1.0 % positive (HALO 1.7 %)
-    assert pooled >= 0.70, (pooled, per_core)
+    # measured: pooled kappa 0.745, cores 0.833 0.909 0.285 0.681 0.798; 1.0 % positive
+    # (HALO 1.7 %)
+    assert pooled >= 0.74, (pooled, per_core)
+    assert min(per_core.values()) >= 0.28, per_core
+    assert sorted(per_core.values())[1] >= 0.67, per_core  # every core but TMA3_7_B
     assert 0.005 < fraction < 0.03
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 target not reached: CD8's positives are a "
-    "shoulder of the negatives' tail; the tail rule gates at kappa 0.745",
-)
-def test_cd8_reaches_the_issue_target(halo):
-    pooled, per_core, _ = agreement(halo, "CD8")
-    assert pooled >= 0.80 and min(per_core.values()) >= 0.80
 
 
 @pytest.mark.parametrize("marker", ["PD1", "PDL1"])
