@@ -6,9 +6,13 @@ public folder, when the workflow runs to phenotypes and QC, then frontline's phe
 cells it pairs with inForm's within 4 µm agree with inForm's (Cohen's kappa), the CD20 gate is
 the reference gate (90 % of the cells are CD20-positive), and the QC table has a row per gate
 and lineage and flags the CD8 T cells the call rests on as too few. inForm's calls are another
-tool's, made by a trained classifier: three cells it calls Helper T carry CD8 (Alexa 594) at
-9-22, as bright as its Cytotoxic T cells, by inForm's own measurements, which no gate can
-follow; the best manual CD20 gate reaches kappa 0.73.
+tool's, made by a trained classifier. Of the 188 paired cells frontline and inForm disagree on
+14: three cells inForm calls Helper T carry CD8 (Alexa 594) at 9-22 by inForm's own
+measurements, as bright as its Cytotoxic T cells, which no gate can follow; three B cells and
+one Helper T have their marker just below its gate (other); four B cells and one CD8 T cell are
+positive for a B and a T marker and the margins settle them the other way than inForm. The
+issue's target (kappa >= 0.70) is not reached: 0.690, with CD20 weighed in the nucleus for
+those settlements (0.643 without); the best manual CD20 gate reaches 0.73.
 """
 
 import numpy as np
@@ -62,10 +66,11 @@ def test_auto_gated_phenotypes_agree_with_inform(run):
     truth = inform["Phenotype"].map(NAMES).to_numpy()[i]
     ours = phenotypes["phenotype"].to_numpy()[j]
     kappa = cohen_kappa_score(truth, ours)
-    # measured: 188 of 270 cells paired, kappa 0.643 (before issue 14: 0.06; one manual CD20
-    # gate per image: 0.53); the issue's target of 0.70 is not reached (see the docstring)
+    # measured: 188 of 270 cells paired, kappa 0.690 (before issue 14: 0.06; one manual CD20
+    # gate per image: 0.53). The issue's target is 0.70: not reached (see the docstring), so
+    # this asserts what is reached
     assert len(i) >= 170
-    assert kappa >= 0.60, pd.crosstab(truth, ours)
+    assert kappa >= 0.68, pd.crosstab(truth, ours)
     assert np.mean(ours[truth == "B_cell"] == "B_cell") >= 0.95
 
 
