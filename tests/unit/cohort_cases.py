@@ -8,7 +8,9 @@ from frontline.cohort import SampleOutputs
 from frontline.spatial import REGIONS, Params
 
 IMMUNE = ("CD8_T", "macrophage")
-PARAMS = Params.from_config({"immune_types": list(IMMUNE), "min_cells": 5})
+PARAMS = Params.from_config(
+    {"immune_types": list(IMMUNE), "call": {"phenotype": "CD8_T"}, "min_cells": 5}
+)
 ENRICHMENT_COLUMNS = [
     "phenotype",
     "neighbour_phenotype",

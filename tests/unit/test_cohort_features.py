@@ -270,7 +270,12 @@ def test_one_image_pooled_alone_gives_its_own_summary_numbers():
 
     cells, regions = small_sample(np.random.default_rng(9))
     params = spatial.Params.from_config(
-        {"immune_types": ["CD8_T", "macrophage"], "permutations": 0, "min_cells": 20}
+        {
+            "immune_types": ["CD8_T", "macrophage"],
+            "call": {"phenotype": "CD8_T"},
+            "permutations": 0,
+            "min_cells": 20,
+        }
     )
     result = spatial.analyze(cells, regions, params, immune_lineage=["CD8_T", "macrophage"])
     feats = cohort_features(

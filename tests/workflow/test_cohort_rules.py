@@ -6,7 +6,8 @@ be made (no events, a group of one patient)."""
 import numpy as np
 import pandas as pd
 import pytest
-from runs import make_workdir, snakemake, write_sheet
+import yaml
+from runs import ROOT, make_workdir, snakemake, write_sheet
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -29,7 +30,10 @@ def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort inputs")
     channels = ["DAPI", "PanCK", "CD45", "CD3", "CD8", "CD68", "CD20", "MPO"]
     io.write_image(folder / "field.ome.tif", np.zeros((8, 250, 250), np.uint16), channels, 2.0)
-    params = spatial.Params.from_config({"permutations": 0})
+    demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["spatial"]
+    params = spatial.Params.from_config(
+        {"permutations": 0, "immune_types": demo["immune_types"], "call": demo["call"]}
+    )
     tissue = MultiPolygon([box(0, 0, 500, 500)])
     tumor = as_multipolygon(Point(250, 250).buffer(150, quad_segs=32))
     regions = Regions(tumor, tissue, front.invasive_front(tumor, tissue, 20.0), (500.0, 500.0))
