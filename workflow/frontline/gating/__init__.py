@@ -33,7 +33,9 @@ follicle 90 % CD20-positive, an absent marker 0 %. The candidates, in this order
   its upper flank (which the dimmer cells do not reach), and the gate is the first point
   above the valley where it holds half of the density. A plateau of cells between the
   bulk and a bright bump (spill-over, dim staining) is negative, as in a person's gate at
-  the foot of the bump.
+  the foot of the bump; but a peak below the bump at least half as high as it is the
+  bright population's own lower flank (a broad or lumpy population of a few hundred cells,
+  e.g. keratin's ring median on a 0.5 mm field), and then the valley itself is the gate.
 - ``reference``: one population, and cells known to be negative for the marker (cells
   positive for a lineage it excludes, :func:`frontline.phenotype.reference_markers`:
   CD45-positive cells for keratin, CD4/CD8-positive cells for CD20) whose median lies more

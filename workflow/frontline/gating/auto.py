@@ -27,6 +27,7 @@ _MIN_PEAK_CELLS = 20  # cells under a second peak's kernel: fewer is noise, not 
 _MIXTURE_AGREES = 0.25  # the mixture's gate stands if it moves at most this share of cells
 _MIN_REFERENCE = 10  # reference (exclusive-lineage) cells needed to decide the majority
 _REFERENCE_SPREADS = 2.0  # reference median this many SDs of the bulk below its mode
+_PLATEAU_SHARE = 0.5  # a peak below a bright bump this high (share of it): not a plateau
 
 
 def arcsinh_cofactor(values: np.ndarray) -> float:
@@ -277,6 +278,14 @@ class _Density:
             return None
         depth, v, k, minor = best
         gate = self._bright_gate(max(main, k), v)
+        # A plateau below the bright bump has no peak of its own; a peak between the valley
+        # and the bump's foot at least half as high as the bump is the bright population's
+        # (a broad or lumpy population of few cells), which the gate must not cut: the valley
+        # is the gate
+        cut = int(np.searchsorted(self.grid, gate))
+        below = [p for p in peaks if min(v, cut) < p < max(v, cut)]
+        if any(f[p] >= _PLATEAU_SHARE * f[max(main, k)] for p in below):
+            gate = float(self.grid[v])
         return _Split(gate, float(depth), minor)
 
     def reference_gate(self, reference):
