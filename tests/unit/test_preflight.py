@@ -641,3 +641,40 @@ def test_a_run_of_tables_naming_their_phenotypes_needs_no_tree(tmp_path, caplog)
     # the same config for a run of images: the tree's keys are required
     with pytest.raises(FrontlineInputError, match=r"`phenotyping.phenotypes` .* is not set"):
         preflight.check_config(table_config(), None, None)
+
+
+# --------------------------------------------------------------------------- states, batches
+
+
+def test_a_state_naming_an_unknown_marker_or_phenotype_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    content = copy.deepcopy(MINIMAL)
+    content["states"] = {"PD1_pos": {"positive": ["PD-1"], "of": ["CD8_T"]}}
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_markers(
+            fill_defaults(content), ["DAPI", "CK_EPCAM", "CD8a", "PD1"], ["my.yaml"]
+        )
+    text = " ".join(err.value.message().split())
+    assert "'PD-1' in `states.PD1_pos.positive` (my.yaml)" in text and "'PD-1' -> 'PD1'" in text
+    content["states"] = {"PD1_pos": {"positive": ["PD1"], "of": ["CD8T"]}}
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError) as err:
+        preflight.check_phenotype_references(fill_defaults(content), ["my.yaml"])
+    text = " ".join(err.value.message().split())
+    assert "`states.PD1_pos.of` (my.yaml) names the phenotype 'CD8T'" in text
+    assert "did you mean 'CD8_T'?" in text
+    content["states"] = {"CD8_T": {"positive": ["PD1"], "of": ["CD8_T"]}}
+    _user_config(tmp_path, content)
+    with pytest.raises(FrontlineInputError, match="named like a phenotype"):
+        preflight.check_config(fill_defaults(content), ["my.yaml"])
+    content["states"] = {"PD1_pos": {"positive": ["PD1"], "of": ["CD8_T"]}}
+    preflight.check_config(fill_defaults(content), ["my.yaml"])
+
+
+def test_a_batch_of_one_sample_works_with_a_note():
+    sheet = pd.DataFrame({"batch": ["run1", "run1", "run2", ""]}, index=["a", "b", "c", "d"])
+    (note,) = preflight.batch_notes(sheet)
+    assert "run2 (c) hold one sample each" in note and "gated on their own cells" in note
+    assert preflight.batch_notes(sheet.iloc[:2]) == []
+    assert preflight.batch_notes(pd.DataFrame(index=["a"])) == []

@@ -105,7 +105,7 @@ def test_few_cd8_cells_anywhere_is_a_desert_and_too_small_a_field_is_not_computa
     )
     tiny = analyzed(small, regions_of(disc, (100.0, 100.0), tolerance=1.0))
     assert tiny["phenotype_call"] == "not_computable"
-    assert "fewer than min_cells (20)" in tiny["phenotype_call_reason"]
+    assert "(< min_cells 20)" in tiny["phenotype_call_reason"]
 
 
 def test_too_few_cells_for_the_share_is_not_computable():
@@ -116,7 +116,7 @@ def test_too_few_cells_for_the_share_is_not_computable():
     summary = analyzed(cells, regions, margin_um=20.0)
     assert summary["call_density_per_mm2_outer_margin"] > 100
     assert summary["phenotype_call"] == "not_computable"
-    assert summary["phenotype_call_reason"].startswith("12 CD8_T cells")
+    assert summary["phenotype_call_reason"].startswith("only 12 CD8_T cells (< min_cells 20)")
 
 
 def test_all_immune_pools_the_lineage_and_no_front_has_its_reason():

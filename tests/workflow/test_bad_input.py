@@ -231,6 +231,21 @@ CASES = [
         overrides={"phenotyping": {"gates": {"CD8": "high"}}},
     ),
     Case(
+        "state names an unknown marker",
+        "asks for channel(s) ['PD1'], which the image does not have ('PD1' in "
+        "`states.PD1_pos.positive` (config/config.yaml))",
+        file="demo.ome.tif",
+        sample=DEMO_SAMPLE,
+        overrides={"states": {"PD1_pos": {"positive": ["PD1"], "of": ["CD8_T"]}}},
+    ),
+    Case(
+        "state names an unknown phenotype",
+        "`states.CD8_act.of` (config/config.yaml) names the phenotype 'CD8T', which the "
+        "phenotype table",
+        file=CONFIG,
+        overrides={"states": {"CD8_act": {"positive": ["CD8"], "of": ["CD8T"]}}},
+    ),
+    Case(
         "output folder not writable",
         "the output folder 'results' cannot be created",
         file="results",

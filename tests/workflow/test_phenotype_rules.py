@@ -66,3 +66,36 @@ def test_unknown_marker_in_a_phenotype_fails_with_the_channel_list(tmp_path, dem
     # caught when the workflow starts (the image exists), before any job runs
     assert "'PanKRT'" in proc.output and "'DAPI', 'PanCK', 'CD45'" in proc.output
     assert not (res / "cells.parquet").exists()
+
+
+def test_a_batch_is_gated_once_on_its_pooled_cells(tmp_path, demo_input):
+    """Two samples of one batch (the demo image twice, truth nuclei as segmentation): rule
+    batch_gates pools their cells once, and both phenotype jobs use its gates."""
+    names = (DEMO_SAMPLE, "twin")
+    rows = [dict(demo_rows(demo_input, sample=name)[0], batch="run1") for name in names]
+    make_workdir(tmp_path, rows=rows, columns=("sample", "image", "truth", "batch"))
+    for name in names:
+        nuclei = tmp_path / "results" / name / "nuclei.ome.tif"
+        nuclei.parent.mkdir(parents=True)
+        shutil.copy(f"{demo_input['truth']}.truth_nuclei.ome.tif", nuclei)
+    proc = snakemake(tmp_path, *[f"results/{s}/qc.tsv" for s in names], timeout_s=400)
+    assert proc.returncode == 0, proc.output[-3000:]
+    assert proc.output.count("rule batch_gates:") == 1  # one job for the batch
+    pooled = pd.read_csv(tmp_path / "results" / "batches" / "run1" / "gates.tsv", sep="\t")
+    assert sorted(set(pooled["sample"])) == sorted(names)
+    assert set(pooled["n_samples"]) == {2} and set(pooled["batch"]) == {"run1"}
+    n_cells = len(pd.read_parquet(tmp_path / "results" / DEMO_SAMPLE / "cells.parquet"))
+    assert set(pooled["n_cells"]) == {2 * n_cells}  # every cell of both samples
+    gates = {
+        s: pd.read_csv(tmp_path / "results" / s / "gates.tsv", sep="\t", keep_default_na=False)
+        for s in names
+    }
+    for table in gates.values():
+        assert set(table["batch"]) == {"run1"}
+    # the same cells twice: one gate per marker, the batch's
+    assert gates[DEMO_SAMPLE]["gate"].tolist() == gates["twin"]["gate"].tolist()
+    mine = pooled[pooled["sample"] == DEMO_SAMPLE].set_index("marker")["gate"]
+    assert gates[DEMO_SAMPLE].set_index("marker")["gate"].to_dict() == pytest.approx(mine.to_dict())
+    qc = pd.read_csv(tmp_path / "results" / DEMO_SAMPLE / "qc.tsv", sep="\t", keep_default_na=False)
+    assert set(qc["level"]) == {"marker", "lineage"}
+    assert qc.loc[qc["level"] == "marker", "method"].str.endswith("(batch run1)").all()

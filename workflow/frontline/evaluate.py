@@ -18,6 +18,9 @@
     ``other`` -> ``stromal``), everything else (``immune``, ``T_cell``, ``ambiguous``) is
     ``unassigned`` and always wrong;
   * the confusion matrix, true phenotype x predicted phenotype as the workflow named it.
+- States (:func:`state_metrics`): on the same pairs, the F1 of each configured state against
+  the truth's state column (the state's name, or ``{marker}_pos`` of its first positive
+  marker, as the simulator writes it), the truth restricted to the state's phenotypes.
 - Spatial (:func:`spatial_accuracy`): signed distances of matched cells against the true
   ones (cells within ``near_front_um`` of the true front), the distance between the inferred
   and the true front, band densities against those of the true cells with the true front,
@@ -335,6 +338,60 @@ def phenotype_metrics(
     return result
 
 
+def state_metrics(
+    truth_cells: pd.DataFrame,
+    cells: pd.DataFrame,
+    phenotypes: pd.DataFrame,
+    states: Mapping[str, Mapping[str, Any]],
+    tree: Mapping[str, Mapping[str, Any]],
+    match_radius_um: float = 4.0,
+) -> dict[str, Any]:
+    """F1 of each state on the cells paired with the truth (see the module docstring).
+
+    Parameters
+    ----------
+    truth_cells : the simulator's truth (``x_um, y_um, phenotype`` and its state columns)
+    cells, phenotypes : the measured cells (``cell_id, x_um, y_um``) and the phenotype table
+        with one bool column per state
+    states : the config's ``states`` section
+    tree : from :func:`frontline.phenotype.parse_phenotypes` (``of`` takes the phenotypes
+        below it)
+
+    Returns
+    -------
+    dict state -> {f1, precision, recall, n_truth, n_pred, truth_column}, for the states the
+    truth has a column for
+    """
+    from .states import descendants
+
+    pred = cells[["cell_id", "x_um", "y_um"]].merge(phenotypes, on="cell_id", how="inner")
+    i_t, i_p = match_points(
+        truth_cells[["x_um", "y_um"]].to_numpy(), pred[["x_um", "y_um"]].to_numpy(), match_radius_um
+    )
+    out = {}
+    for name, state in (states or {}).items():
+        first = f"{(state.get('positive') or [''])[0]}_pos"
+        column = name if name in truth_cells.columns else first
+        if column not in truth_cells.columns or name not in pred.columns:
+            continue
+        members = set().union(*(descendants(tree, p) for p in state["of"] if p in tree))
+        members |= {p for p in state["of"] if p not in tree}
+        of = np.isin(truth_cells["phenotype"].to_numpy()[i_t], list(members))
+        truth = truth_cells[column].to_numpy(bool)[i_t] & of
+        guess = pred[name].to_numpy(bool)[i_p]
+        tp = int(np.sum(truth & guess))
+        n_t, n_p = int(truth.sum()), int(guess.sum())
+        out[name] = {
+            "f1": 2 * tp / (n_t + n_p) if n_t + n_p else None,
+            "precision": tp / n_p if n_p else None,
+            "recall": tp / n_t if n_t else None,
+            "n_truth": n_t,
+            "n_pred": n_p,
+            "truth_column": column,
+        }
+    return out
+
+
 # --------------------------------------------------------------------------- spatial
 
 
@@ -533,6 +590,7 @@ def evaluate_sample(
     immune_lineage=(),
     sample: str | None = None,
     truth_file: str | None = None,
+    states: Mapping[str, Any] | None = None,
     edge_tolerance_um: float | None = None,
 ) -> dict:
     """Every section of ``evaluation.json`` for one sample: segmentation, phenotype, spatial.
@@ -550,6 +608,9 @@ def evaluate_sample(
     evaluation, phenotyping : the config's sections (every key); params : the spatial step's
         :class:`frontline.spatial.Params`; immune_lineage : phenotypes counted as immune
     sample, truth_file : for messages
+    states : the config's ``states`` section; with states the phenotype section gets
+        ``states`` (:func:`state_metrics`)
+    edge_tolerance_um : µm, for the truth's front (:func:`spatial_accuracy`)
 
     Returns
     -------
@@ -568,18 +629,26 @@ def evaluate_sample(
         phenotyping["phenotypes"], channels, phenotyping["exclusive"], sample=sample
     )
     radius = evaluation["match_radius_um"]
+    # tumor vs immune: the lineages (tree roots) of the tumor phenotype and the immune ones
+    # (tumor and immune in the demo's tree; tumor and CD8_T in a low-plex one)
+    named = [params.tumor_phenotype, *immune_lineage]
+    lineages = tuple(dict.fromkeys(lineage_of(tree, n) for n in named if n in tree))
+    pheno = phenotype_metrics(
+        truth_cells,
+        cells,
+        phenotypes,
+        tree,
+        match_radius_um=radius,
+        phenotype_map=evaluation["phenotype_map"],
+        min_class_cells=evaluation["min_class_cells"],
+        lineages=lineages or ("tumor", "immune"),
+    )
+    if states:
+        pheno["states"] = state_metrics(truth_cells, cells, phenotypes, states, tree, radius)
     return {
         "sample": sample,
         "segmentation": segmentation_metrics(truth_nuclei, nuclei, evaluation["iou_threshold"]),
-        "phenotype": phenotype_metrics(
-            truth_cells,
-            cells,
-            phenotypes,
-            tree,
-            match_radius_um=radius,
-            phenotype_map=evaluation["phenotype_map"],
-            min_class_cells=evaluation["min_class_cells"],
-        ),
+        "phenotype": pheno,
         "spatial": spatial_accuracy(
             truth_cells,
             truth_tumor,

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import FrontlineInputError
 from .gating import (
+    batch_gates,
     exclusive_margins,
     gate_markers,
     measured_channels,
@@ -144,12 +145,14 @@ def parse_phenotypes(
     return ordered
 
 
-def gated_markers(phenotyping: dict) -> list[str]:
-    """Markers that get a gate: those of the phenotype table, then extra ones in ``gates``.
+def gated_markers(phenotyping: dict, states: dict | None = None) -> list[str]:
+    """Markers that get a gate: those of the phenotype table, then extra ones in ``gates``,
+    then those of the states.
 
     Parameters
     ----------
     phenotyping : the config's ``phenotyping`` dict (not validated here)
+    states : the config's ``states`` section, or None
 
     Returns
     -------
@@ -166,7 +169,68 @@ def gated_markers(phenotyping: dict) -> list[str]:
     for marker in phenotyping.get("gates") or {}:
         if str(marker) not in markers:
             markers.append(str(marker))
+    for entry in (states or {}).values():
+        for key in ("positive", "negative"):
+            value = (entry or {}).get(key) or []
+            for marker in [value] if isinstance(value, str) else value:
+                if str(marker) not in markers:
+                    markers.append(str(marker))
     return markers
+
+
+def reference_markers(phenotyping: dict) -> dict[str, list[str]]:
+    """For each marker, the markers of the lineages its own lineages exclude: cells positive
+    for those are known negatives for it (:func:`frontline.gating.auto_gate`, ``reference``).
+
+    A phenotype excludes the phenotypes it shares an ``exclusive`` group with (itself or
+    through an ancestor: tumor excludes every descendant of immune) and its siblings in the
+    tree (a cell matching two siblings is neither). Their markers are their own positive
+    markers, or, for a phenotype without any, those of its children.
+
+    Parameters
+    ----------
+    phenotyping : the config's ``phenotyping`` section (``phenotypes``, ``exclusive``)
+
+    Returns
+    -------
+    dict marker -> sorted list of markers (markers without reference cells left out)
+    """
+    spec = {str(k): v or {} for k, v in (phenotyping.get("phenotypes") or {}).items()}
+
+    def positives(name):
+        value = spec[name].get("positive") or []
+        return [str(m) for m in ([value] if isinstance(value, str) else value)]
+
+    def parent(name):
+        value = spec.get(name, {}).get("parent")
+        return None if value is None else str(value)
+
+    def ancestors(name):
+        chain, seen = [], set()
+        while name is not None and name in spec and name not in seen:
+            chain.append(name)
+            seen.add(name)
+            name = parent(name)
+        return chain
+
+    def markers_of(name, depth=0):
+        own = positives(name)
+        if own or depth > len(spec):
+            return own
+        return [m for child in spec if parent(child) == name for m in markers_of(child, depth + 1)]
+
+    out: dict[str, set] = {}
+    for name in spec:
+        excluded = set()
+        for group in phenotyping.get("exclusive") or ():
+            group = [str(g) for g in group]
+            if any(a in group for a in ancestors(name)):
+                excluded |= {g for g in group if g in spec and g not in ancestors(name)}
+        excluded |= {o for o in spec if o != name and parent(o) == parent(name)}
+        known = {m for other in excluded for m in markers_of(other)}
+        for marker in positives(name):
+            out.setdefault(marker, set()).update(known - {marker})
+    return {m: sorted(v) for m, v in out.items() if v}
 
 
 def sample_gates(
@@ -176,6 +240,7 @@ def sample_gates(
     *,
     samples: Iterable[str] | None = None,
     file: str | None = None,
+    states: dict | None = None,
 ) -> dict[str, str | float]:
     """One sample's manual gates from a gates table (:func:`frontline.io.read_gates_table`).
 
@@ -193,13 +258,14 @@ def sample_gates(
     samples : every sample of the sheet; with a ``sample`` column, a name outside them is an
         error (None: not checked)
     file : the table's path, for messages
+    states : the config's ``states`` section (their markers are gated too)
 
     Returns
     -------
     dict marker -> ``"auto"`` or a number (an empty gate is ``auto``), the markers the table
     sets for ``sample``
     """
-    markers = gated_markers(phenotyping)
+    markers = gated_markers(phenotyping, states)
     compartments = phenotyping["compartments"] or {}
     default_compartment = phenotyping["default_compartment"]
     samples = None if samples is None else [str(s) for s in samples]
@@ -253,7 +319,11 @@ def sample_gates(
 
 
 def with_sample_gates(
-    phenotyping: dict, table: pd.DataFrame | None, sample: str, file: str | None = None
+    phenotyping: dict,
+    table: pd.DataFrame | None,
+    sample: str,
+    file: str | None = None,
+    states: dict | None = None,
 ) -> dict:
     """The ``phenotyping`` section with one sample's gates table on top of ``gates``.
 
@@ -262,6 +332,7 @@ def with_sample_gates(
     phenotyping : the config's ``phenotyping`` section
     table : the sample's gates table (:func:`frontline.io.read_gates_table`), or None
     sample, file : the sample, and the table's path for messages
+    states : the config's ``states`` section (their markers may be set too)
 
     Returns
     -------
@@ -269,7 +340,7 @@ def with_sample_gates(
     """
     if table is None:
         return phenotyping
-    own = sample_gates(table, sample, phenotyping, file=file)
+    own = sample_gates(table, sample, phenotyping, file=file, states=states)
     return {**phenotyping, "gates": {**(phenotyping["gates"] or {}), **own}}
 
 
@@ -447,9 +518,16 @@ def _resolve(matched, tree, exclusive):
 
 
 def phenotype_cells(
-    cells: pd.DataFrame, phenotyping: dict, sample: str | None = None, file: str | None = None
+    cells: pd.DataFrame,
+    phenotyping: dict,
+    sample: str | None = None,
+    file: str | None = None,
+    *,
+    states: dict | None = None,
+    batch_gates: pd.DataFrame | None = None,
+    batch: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Gate every marker and assign phenotypes, as configured in ``phenotyping``.
+    """Gate every marker and assign phenotypes (and states), as configured in ``phenotyping``.
 
     Parameters
     ----------
@@ -458,24 +536,36 @@ def phenotype_cells(
         filled from the schema; from Python: ``frontline.config.section("phenotyping", ...)``
         with ``phenotypes``, ``exclusive``, ``gates`` and ``compartments`` set)
     sample, file : for error messages
+    states : the config's ``states`` section (:mod:`frontline.states`); their markers are
+        gated too and each state becomes a bool column
+    batch_gates : this sample's rows of its batch's gates (:func:`batch_gates_of`), used
+        for the auto-gated markers; None: every auto gate from this sample's cells
+    batch : the batch's name (gates.tsv's ``batch`` column)
 
     Returns
     -------
-    phenotypes : DataFrame ``cell_id, phenotype, {marker}_positive...``
+    phenotypes : DataFrame ``cell_id, phenotype, {marker}_positive..., {state}...``
     gates : DataFrame from :func:`frontline.gating.gate_markers`
     """
+    from .states import parse_states, state_columns
+
     ph = phenotyping
     settings = {k: ph[k] for k in ("min_confidence", "tail_mads", "seed")}
-    tree = parse_phenotypes(
-        ph["phenotypes"], measured_channels(cells), ph["exclusive"], sample=sample, file=file
-    )
+    channels = measured_channels(cells)
+    tree = parse_phenotypes(ph["phenotypes"], channels, ph["exclusive"], sample=sample, file=file)
+    parsed = parse_states(states, tree, channels, sample=sample, file=file)
+    if batch_gates is not None and "sample" in batch_gates.columns and sample is not None:
+        batch_gates = batch_gates[batch_gates["sample"].astype(str) == str(sample)]
     gates = gate_markers(
         cells,
-        gated_markers(ph),
+        gated_markers(ph, states),
         ph["compartments"],
         ph["default_compartment"],
         ph["gates"],
         **settings,
+        references=reference_markers(ph),
+        batch_gates=batch_gates,
+        batch=batch,
         sample=sample,
         file=file,
     )
@@ -489,9 +579,44 @@ def phenotype_cells(
             positive[["cell_id"]],
             pd.DataFrame({"phenotype": names}, index=positive.index),
             positive.drop(columns="cell_id"),
+            state_columns(names, positive, parsed, tree),
         ],
         axis=1,
     )
     counts = pd.Series(names).value_counts()
     log.info("phenotypes: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return phenotypes, gates
+
+
+def batch_gates_of(
+    tables: dict[str, pd.DataFrame],
+    phenotyping: dict,
+    batch: str,
+    states: dict | None = None,
+) -> pd.DataFrame:
+    """The gates of a batch: the auto-gated markers gated once on the pooled cells of its
+    samples (:func:`frontline.gating.batch_gates`; ``phenotyping.batch_normalisation``).
+
+    Parameters
+    ----------
+    tables : dict sample -> cells table, the batch's samples
+    phenotyping : the config's ``phenotyping`` section (every key)
+    batch : the batch's name
+    states : the config's ``states`` section (their markers are gated too)
+
+    Returns
+    -------
+    DataFrame with :data:`frontline.gating.BATCH_COLUMNS`, one row per sample and marker
+    """
+    manual = {m for m, v in (phenotyping["gates"] or {}).items() if parse_gate(v, m) != "auto"}
+    markers = [m for m in gated_markers(phenotyping, states) if m not in manual]
+    return batch_gates(
+        tables,
+        markers,
+        phenotyping["compartments"],
+        phenotyping["default_compartment"],
+        normalisation=phenotyping["batch_normalisation"],
+        **{k: phenotyping[k] for k in ("min_confidence", "tail_mads", "seed")},
+        references=reference_markers(phenotyping),
+        batch=batch,
+    )

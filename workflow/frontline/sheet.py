@@ -23,6 +23,7 @@ OPTIONAL = (
     "fluor_map",
     "patient",
     "gates",
+    "batch",
 )
 CELL_TABLE_COLUMNS = ("cells", "cells_format", "cells_rows")
 CELL_FORMATS = ("generic", "halo", "inform", "qupath", "mcmicro")
@@ -40,7 +41,7 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         ``px``), ``truth`` (prefix of simulator truth files), ``fluor_map`` (a key of config
         ``fluor_maps``), ``patient`` (several images of one patient; empty: the sample is its
         own patient), ``gates`` (a table of the sample's manual gates, e.g. a copied
-        ``gates.tsv``).
+        ``gates.tsv``), ``batch`` (samples of one batch are auto-gated together).
 
     Returns
     -------

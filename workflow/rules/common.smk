@@ -36,6 +36,8 @@ if workflow.is_main_process:
     preflight.check_config(config, ORIGIN, TABLES)
     preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
     preflight.check_cohort(SAMPLES, config, ORIGIN)
+    for _note in preflight.batch_notes(SAMPLES):
+        print(_note, file=sys.stderr)
 
 
 def exactly(values):
@@ -116,6 +118,14 @@ def table_phenotypes_from(sample):
 
 GATED_TABLES = [s for s in TABLE_SAMPLES if table_phenotypes_from(s) == celltables.FROM_GATING]
 PHENOTYPED_TABLES = [s for s in TABLE_SAMPLES if s not in GATED_TABLES]
+# samples whose phenotype step writes qc.tsv (gates and lineages): all but the cell tables that
+# name their phenotypes (their call's QC row is in summary.json all the same)
+QC_SAMPLES = [s for s in SAMPLES.index if s not in PHENOTYPED_TABLES]
+
+
+def qc_of(wildcards):
+    """The sample's qc.tsv, or nothing for a cell table that names its phenotypes."""
+    return [f"results/{wildcards.sample}/qc.tsv"] if wildcards.sample in QC_SAMPLES else []
 
 
 def table_pixel_size_of(wildcards):
@@ -154,6 +164,25 @@ def gates_of(wildcards):
     return [] if value is None else [value]
 
 
+def batch_name(sample):
+    """The sample's batch (sheet column `batch`), or None."""
+    return sheet.optional(SAMPLES.loc[sample, "batch"])
+
+
+def batch_members(batch):
+    """The samples of a batch, in sheet order."""
+    return [s for s in SAMPLES.index if batch_name(s) == batch]
+
+
+BATCHES = sorted({b for b in map(batch_name, SAMPLES.index) if b is not None})
+
+
+def batch_gates_of(wildcards):
+    """The gates table of the sample's batch as a list (empty without a batch)."""
+    batch = batch_name(wildcards.sample)
+    return [] if batch is None else [f"results/batches/{batch}/gates.tsv"]
+
+
 def truth_of(wildcards):
     """Truth files (prefix + .truth_*) as a dict, empty when the sample has none."""
     prefix = sheet.optional(SAMPLES.loc[wildcards.sample, "truth"])
@@ -188,7 +217,7 @@ def all_outputs():
         + expand("results/{sample}/plots/overview.png", sample=SAMPLES.index)
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
-        + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
+        + ["results/cohort/summary.tsv", "results/cohort/summary.png", "results/cohort/qc.tsv"]
         + cohort_outputs()
     )
 
@@ -208,16 +237,37 @@ HEADLINE_METRICS = (
 
 
 def print_where_results_are():
-    """After a successful run: where the results and the accuracy figures are."""
+    """After a successful run: the QC flags first (a run with flagged gates must not look
+    like a clean success), then where the results and the accuracy figures are."""
     import json
 
     import pandas as pd
 
+    from frontline import qc
+
+    def read(path):
+        return pd.read_csv(path, sep="\t", keep_default_na=False)
+
+    table = Path("results/cohort/qc.tsv")
+    # a run of a few targets has no cohort table yet: the samples' own QC tables speak
+    checks = (
+        read(table)
+        if table.exists()
+        else qc.cohort_qc(
+            [
+                read(f"results/{s}/qc.tsv")
+                for s in SAMPLES.index
+                if Path(f"results/{s}/qc.tsv").exists()
+            ]
+        )
+    )
+    qc_lines = qc.qc_report_lines(checks) if len(checks) else ["frontline finished."]
     lines = [
         "",
-        "frontline finished.",
+        *qc_lines,
         "  cohort table:  results/cohort/summary.tsv",
         "  cohort figure: results/cohort/summary.png",
+        "  QC table:      results/cohort/qc.tsv",
         "  per patient:   results/cohort/features.tsv (feature_descriptions.tsv says what each is)",
         "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
     ]
@@ -228,7 +278,7 @@ def print_where_results_are():
             lines.append(f"    note: {note}")
     for s in SAMPLES.index:
         lines.append(
-            f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)"
+            f"  {s}: results/{s}/ (summary.json, qc.tsv, plots/, qupath_cells.geojson, cells.h5ad)"
         )
         evaluation = Path(f"results/{s}/evaluation.json")
         if evaluation.exists():
@@ -245,6 +295,8 @@ def print_where_results_are():
                         if k in values
                     ]
                     lines.append(f"      {section}: " + ", ".join(shown))
+    if len(qc_lines) > 1:  # flags: said again last, where a reader looks
+        lines += ["", *qc_lines[:2], "  (the flagged samples are listed above)"]
     print("\n".join(lines))
 
 

@@ -29,6 +29,7 @@ rule evaluate:
         phenotyping=config["phenotyping"],
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
+        states=config["states"],
         edge_tolerance_um=config["front"]["edge_tolerance_um"],
     script:
         "../scripts/evaluate.py"

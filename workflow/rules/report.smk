@@ -98,6 +98,7 @@ rule cohort:
         summaries=expand("results/{sample}/summary.json", sample=SAMPLES.index),
         densities=expand("results/{sample}/region_densities.tsv", sample=SAMPLES.index),
         evaluations=expand("results/{sample}/evaluation.json", sample=samples_with_truth()),
+        qc=expand("results/{sample}/qc.tsv", sample=QC_SAMPLES),
     output:
         table=report(
             "results/cohort/summary.tsv",
@@ -110,6 +111,12 @@ rule cohort:
             caption="../report/cohort.rst",
             category="0. Cohort",
             labels={"figure": "immune densities by region"},
+        ),
+        qc=report(
+            "results/cohort/qc.tsv",
+            caption="../report/cohort_qc.rst",
+            category="0. QC",
+            labels={"table": "every sample's QC flags (qc.tsv)"},
         ),
     log:
         "logs/cohort/cohort.log",

@@ -7,6 +7,7 @@ rule spatial:
         cells="results/{sample}/cells.parquet",
         phenotypes="results/{sample}/phenotypes.parquet",
         regions="results/{sample}/tumor_um.geojson",
+        qc=qc_of,  # none for a cell table that names its phenotypes
     output:
         cells="results/{sample}/cells_spatial.parquet",
         nests="results/{sample}/nests.tsv",
@@ -67,6 +68,7 @@ rule spatial:
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
         phenotypes=config["phenotyping"].get("phenotypes"),  # none: the tables name them
+        states=config["states"],
         dpi=config["report"]["dpi"],
     script:
         "../scripts/spatial.py"

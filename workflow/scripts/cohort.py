@@ -1,11 +1,12 @@
-"""Rule cohort: every sample's summary.json (+ evaluation.json) -> cohort table and figure."""
+"""Rule cohort: every sample's summary.json (+ evaluation.json) and qc.tsv -> cohort table,
+figure and QC table."""
 
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from frontline import cohort, plots
+from frontline import cohort, io, plots, qc
 from frontline.step import atomic_output, run
 
 
@@ -24,6 +25,9 @@ def main(smk):
     fig = plots.cohort_figure(densities, calls, types)
     with atomic_output(smk.output.png) as tmp:
         fig.savefig(tmp, dpi=p.dpi, format="png")
+    checks = [pd.read_csv(f, sep="\t", keep_default_na=False) for f in smk.input.qc]
+    calls = [qc.call_qc(summaries[s]) for s in p.samples]
+    io.write_tsv(qc.cohort_qc(checks + calls), smk.output.qc, na_rep="")
 
 
 def _json(path):

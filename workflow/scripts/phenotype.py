@@ -1,12 +1,12 @@
-"""Rule phenotype: cells.parquet -> phenotypes.parquet, gates.tsv, plots/gating/{marker}.png
-(a cell table's intensities: histograms without image crops)."""
+"""Rule phenotype: cells.parquet -> phenotypes.parquet (with states), gates.tsv, qc.tsv,
+plots/gating/{marker}.png (a cell table's intensities: histograms without image crops)."""
 
 from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 
-from frontline import io, plots
+from frontline import io, plots, qc
 from frontline.phenotype import phenotype_cells, with_sample_gates
 from frontline.step import open_input_image, run
 
@@ -16,10 +16,27 @@ def main(smk):
     cells = pd.read_parquet(inp.cells)
     path = inp.gates[0] if inp.gates else None  # the sample's gates table, optional
     table = io.read_gates_table(path, sample=sample) if path else None
-    phenotyping = with_sample_gates(p.phenotyping, table, sample, path)
-    phenotypes, gates = phenotype_cells(cells, phenotyping, sample=sample)
+    phenotyping = with_sample_gates(p.phenotyping, table, sample, path, states=p.states)
+    batch = (
+        pd.read_csv(inp.batch_gates[0], sep="\t", keep_default_na=False)
+        if inp.batch_gates
+        else None
+    )
+    phenotypes, gates = phenotype_cells(
+        cells, phenotyping, sample=sample, states=p.states, batch_gates=batch, batch=p.batch
+    )
     io.write_parquet(phenotypes, out.phenotypes)
     io.write_tsv(gates, out.gates, na_rep="")
+    checks = qc.sample_qc(
+        gates,
+        phenotypes["phenotype"],
+        p.phenotyping["phenotypes"],
+        min_confidence=p.phenotyping["min_confidence"],
+        min_cells=p.min_cells,
+        key_phenotypes=p.key_phenotypes,
+        sample=sample,
+    )
+    io.write_tsv(checks, out.qc, na_rep="")
     targets = {Path(path).name[: -len(".png")]: path for path in out.plots}
     image = open_input_image(smk) if inp.image else nullcontext()
     labels = io.open_labels(inp.labels) if inp.labels else nullcontext()

@@ -1,9 +1,9 @@
 """Rule spatial: cells + phenotypes + regions -> per-cell distances, densities, neighbour
-statistics, summary.json and three figures."""
+statistics, summary.json (with the QC flags) and three figures."""
 
 import pandas as pd
 
-from frontline import io, phenotype, plots, spatial, tables
+from frontline import io, phenotype, plots, qc, spatial, states, tables
 from frontline.step import run
 
 
@@ -20,11 +20,16 @@ def main(smk):
         p.spatial, tumor_phenotype=p.tumor_phenotype, workers=smk.threads
     )
     lineage = phenotype.immune_lineage(p.phenotypes, extra=params.immune_types)
-    res = spatial.analyze(cells, regions, params, immune_lineage=lineage, sample=sample)
+    groups = states.state_groups(cells, p.states, p.phenotypes)
+    res = spatial.analyze(cells, regions, params, lineage, sample, groups=groups)
+    checks = (  # none for a cell table that names its phenotypes: the call's row alone
+        pd.read_csv(inp.qc[0], sep="\t", keep_default_na=False) if inp.qc else qc.empty_qc()
+    )
+    summary = qc.with_flags(res.summary, checks)
     io.write_parquet(res.cells, out.cells)
     for name in spatial.TABLES:
         io.write_tsv(getattr(res, name), out[name])
-    io.write_json(res.summary, out.summary)
+    io.write_json(summary, out.summary)
     for name, fig in plots.spatial_figures(res, regions, params, sample).items():
         io.save_figure(fig, out[f"{name}_png"], dpi=p.dpi)
 

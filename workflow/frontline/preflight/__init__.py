@@ -40,8 +40,10 @@ from .references import (
     check_markers,
     check_phenotype_references,
     check_phenotyping,
+    check_states,
 )
 from .samples import (
+    batch_notes,
     check_gates_tables,
     check_sample_files,
     check_writable,
@@ -76,6 +78,8 @@ __all__ = [
     "check_samples",
     "check_schema",
     "check_segmentation",
+    "batch_notes",
+    "check_states",
     "check_table_samples",
     "check_writable",
     "produced_by_workflow",
@@ -105,6 +109,7 @@ def check_config(
     if tree_for is not None or (config["phenotyping"].get("phenotypes") or {}):
         check_phenotyping(config["phenotyping"], origin)
     check_phenotype_references(config, origin, tables)
+    check_states(config, origin)
 
 
 def check_samples(

@@ -64,6 +64,9 @@ REFERENCES = (
     Reference("phenotyping.compartments", MARKER, "keys"),
     Reference("phenotyping.exclusive_compartments", MARKER, "keys"),
     Reference("report.overview_channels", MARKER, "items", what="a channel of the overview"),
+    Reference("states.*.of", PHENOTYPE, "items", what="the phenotypes the state applies to"),
+    Reference("states.*.positive", MARKER, "items"),
+    Reference("states.*.negative", MARKER, "items"),
 )
 
 
@@ -265,4 +268,24 @@ def check_exclusive_compartments(
                 file=origin.file(key),
                 fix=f"{origin.where_to_set(key)}: list markers of the phenotype table (a "
                 "tumour marker weighed in the nucleus, e.g. {PanCK: nucleus}), or {} for none",
+            )
+
+
+def check_states(config: Mapping, config_files: Origin | list | None = None) -> None:
+    """State names that cannot be columns next to the phenotypes' (a phenotype's name, a
+    ``_positive`` suffix, a ``+``); their markers and phenotypes are checked with every
+    other reference (:func:`check_markers`, :func:`check_phenotype_references`)."""
+    from ..states import SEPARATOR
+
+    origin = Origin.of(config_files)
+    known = phenotype_names(config)
+    for name in config.get("states") or {}:
+        name = str(name)
+        if name in known or name.endswith("_positive") or SEPARATOR in name:
+            raise FrontlineInputError(
+                f"{origin.describe(['states', name])} is named like a phenotype or a marker "
+                f"column (a phenotype's name, '_positive' at its end, or '{SEPARATOR}')",
+                file=origin.file(["states", name]),
+                fix=f"rename the state, e.g. {name.replace(SEPARATOR, '_')}_state; "
+                "phenotypes.parquet gets a column named as each state",
             )

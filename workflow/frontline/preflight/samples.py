@@ -104,4 +104,24 @@ def check_gates_tables(
                 "results/{sample}/gates.tsv can be copied as it is)",
             )
         table = read_gates_table(path, sample=sample)
-        sample_gates(table, sample, config["phenotyping"], samples=names, file=path)
+        sample_gates(
+            table, sample, config["phenotyping"], samples=names, file=path, states=config["states"]
+        )
+
+
+def batch_notes(samples: pd.DataFrame) -> list[str]:
+    """Startup notes on the sheet's ``batch`` column: a batch of one sample works (its gates
+    are its own) but pools nothing."""
+    if "batch" not in samples.columns:
+        return []
+    batches = samples["batch"].astype(str).str.strip()
+    counts = batches[batches != ""].value_counts()
+    alone = sorted(counts[counts == 1].index)
+    if not alone:
+        return []
+    who = ", ".join(f"{b} ({samples.index[batches == b][0]})" for b in alone)
+    return [
+        f"frontline note: batch(es) {who} hold one sample each: they are gated on their own "
+        "cells, as without a batch. Give samples of one staining and scanning run the same "
+        "batch to gate them on their pooled cells."
+    ]

@@ -25,6 +25,7 @@ from .presets import (
     DIST_CLIP_UM,
     IMMUNE,
     PHENOTYPE_CODES,
+    STATE_MARKERS,
     expected_density_per_mm2,
     preset_of,
 )
@@ -55,9 +56,18 @@ POSITIVE_SIGMA = 0.45  # log-normal spread of positive expression between cells
 
 
 def _draw_cells(
-    rng: np.random.Generator, phenotype: str, n: int, tumor_radius_um: tuple = (5.0, 8.0)
+    rng: np.random.Generator,
+    phenotype: str,
+    n: int,
+    tumor_radius_um: tuple = (5.0, 8.0),
+    states: tuple = (),
 ) -> Cells:
-    """Shape, nuclear intensity, cytoplasm width and marker expression of n cells (µm)."""
+    """Shape, nuclear intensity, cytoplasm width and marker expression of n cells (µm).
+
+    ``states`` (a preset's (state marker, phenotype, share)): each cell of ``phenotype``
+    expresses the marker with probability ``share`` (``state_on``, the truth's state;
+    ``state_expr``, its expression, in ``STATE_MARKERS`` order). Without states nothing more
+    is drawn, so the random streams of the demo's presets are unchanged."""
     cells = {
         "code": np.full(n, PHENOTYPE_CODES[phenotype], np.int8),
         "theta": rng.uniform(0, np.pi, n),
@@ -129,6 +139,18 @@ def _draw_cells(
         low = rng.random(n) < KERATIN_LOW_FRACTION
         expr[low, CHANNELS.index("PanCK")] *= 0.25
     cells["expr"] = expr
+    cells["state_on"] = np.zeros((n, len(STATE_MARKERS)), bool)
+    cells["state_expr"] = np.zeros((n, len(STATE_MARKERS)), np.float32)
+    if states:
+        for k, marker in enumerate(STATE_MARKERS):
+            share = sum(f for m, p, f in states if m == marker and p == phenotype)
+            on = rng.random(n) < share
+            cells["state_on"][:, k] = on
+            cells["state_expr"][:, k] = np.where(
+                on,
+                rng.lognormal(0.0, POSITIVE_SIGMA, n),
+                rng.lognormal(np.log(NEGATIVE_LEVEL), 0.7, n),
+            )
     return cells
 
 
@@ -247,7 +269,7 @@ def _place_block(world: World, by: int, bx: int, dist: DistanceGrid, occ: _Occup
         py, px = proposals(rng.poisson(lam_max * area_mm2))
         if len(py) == 0:
             continue
-        cells = _draw_cells(rng, phenotype, len(py), preset.tumor_radius_um)
+        cells = _draw_cells(rng, phenotype, len(py), preset.tumor_radius_um, preset.states)
         cells["y"], cells["x"] = py.copy(), px.copy()
         placed = np.zeros(len(py), bool)
         spare_y, spare_x = np.zeros(0), np.zeros(0)

@@ -50,8 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# the panel of every simulated image
+# the panel of every simulated image (the demo's); the state markers join it where a preset
+# has states, and a low-plex preset shows a subset
 CHANNELS = ("DAPI", "PanCK", "CD45", "CD3", "CD8", "CD68", "CD20", "MPO")
+STATE_MARKERS = ("PD1", "GZMB")  # activation markers: a share of a phenotype's cells
 PHENOTYPES = ("tumor", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil", "stromal")
 IMMUNE = ("CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil")
 PHENOTYPE_CODES = {p: i for i, p in enumerate(PHENOTYPES)}  # phenotype -> cell "code"
@@ -95,6 +97,21 @@ PATTERNS = {
         "neutrophil": (40, 40, 0),
     },
 }
+# issue 14's fields: a B-cell follicle beside a small tumor (most cells B cells); T cells only
+PATTERNS["follicle"] = {
+    "CD8_T": (30, 250, 0),
+    "T_helper": (30, 450, 0),
+    "B_cell": (20, 8000, 0),
+    "macrophage": (20, 80, 0),
+    "neutrophil": (0, 10, 0),
+}
+PATTERNS["cd8_only"] = {
+    "CD8_T": (320, 180, 120),
+    "T_helper": (0, 0, 0),
+    "B_cell": (0, 0, 0),
+    "macrophage": (0, 0, 0),
+    "neutrophil": (0, 0, 0),
+}
 for _table in PATTERNS.values():
     _table["stromal"] = (120, 1100, 0)
     _table["tumor"] = (2600, 0, 0)
@@ -116,6 +133,14 @@ class Preset:
     stromal_per_mm2: float = 1100.0  # stromal cells (fibroblasts) in the stroma
     tumor_radius_um: tuple = (5.0, 8.0)  # tumor nucleus radius range (before the aspect)
     description: str = ""
+    channels: tuple = CHANNELS  # the image's channels (CHANNELS and STATE_MARKERS)
+    bit_depth: int = 16  # 16: uint16 camera counts; 8: uint8, counts / 16
+    states: tuple = ()  # (state marker, phenotype, share of its cells expressing it)
+
+    @property
+    def state_names(self) -> tuple:
+        """The truth's state columns: ``{marker}_pos`` for each state marker it draws."""
+        return tuple(dict.fromkeys(f"{m}_pos" for m, _, _ in self.states))
 
     @property
     def densities(self) -> dict:
@@ -149,6 +174,36 @@ PRESET_TABLE = {
     ),
     "mixed": Preset(
         "septa", "mixed", "inflamed", **REAL_LIKE, description="tumor-rich, immune among tumor"
+    ),
+    # issue 14: fields that break the assumption that most cells are marker-negative
+    "tumor_dominant": Preset(
+        "septa",
+        "inflamed",
+        "inflamed",
+        tumor_per_mm2=6500.0,
+        stromal_per_mm2=1200.0,
+        tumor_radius_um=(3.2, 4.6),
+        channels=CHANNELS + STATE_MARKERS,
+        bit_depth=8,
+        states=(("PD1", "CD8_T", 0.4), ("GZMB", "CD8_T", 0.5), ("PD1", "T_helper", 0.3)),
+        description="tumor cut by thin stromal septa, >= 80 % tumor cells, 6,500 nuclei/mm² "
+        "in the tumor, 8-bit, PD-1+ and GZMB+ T cells",
+    ),
+    "immune_dominant": Preset(
+        "mass",
+        "follicle",
+        "excluded",
+        stromal_per_mm2=200.0,
+        channels=CHANNELS + STATE_MARKERS,
+        states=(("PD1", "T_helper", 0.5), ("PD1", "CD8_T", 0.3)),
+        description="a B-cell follicle beside a small tumor, >= 70 % B cells, PD-1+ T cells",
+    ),
+    "low_plex": Preset(
+        "mass",
+        "cd8_only",
+        "inflamed",
+        channels=("DAPI", "PanCK", "CD8"),
+        description="DAPI, keratin and CD8 only: tumor, CD8 T and stromal cells",
     ),
 }
 PRESETS = tuple(PRESET_TABLE)

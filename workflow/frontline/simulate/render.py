@@ -15,7 +15,7 @@ from scipy import ndimage
 from skimage import segmentation
 
 from .cells import Cells, nucleus_mask, select
-from .presets import CHANNELS
+from .presets import CHANNELS, STATE_MARKERS, preset_of
 from .world import World
 
 HALO_UM = 40.0  # context around a rendered tile (nucleus + cytoplasm + blur)
@@ -30,6 +30,8 @@ _COMPARTMENTS = {
     "CD68": ((0.4, 1.0, 0.05), 0.6),
     "CD20": ((1.0, 0.25, 0.04), 0.2),
     "MPO": ((0.3, 1.0, 0.15), 0.6),
+    "PD1": ((1.0, 0.25, 0.04), 0.2),
+    "GZMB": ((0.3, 1.0, 0.1), 0.6),
 }
 # channel -> photons at expression 1, flat background photons, autofluorescence photons
 _OPTICS = {
@@ -41,7 +43,10 @@ _OPTICS = {
     "CD68": (420.0, 35.0, 40.0),
     "CD20": (460.0, 30.0, 25.0),
     "MPO": (420.0, 30.0, 30.0),
+    "PD1": (440.0, 30.0, 25.0),
+    "GZMB": (420.0, 30.0, 30.0),
 }
+EIGHT_BIT_DIVISOR = 16.0  # an 8-bit preset's pixel is the count / 16, rounded and clipped
 SPILL_FRACTION = 0.12
 SPILL_SIGMA_UM = 2.0
 PSF_SIGMA_UM = 0.35
@@ -144,7 +149,7 @@ def render(
 
     Returns
     -------
-    image : (C, h, w) uint16, channels ``CHANNELS``
+    image : (C, h, w) uint16 (uint8 for an 8-bit preset), the preset's channels
     labels : (h, w) int64, cell ``id`` of each nucleus pixel, 0 background
     """
     f32 = np.float32
@@ -227,14 +232,19 @@ def render(
         [world.seed, 104729]
         + ([int(y0_px), int(x0_px)] if noise_seed is None else list(np.atleast_1d(noise_seed)))
     )
-    image = np.empty((len(CHANNELS), h_px, w_px), np.uint16)
+    preset = preset_of(world.preset)
+    image = np.empty((len(preset.channels), h_px, w_px), np.uint16)
     crop = (slice(halo, halo + h_px), slice(halo, halo + w_px))
-    for c, channel in enumerate(CHANNELS):
+    for c, channel in enumerate(preset.channels):
         if channel == "DAPI":
             signal = dapi
         else:
             (w_ring, w_cyto, w_nuc), grain = _COMPARTMENTS[channel]
-            signal = np.concatenate([[0.0], cells["expr"][:, c]]).astype(f32)[cellmap]
+            if channel in STATE_MARKERS:
+                level = cells["state_expr"][:, STATE_MARKERS.index(channel)]
+            else:
+                level = cells["expr"][:, CHANNELS.index(channel)]
+            signal = np.concatenate([[0.0], level]).astype(f32)[cellmap]
             weight = np.where(
                 ring,
                 f32(w_ring),
@@ -260,6 +270,8 @@ def render(
         image[c] = counts
         del signal, photons, counts
 
+    if preset.bit_depth == 8:  # an 8-bit export of the camera's counts
+        image = np.clip(np.rint(image / EIGHT_BIT_DIVISOR), 0, 255).astype(np.uint8)
     ids = np.concatenate([[0], cells["id"]])
     labels = ids[lab[crop]]
     return image, labels

@@ -10,7 +10,7 @@ import pandas as pd
 import shapely
 
 from .cells import generate_cells
-from .presets import CHANNELS, PHENOTYPES
+from .presets import PHENOTYPES, STATE_MARKERS, preset_of
 from .render import render
 from .world import make_world, truth_regions
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class Simulation:
     """A simulated sample with its truth (see :func:`simulate_tissue`)."""
 
-    image: np.ndarray  # (C, Y, X) uint16
+    image: np.ndarray  # (C, Y, X) uint16 (uint8 for an 8-bit preset)
     channels: list  # C marker names
     labels: np.ndarray  # (Y, X) uint32, label == cell_id
     cells: pd.DataFrame  # cell_id, x_um, y_um, phenotype, dist_front_um
@@ -48,9 +48,11 @@ def simulate_tissue(
 
     Returns
     -------
-    Simulation with ``image`` (C, Y, X) uint16, ``channels`` (list of C names),
+    Simulation with ``image`` (C, Y, X) uint16 (uint8 for an 8-bit preset), ``channels``
+    (the preset's C names),
     ``labels`` (Y, X) uint32 truth nuclei (label == cell_id, ids 1..N in painting order),
-    ``cells`` DataFrame ``cell_id, x_um, y_um, phenotype, dist_front_um`` (centroid of the
+    ``cells`` DataFrame ``cell_id, x_um, y_um, phenotype, dist_front_um`` and, for a preset
+    with states, one bool column per state (``PD1_pos``, ``GZMB_pos``) (centroid of the
     visible nucleus, µm; distance negative inside the tumor), ``tumor`` (Multi)Polygon in µm
     """
     shape_px = (int(shape_px[0]), int(shape_px[1]))
@@ -83,6 +85,7 @@ def simulate_tissue(
             "y_um": y,
             "phenotype": pd.Categorical(phenotype, categories=PHENOTYPES).astype(str),
             "dist_front_um": dist,
+            **_truth_states(preset, cells["state_on"][visible]),
         }
     )
     log.info(
@@ -94,9 +97,16 @@ def simulate_tissue(
         n,
         100 * tumor.area / (world.height_um * world.width_um),
     )
+    channels = list(preset_of(preset).channels)
     return Simulation(
-        image, list(CHANNELS), labels, table, tumor, float(pixel_size_um), preset, int(seed)
+        image, channels, labels, table, tumor, float(pixel_size_um), preset, int(seed)
     )
+
+
+def _truth_states(preset, state_on):
+    """The truth's state columns (``{marker}_pos``, bool) of a preset with states."""
+    names = preset_of(preset).state_names
+    return {name: state_on[:, STATE_MARKERS.index(name[: -len("_pos")])] for name in names}
 
 
 def truth_cells(
@@ -127,6 +137,7 @@ def truth_cells(
             "x_um": raw["x"],
             "y_um": raw["y"],
             "phenotype": np.array(PHENOTYPES)[raw["code"]],
+            **_truth_states(preset, raw["state_on"]),
         }
     )
     keep = (

@@ -20,7 +20,7 @@ from .. import io
 from ..colours import REGION_COLOURS, TUMOR_CLASS
 from ..files import atomic_output
 from .cells import BLOCK_UM, MAX_PER_BLOCK, REACH_UM, generate_cells
-from .presets import CHANNELS
+from .presets import preset_of
 from .render import HALO_UM, render
 from .sample import Simulation
 from .world import make_world
@@ -173,7 +173,9 @@ def write_large_slide(
                 fill_value=0,
             )
 
-        levels = [store("image", len(CHANNELS), np.uint16, f) for f in factors]
+        panel = preset_of(world.preset)
+        dtype = np.uint8 if panel.bit_depth == 8 else np.uint16
+        levels = [store("image", len(panel.channels), dtype, f) for f in factors]
         label_store = store("labels", 1, np.uint32, 1) if labels_path is not None else None
         for y0 in range(0, shape_px[0], tile_px):
             for x0 in range(0, shape_px[1], tile_px):
@@ -201,7 +203,7 @@ def write_large_slide(
                     label_store[0, y0 : y0 + h, x0 : x0 + w] = ids.astype(np.uint32)
                 del image, ids, cells
                 log.info("slide tile y=%d x=%d done (%d cells so far)", y0, x0, n_cells)
-        io.write_pyramid(path, levels, CHANNELS, ps, store_tile_px)
+        io.write_pyramid(path, levels, list(panel.channels), ps, store_tile_px)
         if label_store is not None:
             io.write_pyramid(labels_path, [label_store], ["labels"], ps, store_tile_px)
     return {"n_cells": n_cells, "levels": [tuple(lv.shape[1:]) for lv in levels]}

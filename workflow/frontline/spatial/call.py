@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import ALL_IMMUNE
+from .common import ALL_IMMUNE, too_few_cells
 
 CALLS = ("inflamed", "excluded", "desert", "no_front", "not_computable")
 Z95 = 1.959963984540054  # two-sided 95 %
@@ -183,12 +183,9 @@ def immune_call(
         ]
         confidence = "high" if max(upper) < desert_max else "low"
         return "desert", f"{densities}, both < {desert_max:g}/mm²", confidence
-    if e["n_cells"] < min_cells:
-        return (
-            "not_computable",
-            f"{e['n_cells']} {name} cells in the tissue, fewer than min_cells ({min_cells})",
-            None,
-        )
+    few = too_few_cells(name, e["n_cells"], min_cells)  # the one min-cells rule
+    if few:
+        return "not_computable", f"{few} in the tissue; {densities}", None
     share, threshold = e["fraction_infiltrating"], call["inflamed_min_fraction"]
     low, high = e["fraction_infiltrating_ci_low"], e["fraction_infiltrating_ci_high"]
     infiltrating = (
@@ -207,11 +204,12 @@ def _without_stroma(e: dict, desert_max: float, min_cells: int, why: str):
     name, n, area = e["phenotype"], e["n_in_tumor"], e["area_mm2_tumor"]
     density = n / area if area > 0 else 0.0
     stated = f"{why}; {name} {density:.0f}/mm² in the tumor (n = {n})"
-    if n < min_cells or density < desert_max:
+    few = too_few_cells(name, n, min_cells)
+    if few or density < desert_max:
         return (
             "not_computable",
-            f"{stated}: below {desert_max:g}/mm² or fewer than min_cells ({min_cells}), and "
-            "without stroma an excluded tumor cannot be told from a desert",
+            f"{stated}: {few or f'below {desert_max:g}/mm²'}, and without stroma an excluded "
+            "tumor cannot be told from a desert",
             None,
         )
     confidence = "high" if poisson_interval(n)[0] / area >= desert_max else "low"

@@ -10,12 +10,13 @@ comes from their exact distance. Bands are ``band_width_um`` (25 µm) wide from
 ``band_range_um`` [-500, 500]. Tables: ``densities.tsv`` (``phenotype, band_start_um,
 band_end_um, n_cells, area_mm2, density_per_mm2``) and ``region_densities.tsv``
 (``phenotype, region, n_cells, area_mm2, density_per_mm2``), for every phenotype present plus
-``all_immune`` (the immune lineage) and ``all_cells``.
+``all_immune`` (the immune lineage) and ``all_cells``, then the state groups
+(``{phenotype}+{state}``, :mod:`frontline.states`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,13 +39,20 @@ def band_edges(band_range_um: tuple[float, float], band_width_um: float) -> np.n
     return lo + band_width_um * np.arange(n + 1)
 
 
-def phenotype_groups(phenotype: np.ndarray, immune_lineage: Iterable[str]) -> dict[str, np.ndarray]:
-    """Phenotype -> boolean mask, for every phenotype present plus all_immune and all_cells."""
+def phenotype_groups(
+    phenotype: np.ndarray,
+    immune_lineage: Iterable[str],
+    extra: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Phenotype -> boolean mask, for every phenotype present plus all_immune and all_cells,
+    then the ``extra`` groups (label -> mask, e.g. the state groups ``CD8_T+PD1_pos``)."""
     phenotype = np.asarray(phenotype).astype(str)
     names = list(pd.unique(phenotype))
     groups = {name: phenotype == name for name in names}
     groups[ALL_IMMUNE] = np.isin(phenotype, list(immune_lineage))
     groups[ALL_CELLS] = np.ones(len(phenotype), dtype=bool)
+    for label, mask in (extra or {}).items():
+        groups[label] = np.asarray(mask, dtype=bool)
     return groups
 
 
@@ -55,6 +63,7 @@ def band_densities(
     dmap: DistanceMap,
     edges: np.ndarray,
     immune_lineage: Iterable[str] = (),
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Cells per mm² of tissue in signed-distance bands, per phenotype.
 
@@ -66,6 +75,7 @@ def band_densities(
     dmap : :class:`DistanceMap`
     edges : (B + 1,) band edges, µm; band i is [edges[i], edges[i + 1])
     immune_lineage : phenotypes counted in ``all_immune``
+    extra : further groups, label -> (N,) bool mask (the state groups)
 
     Returns
     -------
@@ -79,7 +89,7 @@ def band_densities(
     area_mm2 = band_areas_mm2(dmap, edges)
     rows = []
     ok = np.asarray(in_tissue, dtype=bool) & ~np.isnan(dist_um)
-    for name, mask in phenotype_groups(phenotype, immune_lineage).items():
+    for name, mask in phenotype_groups(phenotype, immune_lineage, extra).items():
         n, _ = np.histogram(dist_um[ok & mask], bins=edges)
         with np.errstate(invalid="ignore", divide="ignore"):
             dens = np.where(area_mm2 > 0, n / np.where(area_mm2 > 0, area_mm2, 1), np.nan)
@@ -125,8 +135,9 @@ def region_densities(
     dmap: DistanceMap,
     margin_um: float,
     immune_lineage: Iterable[str] = (),
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Cells per mm² of tissue in the four regions, per phenotype.
+    """Cells per mm² of tissue in the four regions, per phenotype (and ``extra`` group).
 
     Parameters
     ----------
@@ -145,7 +156,7 @@ def region_densities(
     rcodes = pd.Categorical(region, categories=list(REGIONS)).codes
     ok = np.asarray(in_tissue, dtype=bool) & (rcodes >= 0)
     rows = []
-    for name, mask in phenotype_groups(phenotype, immune_lineage).items():
+    for name, mask in phenotype_groups(phenotype, immune_lineage, extra).items():
         n = np.bincount(rcodes[ok & mask], minlength=4)
         with np.errstate(invalid="ignore", divide="ignore"):
             dens = np.where(area_mm2 > 0, n / np.where(area_mm2 > 0, area_mm2, 1), np.nan)

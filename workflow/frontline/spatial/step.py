@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from .neighbours import (
     neighbourhood_table,
 )
 from .params import Params
+from .states import state_summary
 from .summary import summarize
 
 NEST_COUNT_COLUMNS = ["n_tumor_cells", "n_immune_cells", "immune_density_per_mm2"]
@@ -91,6 +92,7 @@ def analyze(
     params: Params,
     immune_lineage: Sequence[str] | None = None,
     sample: str | None = None,
+    groups: Mapping[str, tuple] | None = None,
 ) -> SpatialResult:
     """Run the spatial step on one sample.
 
@@ -101,6 +103,9 @@ def analyze(
     params : :class:`Params`
     immune_lineage : phenotypes counted as immune (default: ``params.immune_types``)
     sample : name, for the summary and the log
+    groups : state groups, label -> (phenotype, state, (N,) mask, (N,) phenotype mask), rows of
+        ``cells`` (:func:`frontline.states.state_groups`): densities, distances and summary
+        keys of their own (:func:`frontline.spatial.states.state_summary`)
 
     Returns
     -------
@@ -113,6 +118,10 @@ def analyze(
     out = cells.iloc[row_order].reset_index(drop=True)
     xy = out[["x_um", "y_um"]].to_numpy(dtype=float)
     phen = out["phenotype"].astype(str).to_numpy()
+    groups = {
+        k: (g[0], g[1], *(np.asarray(m)[row_order] for m in g[2:]))
+        for k, g in (groups or {}).items()
+    }
     _warn_without_front(regions, sample)
     _warn_absent_types(phen, p, sample)
 
@@ -128,7 +137,7 @@ def analyze(
             xy, phen == p.tumor_phenotype, p.workers
         )
     with timings("densities"):
-        densities, region_table = _densities(out, phen, dmap, p, lineage)
+        densities, region_table = _densities(out, phen, dmap, p, lineage, groups)
     trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
     with timings("neighbour_counts"):
         nearest, neighbours = _neighbours(out, xy, phen, p, trees)
@@ -155,6 +164,8 @@ def analyze(
         summary = summarize(
             out, regions, region_table, nearest, mixing, p, lineage, sample, nests=nests
         )
+        keys, skipped = state_summary(out, groups, region_table, regions.no_front_reason, p)
+        summary = {**summary, **keys, "not_computable": {**summary["not_computable"], **skipped}}
         out = out.iloc[np.argsort(row_order)].reset_index(drop=True)  # the input's row order
     log.info(
         "sample %s: %d cells, call %s (%s); timings %s",
@@ -258,12 +269,14 @@ def _neighbourhoods(xy, phen, p, timings):
         return neighbourhood_table(comp, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
 
 
-def _densities(out, phen, dmap, p, lineage):
-    """Band and region densities of the cells in the tissue."""
+def _densities(out, phen, dmap, p, lineage, groups):
+    """Band and region densities of the cells in the tissue (and of the state groups)."""
     in_tissue = out["in_tissue"].to_numpy()
     edges = band_edges(p.band_range_um, p.band_width_um)
-    bands = band_densities(out["dist_front_um"].to_numpy(), phen, in_tissue, dmap, edges, lineage)
-    regions = region_densities(out["region"], phen, in_tissue, dmap, p.margin_um, lineage)
+    extra = {label: group[2] for label, group in groups.items()}
+    dist = out["dist_front_um"].to_numpy()
+    bands = band_densities(dist, phen, in_tissue, dmap, edges, lineage, extra)
+    regions = region_densities(out["region"], phen, in_tissue, dmap, p.margin_um, lineage, extra)
     return bands, regions
 
 
