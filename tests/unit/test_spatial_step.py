@@ -1,8 +1,10 @@
 """The spatial step on one sample: parameters, every table, the summary (frontline.spatial)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import MultiPolygon, box
 from spatial_cases import regions_of, small_sample
@@ -39,7 +41,7 @@ def test_timings_record_each_stage():
 def test_analyze_writes_every_table_and_a_json_summary():
     cells, regions = small_sample(np.random.default_rng(7))
     params = spatial.Params.from_config(
-        permutations=9, immune_types=("CD8_T", "macrophage", "B_cell")
+        envelope="permutations", permutations=9, immune_types=("CD8_T", "macrophage", "B_cell")
     )
     cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
     res = spatial.analyze(cells, regions, params, sample="s1")
@@ -71,6 +73,15 @@ def test_analyze_writes_every_table_and_a_json_summary():
     assert res.neighbourhoods["neighbourhood"].nunique() == params.n_neighbourhoods
     assert all(isinstance(getattr(res, name), type(res.cells)) for name in spatial.TABLES)
     assert "lfunction_envelope" in res.timings_s and "kmeans" in res.timings_s
+    # the default envelope, in closed form: the same tables but for the envelope's columns
+    closed = spatial.analyze(cells, regions, replace(params, envelope="closed_form"), sample="s1")
+    for name in spatial.TABLES:
+        if name != "lfunction":
+            pd.testing.assert_frame_equal(getattr(closed, name), getattr(res, name))
+    lf = closed.lfunction[closed.lfunction["phenotype"] == "CD8_T"]
+    assert (lf["envelope"] == "closed_form").all() and (lf["envelope_level"] == 0.98).all()
+    assert (lf["envelope_low_um"] < lf["envelope_high_um"]).all()
+    assert lf["L_um"].equals(res.lfunction.loc[lf.index, "L_um"])
     figures = plots.spatial_figures(res, regions, params, sample="s1")
     assert list(figures) == ["profile", "neighbourhoods", "lfunction"]
     assert "excluded" in figures["profile"].axes[0].get_title()
@@ -85,7 +96,7 @@ def test_analyze_without_front_reports_no_front(case, caplog):
     else:
         tumor = box(0, 0, 1000, 1000)
     regions = regions_of(tumor)
-    res = spatial.analyze(cells, regions, spatial.Params.from_config(permutations=0), sample="s")
+    res = spatial.analyze(cells, regions, spatial.Params.from_config(envelope="none"), sample="s")
     assert res.summary["phenotype_call"] == "no_front"
     assert "no invasive front" in caplog.text
     assert res.cells["dist_front_um"].isna().all()
@@ -99,7 +110,7 @@ def test_analyze_without_front_reports_no_front(case, caplog):
 def test_too_few_cells_for_neighbourhoods_gives_neighbourhood_zero():
     cells, regions = small_sample(np.random.default_rng(9))
     res = spatial.analyze(
-        cells.iloc[:15], regions, spatial.Params.from_config(permutations=0), sample="s"
+        cells.iloc[:15], regions, spatial.Params.from_config(envelope="none"), sample="s"
     )
     assert (res.cells["neighbourhood"] == 0).all() and res.neighbourhoods.empty
     assert list(res.neighbourhoods.columns) == [
@@ -129,7 +140,7 @@ def test_accuracy_on_simulator_truth(preset, seed):
         extent,
         **settings,
     )
-    params = spatial.Params.from_config(permutations=0)
+    params = spatial.Params.from_config(envelope="none")
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"),
         regions,

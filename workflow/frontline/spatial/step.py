@@ -25,6 +25,7 @@ from .neighbours import (
     neighbour_counts,
     neighbourhood_table,
 )
+from .pairs import pair_counts
 from .params import Params
 from .summary import summarize
 
@@ -100,8 +101,8 @@ def analyze(
 
     Returns
     -------
-    :class:`SpatialResult`, cells in the input's row order. ``params.permutations`` = 0 skips
-    the L-function envelope.
+    :class:`SpatialResult`, cells in the input's row order. ``params.envelope`` = ``none``
+    (or ``permutations`` with ``params.permutations`` = 0) skips the L-function envelope.
     """
     p, timings = params, Timings()
     lineage = tuple(immune_lineage) if immune_lineage is not None else tuple(p.immune_types)
@@ -124,11 +125,13 @@ def analyze(
         )
     with timings("densities"):
         densities, region_table = _densities(out, phen, dmap, p, lineage)
-    trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
+    in_tissue = out["in_tissue"].to_numpy()
+    with timings("pair_counts"):  # one pass, shared by every statistic of cell pairs below
+        edge, pairs = _pair_counts(xy, phen, in_tissue, regions, p)
     with timings("neighbour_counts"):
-        nearest, neighbours = _neighbours(out, xy, phen, p, trees)
+        nearest, neighbours = _neighbours(out, xy, phen, p, pairs)
     out["neighbourhood"], neighbourhoods = _neighbourhoods(xy, phen, p, timings)
-    lfunction = _lfunction(xy, phen, out["in_tissue"].to_numpy(), regions, dmap, p, timings)
+    lfunction = _lfunction(xy, phen, in_tissue, edge, dmap, p, pairs, timings)
     with timings("mixing"):
         mixing = mixing_scores(
             xy,
@@ -138,11 +141,11 @@ def analyze(
             p.tumor_phenotype,
             p.mixing_radius_um,
             p.min_cells,
-            trees,
+            pairs,
         )
     with timings("enrichment"):
         enrichment = nhood_enrichment(
-            xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, trees
+            xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, pairs
         )
     with timings("summary"):
         summary = summarize(out, regions, region_table, nearest, mixing, p, lineage, sample)
@@ -206,7 +209,20 @@ def _densities(out, phen, dmap, p, lineage):
     return bands, regions
 
 
-def _neighbours(out, xy, phen, p, trees):
+def _pair_counts(xy, phen, in_tissue, regions, p):
+    """The cells' distances to the tissue outline and their pair counts at every radius."""
+    radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
+    edge = window_edge_distance(
+        xy, regions.tissue, in_tissue, radii[-1], p.front_step_um, p.workers
+    )
+    every = (*p.radii_um, *radii, p.mixing_radius_um, p.enrichment_radius_um)
+    pairs = pair_counts(
+        xy, phen, every, in_tissue, edge, p.immune_types, p.tumor_phenotype, p.workers
+    )
+    return edge, pairs
+
+
+def _neighbours(out, xy, phen, p, pairs):
     """The nearest-tumor-cell table and the neighbour counts (tumor cells counted first)."""
     n_tumor = int((phen == p.tumor_phenotype).sum())
     nearest = nearest_tumor_table(
@@ -214,22 +230,28 @@ def _neighbours(out, xy, phen, p, trees):
     )
     others = [t for t in pd.unique(phen) if t != p.tumor_phenotype]
     counts = neighbour_counts(
-        xy, phen, p.immune_types, [p.tumor_phenotype, *others], p.radii_um, p.min_cells, trees
+        xy, phen, p.immune_types, [p.tumor_phenotype, *others], p.radii_um, p.min_cells, pairs
     )
     return nearest, counts
 
 
-def _lfunction(xy, phen, in_tissue, regions, dmap, p, timings):
-    """The L-function table, with its envelope when ``p.permutations`` > 0."""
+def _lfunction(xy, phen, in_tissue, edge, dmap, p, pairs, timings):
+    """The L-function table, with its envelope (``p.envelope``)."""
     with timings("lfunction"):
         area = float(dmap.tissue.sum()) * p.raster_um**2
         radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
-        edge = window_edge_distance(
-            xy, regions.tissue, in_tissue, radii[-1], p.front_step_um, p.workers
-        )
         args = (xy, phen, edge, in_tissue, area, p.immune_types, p.tumor_phenotype)
-        table = lfunction_table(*args, radii, p.min_cells)
-    if p.permutations <= 0:
+        table = lfunction_table(*args, radii, p.min_cells, pairs)
+    if p.envelope == "none" or (p.envelope == "permutations" and p.permutations <= 0):
         return table
     with timings("lfunction_envelope"):
-        return add_envelopes(table, *args, p.permutations, p.seed)
+        return add_envelopes(
+            table,
+            *args,
+            envelope=p.envelope,
+            level=p.envelope_level,
+            permutations=p.permutations,
+            seed=p.seed,
+            pairs=pairs,
+            workers=p.workers,
+        )
