@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import not_computable
+from .common import not_computable, type_codes
 from .pairs import PairCounts, pair_counts
 
 
@@ -133,7 +133,7 @@ def nhood_enrichment(
     zscore, computable, reason``.
     """
     phenotype = np.asarray(phenotype).astype(str)
-    names, codes = np.unique(phenotype, return_inverse=True)
+    names, codes = type_codes(phenotype)
     if pairs is None:
         pairs = pair_counts(xy_um, phenotype, [radius_um], workers=workers)
     k = pairs.radius_index(radius_um)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .common import ALL_IMMUNE, not_computable
+from .common import ALL_IMMUNE, not_computable, type_codes
 from .pairs import PairCounts, pair_counts
 
 KMEANS_FIT_CELLS = 50_000
@@ -143,12 +143,14 @@ def neighbour_counts(
     radii = np.sort(np.asarray(radii_um, dtype=float))
     if pairs is None:
         pairs = pair_counts(xy_um, phenotype, radii)
+    names, codes = type_codes(phenotype)
+    n_of = dict(zip(names.tolist(), np.bincount(codes, minlength=len(names)).tolist()))
     rows = []
     for a in query_types:
-        n_a = int((phenotype == a).sum())
+        n_a = n_of.get(a, 0)
         reason = "" if n_a >= min_cells else not_computable(a, n_a, min_cells)
         for b in neighbour_types:
-            n_b = int((phenotype == b).sum())
+            n_b = n_of.get(b, 0)
             if reason:
                 means = np.full(len(radii), np.nan)
             elif n_b == 0:

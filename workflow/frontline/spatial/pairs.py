@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .common import type_codes
+
 BUCKETS_PER_RADIUS = 8  # grid buckets across the largest radius: few cells scanned in vain
 BIN_TABLE = 4096  # lookup table from squared distance to radius bin
 MAX_BUCKETS_PER_CELL = 4  # the grid never has more buckets than this per cell (sparse slides)
@@ -114,7 +116,7 @@ def pair_counts(
     phenotype = np.asarray(phenotype)
     if phenotype.dtype.kind not in "iu":  # names; integer type codes are kept as they are
         phenotype = phenotype.astype(str)
-    names, codes = np.unique(phenotype, return_inverse=True)
+    names, codes = type_codes(phenotype)
     names = tuple(names.tolist())
     radii = np.unique(np.asarray(radii_um, dtype=float))
     n, n_types, k = len(xy), len(names), len(radii)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .common import type_codes
 from .densities import band_densities, band_edges, region_densities
 from .distances import DistanceMap, distance_map, locate_cells, spatial_order
 from .enrichment import nhood_enrichment
@@ -109,7 +110,7 @@ def analyze(
     row_order = spatial_order(cells[["x_um", "y_um"]].to_numpy(dtype=float))
     out = cells.iloc[row_order].reset_index(drop=True)
     xy = out[["x_um", "y_um"]].to_numpy(dtype=float)
-    phen = out["phenotype"].astype(str).to_numpy()
+    phen = out["phenotype"].to_numpy().astype(str)  # fixed-width strings: fast comparisons
     _warn_without_front(regions, sample)
 
     with timings("distance_map"):
@@ -191,7 +192,7 @@ def _warn_without_front(regions, sample):
 
 def _neighbourhoods(xy, phen, p, timings):
     """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
-    names, codes = np.unique(phen, return_inverse=True)
+    names, codes = type_codes(phen)
     if len(xy) < max(p.n_neighbourhoods, p.neighbourhood_k + 1, p.min_cells):
         return np.zeros(len(xy), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
     with timings("knn_composition"):
