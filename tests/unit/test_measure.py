@@ -225,7 +225,7 @@ def test_tile_helpers_give_what_unique_and_lexsort_give():
         rng.integers(0, 500, (64, 80)).astype(np.uint32),
         rng.integers(0, 2**31, (8, 8)).astype(np.uint32),  # ids far above the pixel count
     ):
-        ids, compact = measure._compact_labels(labels)
+        ids, compact = measure.compact_labels(labels)
         expected_ids, inverse = np.unique(labels, return_inverse=True)
         assert np.array_equal(ids, expected_ids) and ids.dtype == labels.dtype
         assert np.array_equal(compact, inverse.reshape(labels.shape))
