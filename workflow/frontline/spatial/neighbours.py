@@ -27,6 +27,7 @@ from .common import ALL_IMMUNE, not_computable, type_codes
 from .pairs import PairCounts, pair_counts
 
 KMEANS_FIT_CELLS = 50_000
+KNN_CHUNK = 131_072  # cells per k-nearest-neighbour query
 NEIGHBOURHOOD_COLUMNS = ["neighbourhood", "n_cells", "phenotype", "mean_fraction"]
 
 
@@ -192,11 +193,17 @@ def knn_composition(
     k = min(k, n - 1)
     if k < 1:
         return np.zeros((n, n_types), dtype=np.float32)
-    _, idx = cKDTree(xy_um).query(xy_um, k=k + 1, workers=workers)
-    neigh = np.asarray(codes, dtype=np.int64)[idx[:, 1:]]
-    flat = (np.arange(n, dtype=np.int64)[:, None] * n_types + neigh).ravel()
-    comp = np.bincount(flat, minlength=n * n_types).reshape(n, n_types).astype(np.float32)
-    return comp / k
+    tree = cKDTree(xy_um)
+    codes = np.asarray(codes, dtype=np.int64)
+    comp = np.empty((n, n_types), dtype=np.float32)
+    for i0 in range(0, n, KNN_CHUNK):  # in chunks: the neighbour lists of a million cells
+        i1 = min(i0 + KNN_CHUNK, n)  # (with distances) would take 200 MB at once
+        _, idx = tree.query(xy_um[i0:i1], k=k + 1, workers=workers)
+        rows = np.arange(i1 - i0, dtype=np.int64)[:, None] * n_types
+        flat = (rows + codes[idx[:, 1:]]).ravel()
+        counts = np.bincount(flat, minlength=(i1 - i0) * n_types).reshape(i1 - i0, n_types)
+        comp[i0:i1] = counts.astype(np.float32) / k
+    return comp
 
 
 def cellular_neighbourhoods(

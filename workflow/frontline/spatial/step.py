@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -62,8 +63,10 @@ class SpatialResult:
     enrichment: pd.DataFrame
     summary: dict
     distance_map: DistanceMap | None = None
-    timings_s: dict = field(default_factory=dict)  # wall-clock seconds per stage
-    cpu_s: dict = field(default_factory=dict)  # CPU seconds (all threads) per stage
+    # wall-clock and CPU seconds (the whole process's, all threads) per stage; nearest_tumor
+    # and knn_composition run in a background thread beside distance_map .. densities
+    timings_s: dict = field(default_factory=dict)
+    cpu_s: dict = field(default_factory=dict)
 
 
 class Timings:
@@ -113,25 +116,27 @@ def analyze(
     phen = out["phenotype"].to_numpy().astype(str)  # fixed-width strings: fast comparisons
     _warn_without_front(regions, sample)
 
-    with timings("distance_map"):
-        dmap = distance_map(regions, p.raster_um, p.front_step_um)
-    with timings("cell_distances"):
-        for column, values in locate_cells(
-            xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
-        ).items():
-            out[column] = values
-    with timings("nearest_tumor"):
-        out["dist_nearest_tumor_um"] = nearest_tumor_distances(
-            xy, phen == p.tumor_phenotype, p.workers
-        )
-    with timings("densities"):
-        densities, region_table = _densities(out, phen, dmap, p, lineage)
+    with ThreadPoolExecutor(1) as background:
+        # the searches among cells need only positions and phenotypes: they run beside the
+        # raster stages (mostly one thread each) instead of after them
+        searches = background.submit(_searches, xy, phen, p, timings)
+        with timings("distance_map"):
+            dmap = distance_map(regions, p.raster_um, p.front_step_um)
+        with timings("cell_distances"):
+            for column, values in locate_cells(
+                xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
+            ).items():
+                out[column] = values
+        with timings("densities"):
+            densities, region_table = _densities(out, phen, dmap, p, lineage)
+        out["dist_nearest_tumor_um"], composition = searches.result()
     in_tissue = out["in_tissue"].to_numpy()
     with timings("pair_counts"):  # one pass, shared by every statistic of cell pairs below
         edge, pairs = _pair_counts(xy, phen, in_tissue, regions, p)
     with timings("neighbour_counts"):
         nearest, neighbours = _neighbours(out, xy, phen, p, pairs)
-    out["neighbourhood"], neighbourhoods = _neighbourhoods(xy, phen, p, timings)
+    with timings("kmeans"):
+        out["neighbourhood"], neighbourhoods = _neighbourhoods(phen, composition, p)
     lfunction = _lfunction(xy, phen, in_tissue, edge, dmap, p, pairs, timings)
     with timings("mixing"):
         mixing = mixing_scores(
@@ -190,15 +195,24 @@ def _warn_without_front(regions, sample):
         )
 
 
-def _neighbourhoods(xy, phen, p, timings):
-    """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
-    names, codes = type_codes(phen)
+def _searches(xy, phen, p, timings):
+    """Distance to the nearest tumor cell and the kNN composition of every cell (None with
+    too few cells for neighbourhoods)."""
+    with timings("nearest_tumor"):
+        nearest = nearest_tumor_distances(xy, phen == p.tumor_phenotype, p.workers)
     if len(xy) < max(p.n_neighbourhoods, p.neighbourhood_k + 1, p.min_cells):
-        return np.zeros(len(xy), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
+        return nearest, None
     with timings("knn_composition"):
-        comp = knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
-    with timings("kmeans"):
-        return neighbourhood_table(comp, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
+        names, codes = type_codes(phen)
+        return nearest, knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
+
+
+def _neighbourhoods(phen, composition, p):
+    """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
+    if composition is None:
+        return np.zeros(len(phen), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
+    names = type_codes(phen)[0]
+    return neighbourhood_table(composition, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
 
 
 def _densities(out, phen, dmap, p, lineage):
