@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo's config is the default run; a user's --configfile is the whole config instead (every
+# key it leaves out takes the schema's default, never the demo's). --config works on top of either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -26,6 +30,7 @@ include: "workflow/rules/front.smk"
 include: "workflow/rules/spatial.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/cohort.smk"
 
 
 rule all:

@@ -33,7 +33,9 @@ def one(preset, size, seed):
     settings = config.section("front")
     is_tumor = (cells["phenotype"] == settings.pop("tumor_phenotype")).to_numpy()
     regions = front.detect_regions(cells[["x_um", "y_um"]].to_numpy(), is_tumor, extent, **settings)
-    params = spatial.Params.from_config(permutations=0)
+    params = spatial.Params.from_config(  # the simulator's panel names the phenotypes
+        immune_types=simulate.IMMUNE, call={"phenotype": "CD8_T"}, permutations=0
+    )
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"),
         regions,

@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 TYPES = ("tumor", "stromal", "CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil")
+# the spatial keys that name phenotypes (no schema default): the simulator's panel
+PANEL = {"immune_types": TYPES[2:], "call": {"phenotype": "CD8_T"}}
 
 
 def make_table(path, n_cells=1_000_000, size_um=10_000.0, seed=3, lattice_um=4.0):
@@ -150,7 +152,7 @@ def run_method(method, table_path, regions_path, args):
             out["write_seconds"] = time.perf_counter() - t
             out["write_cpu_seconds"] = cpu_seconds() - c
     elif method == "permutations":
-        params = spatial.Params.from_config()
+        params = spatial.Params.from_config(**PANEL)
         dmap = spatial.distance_map(found, params.raster_um)
         r, c = dmap.pixel_of(xy)
         in_tissue = dmap.tissue[r, c]

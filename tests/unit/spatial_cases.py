@@ -10,6 +10,9 @@ from frontline.geometry import as_multipolygon
 from frontline.regions import Regions
 
 EDGE_TOLERANCE_UM = 20.0
+# The simulator's panel: the spatial keys that name phenotypes (they have no schema default).
+PANEL = {"immune_types": ("CD8_T", "T_helper", "B_cell", "macrophage", "neutrophil")}
+PANEL_CALL = {"phenotype": "CD8_T"}
 
 
 def regions_of(tumor, extent=(1000.0, 1000.0), tolerance=EDGE_TOLERANCE_UM):

@@ -165,6 +165,8 @@ DEMO_DATA = {
     "phenotyping.exclusive",
     "phenotyping.exclusive_compartments",
     "phenotyping.phenotypes",
+    "spatial.immune_types",
+    "spatial.call.phenotype",
 }
 
 

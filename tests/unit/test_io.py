@@ -97,6 +97,53 @@ def test_ome_pixel_size_in_nanometres_is_converted(tmp_path, image):
 def test_file_pixel_size_wins_over_sheet_and_config(ome):
     with open_image(ome, pixel_size_um=0.5, default_pixel_size_um=1.0) as img:
         assert img.pixel_size_um == pytest.approx(0.325)
+        assert img.pixel_size_from == "the file's OME PhysicalSizeX/Y"
+
+
+@pytest.mark.parametrize(
+    "file_size, sheet, config, source",
+    [
+        (1000.0, None, None, "the file's OME PhysicalSizeX/Y"),
+        (0.01, 0.5, None, "the file's OME PhysicalSizeX/Y"),  # the file wins, even when wrong
+        (None, 20.0, None, "the sample sheet's pixel_size_um"),
+        (None, None, 0.001, "the config's pixel_size_um"),
+    ],
+)
+def test_an_implausible_pixel_size_is_refused_naming_its_source(
+    tmp_path, image, file_size, sheet, config, source
+):
+    path = tmp_path / "img.ome.tif"
+    if file_size is None:
+        _plane_tiff(path, image[0])
+    else:
+        write_image(path, image, NAMES, file_size)
+    names = None if file_size is not None else ["DAPI"]
+    with pytest.raises(FrontlineInputError) as err:
+        open_image(
+            path, "s1", pixel_size_um=sheet, default_pixel_size_um=config, channel_names=names
+        )
+    text = err.value.message()
+    size = file_size if file_size is not None else sheet if sheet is not None else config
+    assert f"the pixel size {size:g} µm per pixel (from {source}) is implausible" in text, text
+    assert text.startswith(f"sample 's1', file '{path}'")
+
+
+def test_nan_or_infinite_pixels_stop_a_read_with_their_share(tmp_path, image):
+    planes = image.astype(np.float32)
+    planes[1, :30, :42] = np.nan
+    planes[1, 299, 419] = -np.inf
+    path = tmp_path / "float.ome.tif"
+    write_image(path, planes, NAMES, 0.5)
+    with open_image(path, "s1") as img:
+        assert np.isfinite(img.read("DAPI")).all()
+        with pytest.raises(FrontlineInputError) as err:
+            img.read("PanCK", (0, 300, 0, 420))
+        text = err.value.message()
+        assert "PanCK' has NaN or infinite pixels: 1% of the window y 0:300, x 0:420 " in text
+        assert "(1260 NaN, 1 infinite)" in text and "Fix: replace the NaN" in text
+        assert text.startswith(f"sample 's1', file '{path}'")
+        assert np.isnan(img.read("PanCK", (0, 10, 0, 10), check_finite=False)).all()
+        assert np.isfinite(img.read("PanCK", (100, 200, 100, 200))).all()  # a clean window
 
 
 def test_lazy_tile_read_of_a_20k_slide_keeps_memory_low(tmp_path):

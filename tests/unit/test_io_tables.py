@@ -48,3 +48,20 @@ def test_regions_round_trip_through_their_file(tmp_path):
     assert written["frontline"]["units"] == "px" and len(written["features"]) == 3
     back = outputs.read_regions(tmp_path / "r.geojson", sample="s1")
     assert back.tumor.equals(regions.tumor) and back.front.length == pytest.approx(200.0)
+
+
+def test_a_gates_table_is_read_as_text_with_its_columns(tmp_path):
+    path = tmp_path / "gates.tsv"
+    path.write_text("\ufeffmarker\tgate\tmethod\nCD8 \t 400\tgmm\nCD3\t\tundefined\n", "utf-8")
+    table = outputs.read_gates_table(path)
+    assert list(table.columns) == ["marker", "gate", "method"]
+    assert table.to_dict("list") == {
+        "marker": ["CD8", "CD3"],
+        "gate": ["400", ""],
+        "method": ["gmm", "undefined"],
+    }
+    with pytest.raises(FrontlineInputError, match="the gates table does not exist"):
+        outputs.read_gates_table(tmp_path / "none.tsv", sample="s1")
+    (tmp_path / "bad.tsv").write_text("gene\tcut\nCD8\t4\n", encoding="utf-8")
+    with pytest.raises(FrontlineInputError, match=r"lacks the column\(s\) \['marker', 'gate'\]"):
+        outputs.read_gates_table(tmp_path / "bad.tsv")

@@ -14,6 +14,8 @@ from frontline.phenotype import (
     parse_phenotypes,
     phenotype_cells,
     ring_median_markers,
+    sample_gates,
+    with_sample_gates,
 )
 
 
@@ -207,3 +209,32 @@ def test_lineage_of_is_the_root_of_the_tree():
     tree = parse_phenotypes(TREE, CHANNELS, EXCLUSIVE)
     assert lineage_of(tree, "CD8_T") == "immune" and lineage_of(tree, "tumor") == "tumor"
     assert lineage_of(tree, "ambiguous") == "ambiguous"
+
+
+def test_a_sample_gates_table_overrides_the_config_gates_for_its_markers():
+    table = pd.DataFrame(
+        {"marker": ["CD8", "CD3"], "compartment": ["cell", ""], "gate": ["400", ""], "n": ["", ""]}
+    )
+    ph = phenotyping(gates={"CD8": 100, "CD20": 7})
+    merged = with_sample_gates(ph, table, "s1", "g.tsv")
+    assert merged["gates"] == {"CD8": 400.0, "CD20": 7, "CD3": "auto"}  # empty gate: auto
+    assert ph["gates"] == {"CD8": 100, "CD20": 7}  # the section itself is unchanged
+    assert with_sample_gates(ph, None, "s1") is ph
+    # a table for several samples: each sample reads its own rows
+    shared = pd.DataFrame({"sample": ["s1", "s2"], "marker": ["CD8", "CD8"], "gate": ["1", "2"]})
+    assert sample_gates(shared, "s2", ph, samples=["s1", "s2"]) == {"CD8": 2.0}
+    assert sample_gates(shared, "s3", ph) == {}
+    with pytest.raises(FrontlineInputError, match=r"'CD8a'.*\(did you mean 'CD8'\?\)"):
+        sample_gates(pd.DataFrame({"marker": ["CD8a"], "gate": ["1"]}), "s1", ph, file="g.tsv")
+
+
+def test_a_sample_gate_changes_that_samples_positives():
+    cells, _, _ = nest_cells()
+    ph = phenotyping()
+    auto, gates = phenotype_cells(cells, ph)
+    gate = float(gates.set_index("marker").at["CD8", "gate"])
+    high = pd.DataFrame({"marker": ["CD8"], "gate": [str(gate * 4)]})
+    manual, gates2 = phenotype_cells(cells, with_sample_gates(ph, high, "s1"))
+    assert gates2.set_index("marker").at["CD8", "method"] == "manual"
+    assert manual["CD8_positive"].sum() < auto["CD8_positive"].sum()
+    assert (manual["CD3_positive"] == auto["CD3_positive"]).all()  # other markers: as before

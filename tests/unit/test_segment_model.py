@@ -75,3 +75,19 @@ def test_published_model_without_network_suggests_the_shipped_one(tmp_path):
     assert line, out.stdout + out.stderr
     assert "2D_versatile_fluo" in line[0] and "cannot be downloaded" in line[0]
     assert "frontline_nuclei" in line[0] and "s1" in line[0]
+
+
+def test_shipped_models_are_found_from_another_working_folder(tmp_path, monkeypatch):
+    """A relative model_basedir: the working folder's when it has one, else the workflow's."""
+    workflow_dir = tmp_path / "checkout"
+    (workflow_dir / "resources" / "models").mkdir(parents=True)
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert sg.models_folder("resources/models", workflow_dir) == str(
+        workflow_dir / "resources" / "models"
+    )
+    (project / "resources" / "models").mkdir(parents=True)
+    assert sg.models_folder("resources/models", workflow_dir) == "resources/models"
+    assert sg.models_folder("elsewhere", workflow_dir) == "elsewhere"  # in neither: unchanged
+    assert sg.models_folder(str(tmp_path), workflow_dir) == str(tmp_path)

@@ -12,6 +12,14 @@ def test_band_edges_cover_the_range():
     assert list(densities.band_edges((-50.0, 50.0), 25.0)) == [-50, -25, 0, 25, 50]
 
 
+@pytest.mark.parametrize("band_range, width", [((500.0, -500.0), 25.0), ((-10.0, 10.0), 50.0)])
+def test_band_edges_without_a_band_are_an_error_not_an_empty_table(band_range, width):
+    from frontline.errors import FrontlineInputError
+
+    with pytest.raises(FrontlineInputError, match="holds no band"):
+        densities.band_edges(band_range, width)
+
+
 def test_band_areas_are_measured_on_the_tissue_raster():
     # tumor = left 400 µm of a 1000 x 800 µm image: the front is the line x = 400
     regions = regions_of(box(0, 0, 400, 800), extent=(1000.0, 800.0))

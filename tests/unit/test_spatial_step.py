@@ -7,25 +7,35 @@ import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import MultiPolygon, box
-from spatial_cases import regions_of, small_sample
+from spatial_cases import PANEL, PANEL_CALL, regions_of, small_sample
 
 from frontline import config, front, plots, spatial
 
 
 def test_params_take_the_schema_defaults_and_refuse_unknown_keys():
     defaults = config.section("spatial")
-    params = spatial.Params.from_config()
+    params = spatial.Params.from_config(PANEL, call=PANEL_CALL)
     assert params.margin_um == defaults["margin_um"] and params.seed == defaults["seed"]
-    assert params.immune_types == tuple(defaults["immune_types"])
+    assert params.immune_types == PANEL["immune_types"]
     assert params.tumor_phenotype == config.section("front")["tumor_phenotype"]
     tuned = spatial.Params.from_config(
-        {"margin_um": 50.0, "call": {"phenotype": "B_cell"}}, tumor_phenotype="PanCK+", workers=2
+        {**PANEL, "margin_um": 50.0, "call": {"phenotype": "B_cell"}},
+        tumor_phenotype="PanCK+",
+        workers=2,
     )
     assert tuned.margin_um == 50.0 and tuned.tumor_phenotype == "PanCK+" and tuned.workers == 2
     # ``call`` is merged key by key with its defaults
     assert tuned.call == {**defaults["call"], "phenotype": "B_cell"}
     with pytest.raises(ValueError, match="margin"):
-        spatial.Params.from_config({"margins_um": 50.0})
+        spatial.Params.from_config({**PANEL, "margins_um": 50.0}, call=PANEL_CALL)
+
+
+def test_params_without_the_keys_that_name_phenotypes_are_refused():
+    """immune_types and call.phenotype have no default: they name a panel's phenotypes."""
+    with pytest.raises(ValueError, match=r"\['immune_types', 'call.phenotype'\] have no default"):
+        spatial.Params.from_config()
+    with pytest.raises(ValueError, match=r"\['call.phenotype'\] have no default"):
+        spatial.Params.from_config(PANEL)
 
 
 def test_timings_record_each_stage():
@@ -38,10 +48,13 @@ def test_timings_record_each_stage():
     assert set(timings.cpu_s) == {"a", "b"}
 
 
-def test_analyze_writes_every_table_and_a_json_summary():
+def test_analyze_writes_every_table_and_a_json_summary(caplog):
     cells, regions = small_sample(np.random.default_rng(7))
     params = spatial.Params.from_config(
-        envelope="permutations", permutations=9, immune_types=("CD8_T", "macrophage", "B_cell")
+        envelope="permutations",
+        permutations=9,
+        immune_types=("CD8_T", "macrophage", "B_cell"),
+        call=PANEL_CALL,
     )
     cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
     res = spatial.analyze(cells, regions, params, sample="s1")
@@ -66,6 +79,7 @@ def test_analyze_writes_every_table_and_a_json_summary():
     assert summary["median_dist_front_um_B_cell"] is None
     assert "only 0 B_cell cells" in summary["not_computable"]["median_dist_front_um_B_cell"]
     assert summary["density_per_mm2_stroma_B_cell"] == 0
+    assert "sample s1: no cells of the phenotype(s) ['B_cell'] that the config names" in caplog.text
     lf = res.lfunction[res.lfunction["phenotype"] == "CD8_T"]
     assert lf["computable"].all() and (lf["permutations"] == 9).all()
     assert (lf["envelope_low_um"] <= lf["envelope_high_um"]).all()
@@ -96,7 +110,12 @@ def test_analyze_without_front_reports_no_front(case, caplog):
     else:
         tumor = box(0, 0, 1000, 1000)
     regions = regions_of(tumor)
-    res = spatial.analyze(cells, regions, spatial.Params.from_config(envelope="none"), sample="s")
+    res = spatial.analyze(
+        cells,
+        regions,
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
+        sample="s",
+    )
     assert res.summary["phenotype_call"] == "no_front"
     assert "no invasive front" in caplog.text
     assert res.cells["dist_front_um"].isna().all()
@@ -110,7 +129,10 @@ def test_analyze_without_front_reports_no_front(case, caplog):
 def test_too_few_cells_for_neighbourhoods_gives_neighbourhood_zero():
     cells, regions = small_sample(np.random.default_rng(9))
     res = spatial.analyze(
-        cells.iloc[:15], regions, spatial.Params.from_config(envelope="none"), sample="s"
+        cells.iloc[:15],
+        regions,
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
+        sample="s",
     )
     assert (res.cells["neighbourhood"] == 0).all() and res.neighbourhoods.empty
     assert list(res.neighbourhoods.columns) == [
@@ -140,7 +162,7 @@ def test_accuracy_on_simulator_truth(preset, seed):
         extent,
         **settings,
     )
-    params = spatial.Params.from_config(envelope="none")
+    params = spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none")
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"),
         regions,

@@ -152,7 +152,7 @@ def write_sheet(path, rows, columns=("sample", "image", "pixel_size_um", "annota
     return path
 
 
-def make_workdir(path, rows=None, overrides=None, sheet_text=None):
+def make_workdir(path, rows=None, overrides=None, sheet_text=None, columns=None):
     """A working folder with ``config/config.yaml`` (the demo config) and a sample sheet.
 
     Parameters
@@ -165,6 +165,8 @@ def make_workdir(path, rows=None, overrides=None, sheet_text=None):
         Merged into the demo config (see :func:`demo_config`).
     sheet_text : str or bytes, optional
         Exact sample sheet content, for malformed sheets.
+    columns : sequence of str, optional
+        The sheet's columns (default: those of :func:`write_sheet`).
     """
     path = Path(path)
     (path / "config").mkdir(parents=True, exist_ok=True)
@@ -173,7 +175,7 @@ def make_workdir(path, rows=None, overrides=None, sheet_text=None):
         data = sheet_text.encode("utf-8") if isinstance(sheet_text, str) else sheet_text
         sheet.write_bytes(data)
     else:
-        write_sheet(sheet, rows or [])
+        write_sheet(sheet, rows or [], **({"columns": columns} if columns else {}))
     config = demo_config(overrides or {})
     config["samples"] = "config/samples.tsv"
     (path / "config" / "config.yaml").write_text(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import config
 from .errors import FrontlineInputError
-from .files import atomic_output
+from .files import atomic_output, name_problem
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,15 @@ def fetch_folder(
             file=folder,
             fix="list the files under `files:` with their checksums",
         )
+    for name in files:  # each becomes a file of the folder, never a path out of it
+        problem = name_problem(name, spaces=True)
+        if problem:
+            raise FrontlineInputError(
+                f"the download entry's file name '{name}' cannot be a file of the folder: "
+                f"{problem}",
+                file=folder,
+                fix="list plain file names (no '/', '..' or absolute paths) under `files:`",
+            )
     if folder.is_dir():
         shutil.rmtree(folder)  # an older copy: it is replaced as a whole
     with atomic_output(folder) as tmp:

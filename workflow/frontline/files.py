@@ -1,13 +1,17 @@
-"""Atomic outputs: a file appears complete or not at all; outputs removed after a failure.
+"""Atomic outputs, and names and paths that stay inside the working folder.
 
 The bottom of the library (it imports nothing of frontline): every module that writes files
 (``io``, ``segment``, ``simulate``, ``download``) writes through :func:`atomic_output`, and
-``step`` uses :func:`remove_outputs` to clean up after a failed job.
+``step`` uses :func:`remove_outputs` to clean up after a failed job. :func:`name_problem` and
+:func:`path_problem` say what is wrong with a name that becomes a file or folder name (a
+sample, a downloaded file) or a path a rule writes to: no file is ever written outside the
+working folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -52,3 +56,43 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         remove(tmp)
+
+
+MAX_NAME_LENGTH = 100  # characters; results/{sample}/... stays well under file systems' 255
+_NAME = re.compile(r"[\w][\w.+-]*")  # letters (any script), digits, _ . + -; no leading . or -
+_FILE_NAME = re.compile(r"[\w][\w .+-]*")  # a file name may also hold spaces
+
+
+def name_problem(name: str, *, spaces: bool = False) -> str | None:
+    """What keeps ``name`` from being a file or folder name, or None when it can be one.
+
+    A name holds letters (of any script), digits and ``_ . + -`` (with ``spaces``: also
+    spaces), starts with a letter, digit or ``_`` (so never ``.``, ``..``, a hidden name or an
+    option), holds no path separator and has at most :data:`MAX_NAME_LENGTH` characters.
+    """
+    name = str(name)
+    if name in (".", ".."):
+        return f"'{name}' is the current or the parent folder"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it has {len(name)} characters, more than {MAX_NAME_LENGTH}"
+    if not (_FILE_NAME if spaces else _NAME).fullmatch(name):
+        bad = sorted({c for c in name if not (c.isalnum() or c in "_.+-" or (spaces and c == " "))})
+        if bad:
+            return f"it holds the character(s) {bad}"
+        return "it starts with '.' or '-'"
+    return None
+
+
+def path_problem(path: str | os.PathLike) -> str | None:
+    """What makes ``path`` reach outside the working folder (absolute, or through ``..``), or
+    None when it stays inside."""
+    text = str(path)
+    if not text.strip():
+        return "it is empty"
+    if os.path.isabs(text) or text.startswith("~") or re.match(r"^[A-Za-z]:", text):
+        return "it is absolute (it would be written outside the working folder)"
+    if ".." in re.split(r"[\\/]+", text):
+        return "it climbs out through '..' (it would be written outside the working folder)"
+    return None

@@ -60,7 +60,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.mixture import GaussianMixture
 
 from .errors import FrontlineInputError
 from .measure import READOUTS, intensity_column
@@ -210,6 +209,8 @@ def auto_gate(
 
 def _mixture_gate(z, seed):
     """Fit two Gaussians to ``z``; return (valley-depth confidence, gate at the valley)."""
+    from sklearn.mixture import GaussianMixture  # here: the workflow's startup needs no sklearn
+
     gmm = GaussianMixture(
         2,
         covariance_type="full",
@@ -514,8 +515,8 @@ def exclusive_margins(
     for marker, compartment in (compartments or {}).items():
         marker = str(marker)
         if marker not in current:
-            # config files merge key by key, so a panel-specific list may inherit the default
-            # panel's markers: an ungated marker has nothing to settle and is left out
+            # an ungated marker has nothing to settle and is left out (the workflow's startup
+            # check refuses such a config; a Python caller gets this warning)
             log.warning(
                 "`phenotyping: exclusive_compartments` names marker '%s', which is not "
                 "gated (gated: %s); it is ignored",

@@ -11,9 +11,18 @@ from typing import Any
 import pandas as pd
 
 from .errors import FrontlineInputError
+from .files import MAX_NAME_LENGTH, name_problem
 
 REQUIRED = ("sample", "image")
-OPTIONAL = ("pixel_size_um", "annotation", "annotation_units", "truth", "fluor_map")
+OPTIONAL = (
+    "pixel_size_um",
+    "annotation",
+    "annotation_units",
+    "truth",
+    "fluor_map",
+    "patient",
+    "gates",
+)
 
 
 def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
@@ -24,7 +33,9 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     path : str or Path
         TSV with columns ``sample``, ``image`` and optionally ``pixel_size_um`` (µm),
         ``annotation`` (GeoJSON), ``annotation_units`` (``um`` or ``px``), ``truth``
-        (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``).
+        (prefix of simulator truth files), ``fluor_map`` (a key of config ``fluor_maps``),
+        ``patient`` (several images of one patient; empty: the sample is its own patient),
+        ``gates`` (a table of the sample's manual gates, e.g. a copied ``gates.tsv``).
 
     Returns
     -------
@@ -83,14 +94,7 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         raise FrontlineInputError(
             f"duplicate sample name(s) {dup}", file=path, fix="give every row a unique sample name"
         )
-    bad = [s for s in table["sample"] if not re.fullmatch(r"[^/\\\s]+", s)]
-    if bad:
-        raise FrontlineInputError(
-            f"sample name(s) {bad} contain spaces or slashes",
-            sample=bad[0],
-            file=path,
-            fix="use names without spaces or '/' (they become folder names)",
-        )
+    check_sample_names(table["sample"], path)
     noimage = table["sample"][table["image"] == ""].tolist()
     if noimage:
         raise FrontlineInputError(
@@ -99,6 +103,32 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     for col in OPTIONAL:
         if col not in table.columns:
             table[col] = ""
+    check_pixel_sizes(table, path)
+    return table.set_index("sample", drop=False)
+
+
+def check_sample_names(names: Iterable[str], path: str | os.PathLike) -> None:
+    """Every sample name can be a folder name inside results/ (:func:`frontline.files.name_problem`:
+    letters of any script, digits, ``_ . + -``; not ``.`` or ``..``, no separator, at most
+    100 characters): a sample named ``..`` would write its outputs outside results/."""
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            raise FrontlineInputError(
+                f"the sample name '{name}' cannot be a folder name: {problem}",
+                sample=name,
+                file=path,
+                fix="name samples with letters, digits, '_', '-', '.' and '+' only (not '.' or "
+                f"'..', no spaces or '/', at most {MAX_NAME_LENGTH} characters; non-ASCII "
+                "letters are fine): each becomes the folder results/{sample}/",
+            )
+
+
+def check_pixel_sizes(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Every ``pixel_size_um`` the sheet gives is a number of µm per pixel a tissue image can
+    have (:data:`frontline.io.PIXEL_SIZE_RANGE_UM`, checked by the image reader too)."""
+    from .io.metadata import check_pixel_size
+
     for sample, value in zip(table["sample"], table["pixel_size_um"]):
         if value == "":
             continue
@@ -113,7 +143,7 @@ def load_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
                 file=path,
                 fix="give the pixel size in µm per pixel (e.g. 0.5), or leave it empty",
             )
-    return table.set_index("sample", drop=False)
+        check_pixel_size(size, "the sample sheet's pixel_size_um", sample, path)
 
 
 def optional(value: Any) -> Any | None:
@@ -126,3 +156,30 @@ def optional(value: Any) -> Any | None:
 def wildcard_pattern(samples: Iterable[str]) -> list[str]:
     """Regex alternatives that match exactly the given sample names."""
     return [re.escape(s) for s in samples]
+
+
+def patient_id(value: Any) -> str:
+    """A patient name as sheet and clinical table compare it: stripped text, with an integral
+    number's ``.0`` dropped (``"2.0"`` -> ``"2"``: tables written from a numeric column with
+    gaps carry it)."""
+    text = str(value).strip()
+    match = re.fullmatch(r"([+-]?\d+)\.0*", text)
+    return match.group(1) if match else text
+
+
+def patients_of(table: pd.DataFrame) -> dict[str, str]:
+    """Sample -> patient (the ``patient`` column; the sample itself where it is empty).
+
+    Parameters
+    ----------
+    table : the sample sheet (:func:`load_sample_sheet`)
+
+    Returns
+    -------
+    dict sample name -> patient name, in the sheet's order
+    """
+    column = table["patient"] if "patient" in table.columns else [""] * len(table)
+    return {
+        sample: patient_id(value) if optional(value) is not None else sample
+        for sample, value in zip(table["sample"], column)
+    }

@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))  # the library, als
 from snakemake.utils import validate
 
 from frontline import phenotype, preflight, sheet
+from frontline import segment as frontline_segment
 from frontline import simulate as frontline_simulate
 from frontline.errors import FrontlineInputError
 
@@ -15,19 +16,24 @@ from frontline.errors import FrontlineInputError
 # (Jobs read this file again; the main process has checked everything by then.) The schema
 # check comes first, so a bad config gets that paragraph rather than validate's traceback;
 # validate then fills in every default the schema gives, before anything reads the config.
+# ORIGIN tells the messages where each setting came from (a config file, --config, a default).
+ORIGIN = preflight.Origin(workflow.configfiles, workflow.config_settings.config)
 if workflow.is_main_process:
     preflight.check_schema(
-        config,
-        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-        workflow.configfiles,
+        config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml", ORIGIN
     )
 validate(config, schema="../schemas/config.schema.yaml")
+# The shipped models travel with the Snakefile: found from any working folder.
+config["segmentation"]["model_basedir"] = frontline_segment.models_folder(
+    config["segmentation"]["model_basedir"], workflow.basedir
+)
 if workflow.is_main_process:
-    preflight.check_config(config, workflow.configfiles)
+    preflight.check_config(config, ORIGIN)
 SAMPLES = sheet.load_sample_sheet(config["samples"])
 validate(SAMPLES, schema="../schemas/samples.schema.yaml")
 if workflow.is_main_process:
-    preflight.check_samples(SAMPLES, config, config["samples"])
+    preflight.check_samples(SAMPLES, config, config["samples"], ORIGIN)
+    preflight.check_cohort(SAMPLES, config, ORIGIN)
 
 
 def exactly(values):
@@ -100,6 +106,13 @@ def annotation_of(wildcards):
     return [] if value is None else [value]
 
 
+def gates_of(wildcards):
+    """The sample's gates table as a list (empty when the sheet gives none): an input of its
+    phenotype job, so a new gate reruns that sample only."""
+    value = sheet.optional(SAMPLES.loc[wildcards.sample, "gates"])
+    return [] if value is None else [value]
+
+
 def truth_of(wildcards):
     """Truth files (prefix + .truth_*) as a dict, empty when the sample has none."""
     prefix = sheet.optional(SAMPLES.loc[wildcards.sample, "truth"])
@@ -108,6 +121,22 @@ def truth_of(wildcards):
 
 def samples_with_truth():
     return [s for s in SAMPLES.index if sheet.optional(SAMPLES.loc[s, "truth"]) is not None]
+
+
+COHORT = config["cohort"]
+PATIENTS = sheet.patients_of(SAMPLES)  # sample -> patient (the sample itself by default)
+
+
+def cohort_outputs():
+    """The cohort targets of `all`: the features always, the statistics with a clinical table."""
+    features = ["results/cohort/features.tsv", "results/cohort/feature_descriptions.tsv"]
+    if not COHORT["clinical"]:
+        return features
+    return features + [
+        "results/cohort/group_tests.tsv",
+        "results/cohort/survival.tsv",
+        "results/cohort/km.png",
+    ]
 
 
 def all_outputs():
@@ -119,6 +148,7 @@ def all_outputs():
         + expand("results/{sample}/qupath_cells.geojson", sample=SAMPLES.index)
         + expand("results/{sample}/cells.h5ad", sample=SAMPLES.index)
         + ["results/cohort/summary.tsv", "results/cohort/summary.png"]
+        + cohort_outputs()
     )
 
 
@@ -140,13 +170,21 @@ def print_where_results_are():
     """After a successful run: where the results and the accuracy figures are."""
     import json
 
+    import pandas as pd
+
     lines = [
         "",
         "frontline finished.",
         "  cohort table:  results/cohort/summary.tsv",
         "  cohort figure: results/cohort/summary.png",
+        "  per patient:   results/cohort/features.tsv (feature_descriptions.tsv says what each is)",
         "  HTML report:   snakemake --report report.html  (every figure and table, with captions)",
     ]
+    notes = Path("results/cohort/notes.tsv")
+    if notes.exists():
+        lines.append("  outcome statistics: results/cohort/group_tests.tsv, survival.tsv, km.png")
+        for note in pd.read_csv(notes, sep="\t")["note"]:
+            lines.append(f"    note: {note}")
     for s in SAMPLES.index:
         lines.append(
             f"  {s}: results/{s}/ (summary.json, plots/, qupath_cells.geojson, cells.h5ad)"
@@ -173,7 +211,6 @@ def print_where_results_are():
 from types import SimpleNamespace
 
 from frontline import io as frontline_io
-from frontline import segment as frontline_segment
 
 _IMAGE_SHAPES = {}
 

@@ -1,4 +1,5 @@
-# phenotype: a gate per marker (auto or from the config), then the most specific phenotype.
+# phenotype: a gate per marker (auto, the sample's gates table, or the config), then the most
+# specific phenotype.
 
 from frontline.phenotype import gated_markers
 
@@ -8,6 +9,7 @@ rule phenotype:
         cells="results/{sample}/cells.parquet",
         image=image_of,
         labels="results/{sample}/nuclei.ome.tif",
+        gates=gates_of,  # the sample's own gates table, if the sheet names one
     output:
         phenotypes="results/{sample}/phenotypes.parquet",
         gates=report(

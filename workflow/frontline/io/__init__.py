@@ -19,7 +19,15 @@ in a ``celltables`` module here, returning the ``cells.parquet`` columns.
 """
 
 from .geojson import write_feature_collection
-from .image import ArrayImage, ImageReader, open_image, require_channels
+from .image import (
+    NONFINITE_FIX,
+    ArrayImage,
+    ImageReader,
+    nonfinite_counts,
+    open_image,
+    require_channels,
+    require_finite,
+)
 from .labels import (
     ArrayLabels,
     LabelReader,
@@ -30,13 +38,16 @@ from .labels import (
     write_label_strips,
     write_labels,
 )
-from .metadata import MAX_TAG_PIXEL_SIZE_UM
+from .metadata import MAX_TAG_PIXEL_SIZE_UM, PIXEL_SIZE_RANGE_UM, check_pixel_size
 from .ometiff import TILE, ome_metadata, write_image, write_ome_tiff, write_pyramid
 from .source import Source
 from .tables import (
     read_annotation,
+    read_gates_table,
     read_json,
     read_regions,
+    read_text_table,
+    read_tsv,
     save_figure,
     write_json,
     write_parquet,
@@ -48,8 +59,11 @@ from .tiff import TIFF_SUFFIXES
 
 __all__ = [
     "read_annotation",
+    "read_gates_table",
     "read_json",
     "read_regions",
+    "read_text_table",
+    "read_tsv",
     "save_figure",
     "write_json",
     "write_parquet",
@@ -57,6 +71,11 @@ __all__ = [
     "write_text",
     "write_tsv",
     "MAX_TAG_PIXEL_SIZE_UM",
+    "NONFINITE_FIX",
+    "nonfinite_counts",
+    "require_finite",
+    "PIXEL_SIZE_RANGE_UM",
+    "check_pixel_size",
     "TIFF_SUFFIXES",
     "TILE",
     "ArrayImage",

@@ -34,6 +34,8 @@ class ImageReader:
     channels : list of str, marker names in file order
     shape : (Y, X) full-resolution size in pixels
     pixel_size_um : float, µm per pixel
+    pixel_size_from : str, where it came from ("the file's OME PhysicalSizeX/Y", "the sample
+        sheet's pixel_size_um", "the config's pixel_size_um")
     dtype : numpy dtype of every plane returned
     fluors : list of str, the vendor's fluor names (equal to ``channels`` for plain files)
     source : str, the detected input format
@@ -57,6 +59,7 @@ class ImageReader:
         self.fluors = list(fluors)
         self.shape = levels[0].shape
         self.pixel_size_um = float(pixel_size_um)
+        self.pixel_size_from = ""
         self.dtype = np.dtype(dtype)
         self.source = source
         self._levels = levels
@@ -68,17 +71,24 @@ class ImageReader:
         """(Y, X) of every resolution level, full resolution first."""
         return [level.shape for level in self._levels]
 
-    def read(self, channel: str, window: Window | None = None) -> np.ndarray:
+    def read(
+        self, channel: str, window: Window | None = None, *, check_finite: bool = True
+    ) -> np.ndarray:
         """One channel as a (h, w) array.
 
         Parameters
         ----------
         channel : str, a name in :attr:`channels`
         window : (y0, y1, x0, x1) in full-resolution pixels, or None for the whole image
+        check_finite : a window of a float image with NaN or infinite pixels is an error
+            (:func:`require_finite`); False returns them (to count them)
         """
         plane = self._levels[0].planes[self._channel_index(channel)]
         ys, xs = window_slices(window, self.shape)
-        return read_plane(plane, ys, xs, self.path, self.sample).astype(self.dtype, copy=False)
+        out = read_plane(plane, ys, xs, self.path, self.sample).astype(self.dtype, copy=False)
+        if check_finite:
+            require_finite(out, channel, window, sample=self.sample, file=self.path)
+        return out
 
     def read_channels(self, channels: Sequence[str], window: Window | None = None) -> np.ndarray:
         """Several channels as a (C, h, w) array, in the order asked for."""
@@ -162,18 +172,61 @@ class ArrayImage:
         self.sample = None
         self.path = None
 
-    def read(self, channel: str, window: Window | None = None) -> np.ndarray:
-        """One channel as a (h, w) view; ``window`` = (y0, y1, x0, x1) px or None (all)."""
+    def read(
+        self, channel: str, window: Window | None = None, *, check_finite: bool = True
+    ) -> np.ndarray:
+        """One channel as a (h, w) view; ``window`` = (y0, y1, x0, x1) px or None (all);
+        ``check_finite`` as :meth:`ImageReader.read`."""
         plane = self.array[self.channels.index(channel)]
-        if window is None:
-            return plane
-        y0, y1, x0, x1 = window
-        return plane[y0:y1, x0:x1]
+        if window is not None:
+            y0, y1, x0, x1 = window
+            plane = plane[y0:y1, x0:x1]
+        if check_finite:
+            require_finite(plane, channel, window)
+        return plane
 
     def read_channels(self, channels: Sequence[str], window: Window | None = None) -> np.ndarray:
         """Several channels as a (C, h, w) array, in the order asked for."""
         require_channels(self, channels, what="this step")
         return np.stack([self.read(name, window) for name in channels])
+
+
+NONFINITE_FIX = (
+    "replace the NaN or infinite pixels in the image (e.g. by 0, or the channel's background) "
+    "and export it again: frontline does not guess a value for a pixel, so such an image stops "
+    "the run instead of turning into negative cells or infinite means"
+)
+
+
+def nonfinite_counts(plane: np.ndarray) -> tuple[int, int]:
+    """(NaN pixels, infinite pixels) of a plane (0, 0 for integer images)."""
+    if plane.dtype.kind not in "fc":
+        return 0, 0
+    nan = int(np.count_nonzero(np.isnan(plane)))
+    return nan, int(np.count_nonzero(~np.isfinite(plane))) - nan
+
+
+def require_finite(
+    plane: np.ndarray,
+    channel: str,
+    window: Window | None = None,
+    *,
+    sample: str | None = None,
+    file: str | Path | None = None,
+) -> None:
+    """FrontlineInputError when a window of a channel has NaN or infinite pixels, with their
+    share (the policy: such pixels stop the run, see :data:`NONFINITE_FIX`)."""
+    nan, inf = nonfinite_counts(plane)
+    if not (nan or inf):
+        return
+    where = "the whole image" if window is None else "the window y {}:{}, x {}:{}".format(*window)
+    raise FrontlineInputError(
+        f"channel '{channel}' has NaN or infinite pixels: {100 * (nan + inf) / plane.size:.3g}% "
+        f"of {where} ({nan} NaN, {inf} infinite)",
+        sample=sample,
+        file=file,
+        fix=NONFINITE_FIX,
+    )
 
 
 def require_channels(
@@ -253,11 +306,12 @@ def open_image(
         src = read_file(path, sample)
     try:
         names, fluors = resolve_names(src, path, sample, channel_names, fluor_map)
-        size = resolve_pixel_size(src, path, sample, sheet_size, config_size)
+        size, size_from = resolve_pixel_size(src, path, sample, sheet_size, config_size)
         dtype = np.result_type(*[p.dtype for p in src.levels[0].planes])
         img = ImageReader(
             path, sample, names, fluors, src.levels, size, dtype, src.kind, src.handles
         )
+        img.pixel_size_from = size_from
     except BaseException:
         for handle in src.handles:
             handle.close()

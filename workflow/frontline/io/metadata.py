@@ -20,6 +20,9 @@ from .source import Source
 log = logging.getLogger(__name__)
 
 MAX_TAG_PIXEL_SIZE_UM = 25.0  # coarser "pixel sizes" in resolution tags are dpi placeholders
+# µm per pixel of a tissue image that nuclei can be found in: 40x scans ~0.25, 20x ~0.5,
+# 10x and imaging mass cytometry ~1; outside this a unit or value is wrong (mm or nm as µm).
+PIXEL_SIZE_RANGE_UM = (0.05, 5.0)
 _UNIT_UM = {
     "µm": 1.0,
     "um": 1.0,
@@ -158,24 +161,34 @@ def resolve_pixel_size(
     sample: str | None,
     sheet_size: float | None,
     config_size: float | None,
-) -> float:
-    """µm per pixel: the file's metadata > the sample sheet > the config, else an error."""
+) -> tuple[float, str]:
+    """µm per pixel and where it came from: the file's metadata > the sample sheet > the
+    config, else an error; a size outside :data:`PIXEL_SIZE_RANGE_UM` is an error naming its
+    source (:func:`check_pixel_size`)."""
     file_size, where = src.pixel_size, src.pixel_from
     if file_size is not None:
         if sheet_size is not None and abs(sheet_size - file_size) > 0.01 * file_size:
             log.warning(
-                "%s: the file says %.4g µm/px (%s), the sample sheet %.4g; using the file's value",
+                "sample %s: %s: the file says %.4g µm/px (%s), the sample sheet %.4g; using the "
+                "file's value",
+                sample,
                 path.name,
                 file_size,
                 where,
                 sheet_size,
             )
         log.info("%s: pixel size %.4g µm from %s", path.name, file_size, where)
-        return file_size
-    for size, where in ((sheet_size, "the sample sheet"), (config_size, "config pixel_size_um")):
+        source = f"the file's {where}"
+        check_pixel_size(file_size, source, sample, path)
+        return file_size, source
+    for size, where in (
+        (sheet_size, "the sample sheet's pixel_size_um"),
+        (config_size, "the config's pixel_size_um"),
+    ):
         if size is not None:
             log.info("%s: pixel size %.4g µm from %s (the file has none)", path.name, size, where)
-            return size
+            check_pixel_size(size, where, sample, path)
+            return size, where
     raise FrontlineInputError(
         "the image carries no pixel size (no OME PhysicalSizeX, no TIFF resolution tags with "
         "a unit) and none is given",
@@ -183,6 +196,42 @@ def resolve_pixel_size(
         file=path,
         fix="set the sample's `pixel_size_um` in the sample sheet (µm per pixel, e.g. 0.5), "
         "or `pixel_size_um` in the config for all such images",
+    )
+
+
+def check_pixel_size(
+    size_um: float, source: str, sample: str | None = None, file: str | Path | None = None
+) -> None:
+    """FrontlineInputError unless ``size_um`` is within :data:`PIXEL_SIZE_RANGE_UM`.
+
+    Parameters
+    ----------
+    size_um : µm per pixel
+    source : where it came from: "the file's OME PhysicalSizeX/Y", "the sample sheet's
+        pixel_size_um" or "the config's pixel_size_um" (the fix depends on it)
+    sample, file : for the message
+    """
+    lo, hi = PIXEL_SIZE_RANGE_UM
+    if lo <= size_um <= hi:
+        return
+    if source.startswith("the file"):
+        fix = (
+            "the file's metadata wins over the sample sheet, so correct it in the file (e.g. "
+            "Bio-Formats' tiffcomment edits the OME-XML) or export the image again with its "
+            "pixel size in µm"
+        )
+    elif "sheet" in source:
+        fix = "set the sample's `pixel_size_um` in the sample sheet to µm per pixel"
+    else:
+        fix = "set `pixel_size_um` in the config to µm per pixel"
+    raise FrontlineInputError(
+        f"the pixel size {size_um:g} µm per pixel (from {source}) is implausible: tissue "
+        f"images have {lo:g}-{hi:g} µm per pixel (0.25 at 40x, 0.5 at 20x, 1 at 10x); a value "
+        "outside is a wrong unit (mm or nm read as µm) or a wrong number, and would segment "
+        "nothing or crash",
+        sample=sample,
+        file=file,
+        fix=fix + " (typically 0.2-1)",
     )
 
 

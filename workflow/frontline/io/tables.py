@@ -101,3 +101,101 @@ def read_annotation(path: str | Path, *, sample: str | None = None) -> Any:
         kind="GeoJSON",
         fix="export the annotation again from QuPath (File > Export objects as GeoJSON)",
     )
+
+
+def read_text_table(
+    path: str | Path,
+    *,
+    columns: Any = None,
+    what: str = "the table",
+    fix: str = "give the path of a tab- or comma-separated text file",
+) -> pd.DataFrame:
+    """A CSV (``.csv``, ``.csv.gz``) or tab-separated (any other name) table, every cell as text.
+
+    Parameters
+    ----------
+    path : the file (``.gz`` is decompressed)
+    columns : names of the columns to read (others are skipped; absent ones are not an
+        error here), or None for all
+    what, fix : for the error message
+
+    Returns
+    -------
+    DataFrame of str (empty cells are ""), header names stripped
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrontlineInputError(f"{what} does not exist", file=str(path), fix=fix)
+    name = path.name.lower().removesuffix(".gz")
+    wanted = None if columns is None else {str(c) for c in columns}
+    try:
+        table = pd.read_csv(
+            path,
+            sep="," if name.endswith(".csv") else "\t",
+            dtype=str,
+            keep_default_na=False,
+            usecols=None if wanted is None else (lambda c: str(c).strip() in wanted),
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise FrontlineInputError(
+            f"{what} cannot be read as a table ({err})", file=str(path), fix=fix
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def read_tsv(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
+    """A table an analysis step wrote (:func:`write_tsv`; ``NA`` is NaN)."""
+    try:
+        return pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise FrontlineInputError(
+            f"the table is not tab-separated text ({err})",
+            sample=sample,
+            file=str(path),
+            fix="rerun the step that writes it",
+        ) from None
+
+
+def read_gates_table(path: str | Path, *, sample: str | None = None) -> pd.DataFrame:
+    """A table of manual gates (a sample sheet's ``gates`` column names it), as text.
+
+    The ``gates.tsv`` a run writes can be copied in as it is: columns ``marker`` and ``gate``
+    (a number, ``auto`` or empty: auto), optionally ``sample`` (rows for other samples are
+    theirs) and ``compartment`` (checked against the config's); other columns are ignored.
+    :func:`frontline.gating.sample_gates` reads the gates out of it.
+
+    Returns
+    -------
+    DataFrame of str (empty cells ""), its columns as in the file
+    """
+    fix = (
+        "give a tab-separated table with the columns marker and gate (copy a run's "
+        "results/{sample}/gates.tsv and edit its gate column)"
+    )
+    path = Path(path)
+    if not path.is_file():
+        raise FrontlineInputError(
+            "the gates table does not exist", sample=sample, file=path, fix=fix
+        )
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise FrontlineInputError(
+            f"the gates table cannot be read as tab-separated UTF-8 text ({err})".replace(
+                "\n", " "
+            ),
+            sample=sample,
+            file=path,
+            fix=fix,
+        ) from None
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
+    missing = [c for c in ("marker", "gate") if c not in table.columns]
+    if missing:
+        raise FrontlineInputError(
+            f"the gates table lacks the column(s) {missing}; it has {list(table.columns)}",
+            sample=sample,
+            file=path,
+            fix=fix,
+        )
+    return table.apply(lambda col: col.str.strip())

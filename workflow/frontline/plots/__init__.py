@@ -4,12 +4,14 @@
 - ``overview``: the sample at a glance (:func:`overview_figure`)
 - ``spatial``: distance profile, neighbourhoods, L-function (:func:`spatial_figures`)
 - ``cohort``: immune densities per region across samples (:func:`cohort_figure`)
+- ``outcomes``: group effect sizes, hazard ratios, Kaplan-Meier curves (:func:`outcome_figures`)
 - ``common``: composites, regions on axes, scale bars
 """
 
 from .cohort import cohort_figure
 from .common import composite
 from .gating import crop_window, gating_figure, gating_figures
+from .outcomes import group_effects_figure, hazard_ratio_figure, km_figure, outcome_figures
 from .overview import overview_figure
 from .spatial import (
     distance_profile_figure,
@@ -25,8 +27,12 @@ __all__ = [
     "distance_profile_figure",
     "gating_figure",
     "gating_figures",
+    "group_effects_figure",
+    "hazard_ratio_figure",
+    "km_figure",
     "lfunction_figure",
     "neighbourhoods_figure",
+    "outcome_figures",
     "overview_figure",
     "spatial_figures",
 ]

@@ -56,7 +56,9 @@ from .model import (
     SegmentationModel,
     configured_model,
     cpu_has_bfloat16,
+    expected_pixel_size,
     load_model,
+    models_folder,
     published_models,
     resolve_precision,
     set_threads,
@@ -72,7 +74,9 @@ from .normalisation import (
 )
 from .pipeline import image_normalisation, merge_tiles, segment_image, segment_image_tile
 from .predict import (
+    RESCALE_RANGE,
     Plan,
+    check_rescale,
     log_plan,
     plan,
     predict_bands,
@@ -84,6 +88,8 @@ from .predict import (
 )
 
 __all__ = [
+    "RESCALE_RANGE",
+    "check_rescale",
     "PUBLISHED_HINT",
     "STRIP",
     "JobTile",
@@ -92,12 +98,14 @@ __all__ = [
     "Plan",
     "SegmentationModel",
     "configured_model",
+    "expected_pixel_size",
     "cpu_has_bfloat16",
     "image_normalisation",
     "job_grid",
     "job_rows",
     "load_job_tile",
     "load_model",
+    "models_folder",
     "load_normalisation",
     "log_plan",
     "merge_job_rows",

@@ -144,6 +144,52 @@ def set_threads(n: int) -> None:
         log.info("TensorFlow is already initialised; its thread count stays as it is")
 
 
+def models_folder(basedir: str | Path, workflow_dir: str | Path) -> str:
+    """``segmentation.model_basedir`` as a run reads it.
+
+    A relative folder is read from the working folder when it is there, else from the
+    workflow's own folder: the shipped models travel with the Snakefile, so a run in another
+    folder (``snakemake --directory``, a project folder) finds them.
+
+    Parameters
+    ----------
+    basedir : the config's ``segmentation.model_basedir``
+    workflow_dir : the folder of the Snakefile
+
+    Returns
+    -------
+    str, the folder (unchanged when it is absolute, exists, or is in neither place)
+    """
+    path = Path(basedir)
+    if path.is_absolute() or path.is_dir() or not (Path(workflow_dir) / path).is_dir():
+        return str(basedir)
+    return str(Path(workflow_dir) / path)
+
+
+def expected_pixel_size(settings: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The µm per pixel a ``segmentation`` section's model expects, without loading it.
+
+    Returns
+    -------
+    (pixel size or None, where it came from): ``segmentation.model_pixel_size_um``, else the
+    model folder's ``frontline.json``, else None (a published model: no rescaling)
+    """
+    if settings["model_pixel_size_um"] is not None:
+        return float(
+            settings["model_pixel_size_um"]
+        ), "the config's segmentation.model_pixel_size_um"
+    spec = str(settings["model"]).strip()
+    for folder in (Path(spec).expanduser(), Path(settings["model_basedir"] or "") / spec):
+        meta = folder / "frontline.json"
+        if spec and meta.is_file():
+            try:
+                size = json.loads(meta.read_text(encoding="utf-8")).get("pixel_size_um")
+                return (None if size is None else float(size)), str(meta)
+            except (ValueError, AttributeError, TypeError):
+                return None, str(meta)  # the segment rule reports a broken file
+    return None, "the model (no frontline.json)"
+
+
 def published_models() -> list[str]:
     """Names (and aliases) of StarDist's published 2D models."""
     from csbdeep.models.pretrained import get_registered_models

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import FrontlineInputError
 from .model import SegmentationModel
 from .nms import Objects, Strips, counting, render_strips, suppress_bands
 from .normalisation import Normalisation
@@ -27,6 +28,9 @@ from .normalisation import Normalisation
 log = logging.getLogger(__name__)
 
 NMS_BORDER = 2  # candidates this many grid cells from the image edge are dropped (StarDist's b)
+# model px per image px that a prediction can use: beyond it the tiles shrink to a few pixels
+# (or grow past memory) and a nucleus is smaller than a pixel or larger than a tile
+RESCALE_RANGE = (0.1, 10.0)
 
 Window = tuple[int, int, int, int]  # (y0, y1, x0, x1), px, end exclusive
 Reader = Callable[[Window], np.ndarray]  # raw nuclear channel of a window, image px
@@ -60,6 +64,7 @@ def plan(
     if model.pixel_size_um is None:
         scale = 1.0
     else:
+        check_rescale(image_pixel_size_um, model.pixel_size_um)
         scale = float(image_pixel_size_um) / model.pixel_size_um
         if abs(scale - 1.0) < 1e-3:
             scale = 1.0
@@ -69,6 +74,41 @@ def plan(
     overlap = int(math.ceil(overlap_px / scale))
     reach = max(float(overlap), 1.0)
     return Plan(scale, tile, overlap, reach)
+
+
+def check_rescale(
+    image_pixel_size_um: float,
+    model_pixel_size_um: float,
+    *,
+    image_from: str = "the image",
+    model_from: str = "the model",
+    sample: str | None = None,
+    file: str | None = None,
+) -> None:
+    """FrontlineInputError unless the image's rescale to the model is within
+    :data:`RESCALE_RANGE` (factor = image µm per px / model µm per px).
+
+    Parameters
+    ----------
+    image_pixel_size_um, model_pixel_size_um : µm per pixel
+    image_from, model_from : where each came from, for the message and its fix
+    sample, file : for the message
+    """
+    factor = float(image_pixel_size_um) / float(model_pixel_size_um)
+    lo, hi = RESCALE_RANGE
+    if lo <= factor <= hi:
+        return
+    raise FrontlineInputError(
+        f"segmentation would rescale the image x{factor:.3g} ({image_pixel_size_um:g} µm per "
+        f"pixel from {image_from}, to the model's {model_pixel_size_um:g} from {model_from}); "
+        f"nuclei are found between x{lo:g} and x{hi:g}",
+        sample=sample,
+        file=file,
+        fix="check both pixel sizes: segmentation.model_pixel_size_um is the pixel size the "
+        "model was trained at (0.5 for the shipped model), the image's is µm per pixel (its "
+        "metadata, the sheet's pixel_size_um or the config's); or use a model trained near the "
+        "image's pixel size",
+    )
 
 
 def log_plan(

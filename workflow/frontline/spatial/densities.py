@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import FrontlineInputError
 from .common import ALL_CELLS, ALL_IMMUNE, REGIONS
 from .distances import DistanceMap
 
@@ -27,7 +28,13 @@ from .distances import DistanceMap
 def band_edges(band_range_um: tuple[float, float], band_width_um: float) -> np.ndarray:
     """Edges of the signed-distance bands, µm, (B + 1,) float array."""
     lo, hi = band_range_um
-    n = int(round((hi - lo) / band_width_um))
+    n = int(round((hi - lo) / band_width_um)) if band_width_um > 0 else 0
+    if n < 1:  # the startup check refuses such settings; a Python caller gets the reason
+        raise FrontlineInputError(
+            f"the band range {[lo, hi]} µm with bands of {band_width_um:g} µm holds no band",
+            fix="give spatial.band_range_um as [first, last] edge with first < last, and a "
+            "spatial.band_width_um no wider than the range",
+        )
     return lo + band_width_um * np.arange(n + 1)
 
 

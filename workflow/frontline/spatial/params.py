@@ -46,6 +46,9 @@ class Params:
     def from_config(cls, spatial_config: dict | None = None, **overrides: Any) -> Params:
         """Params from a config ``spatial:`` section; absent keys take their schema defaults.
 
+        ``immune_types`` and ``call.phenotype`` have none (they name a panel's phenotypes):
+        the section or ``overrides`` must give them.
+
         Parameters
         ----------
         spatial_config : dict, the section (None: all defaults); ``call`` is merged key by key
@@ -55,7 +58,7 @@ class Params:
         Raises
         ------
         ValueError
-            an unknown key
+            an unknown key, or no ``immune_types`` / ``call.phenotype``
         """
         given = dict(spatial_config or {})
         given.update(overrides)
@@ -66,6 +69,14 @@ class Params:
         values["tumor_phenotype"] = config.section("front")["tumor_phenotype"]
         call = {**values.pop("call"), **(given.pop("call", None) or {})}
         values.update(given)
+        # keys that name phenotypes have no default (the panel decides): the caller gives them
+        missing = [k for k in ("immune_types",) if k not in values]
+        missing += [f"call.{k}" for k in ("phenotype",) if k not in call]
+        if missing:
+            raise ValueError(
+                f"spatial parameter(s) {missing} have no default (they name phenotypes of a "
+                "panel); give them, e.g. immune_types=('CD8_T',), call={'phenotype': 'CD8_T'}"
+            )
         for key in _TUPLES:
             values[key] = tuple(values[key])
         return cls(call=call, **values)

@@ -115,6 +115,7 @@ def analyze(
     xy = out[["x_um", "y_um"]].to_numpy(dtype=float)
     phen = out["phenotype"].to_numpy().astype(str)  # fixed-width strings: fast comparisons
     _warn_without_front(regions, sample)
+    _warn_absent_types(phen, p, sample)
 
     with ThreadPoolExecutor(1) as background:
         # the searches among cells need only positions and phenotypes: they run beside the
@@ -192,6 +193,20 @@ def _warn_without_front(regions, sample):
             "stroma, the immune phenotype call is no_front",
             f"sample {sample}: " if sample else "",
             "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue",
+        )
+
+
+def _warn_absent_types(phen, p, sample):
+    """A type the config names that has no cell here: said, not a silent 0."""
+    named = dict.fromkeys([*p.immune_types, p.call["phenotype"], p.tumor_phenotype])
+    absent = [t for t in named if not np.any(phen == t)]
+    if absent:
+        log.warning(
+            "%sno cells of the phenotype(s) %s that the config names (spatial.immune_types, "
+            "spatial.call.phenotype, front.tumor_phenotype): their densities are 0 and their "
+            "other statistics not computable; check the gates of their markers (plots/gating/)",
+            f"sample {sample}: " if sample else "",
+            absent,
         )
 
 

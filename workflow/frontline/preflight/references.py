@@ -1,0 +1,224 @@
+"""Config keys that name what another table defines: phenotypes, markers (image channels).
+
+:data:`REFERENCES` lists every such key once: what it names (a ``kind``) and how its value
+holds the names. A check takes the names a kind has (the phenotype table's, an image's
+channels) and reports each name that is not among them, with the key and where its value came
+from (:class:`~frontline.preflight.origin.Origin`). A new section that names phenotypes or
+markers, or a new kind (e.g. activation states, defined by their own table), adds a line here
+and, for a new kind, the set of names it has.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FrontlineInputError
+from .origin import Origin
+
+PHENOTYPE, MARKER = "phenotype", "marker"
+RESERVED = ("other", "ambiguous")  # phenotypes the workflow itself gives
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A config key whose value names things of one kind.
+
+    key : dotted path; ``*`` stands for every entry of a map (``phenotyping.phenotypes.*.parent``)
+    kind : what the names are (:data:`PHENOTYPE`, :data:`MARKER`, ...)
+    form : how the value holds them: ``value`` (one name), ``items`` (a list), ``groups``
+        (a list of lists) or ``keys`` (the keys of a map)
+    also : further names allowed here (e.g. the reserved phenotypes)
+    what : what the key is for, for the fix (e.g. "the phenotype of your tumour cells")
+    """
+
+    key: str
+    kind: str
+    form: str
+    also: tuple[str, ...] = ()
+    what: str = ""
+
+
+REFERENCES = (
+    Reference("phenotyping.phenotypes.*.parent", PHENOTYPE, "value"),
+    Reference("phenotyping.exclusive", PHENOTYPE, "groups"),
+    Reference(
+        "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
+    ),
+    Reference("spatial.immune_types", PHENOTYPE, "items"),
+    Reference("spatial.call.phenotype", PHENOTYPE, "value"),
+    Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
+    Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
+    Reference("phenotyping.phenotypes.*.positive", MARKER, "items"),
+    Reference("phenotyping.phenotypes.*.negative", MARKER, "items"),
+    Reference("phenotyping.gates", MARKER, "keys"),
+    Reference("phenotyping.compartments", MARKER, "keys"),
+    Reference("phenotyping.exclusive_compartments", MARKER, "keys"),
+)
+
+
+def _expand(node: Any, parts: list[str], done: list[str]) -> Iterable[tuple[str, Any]]:
+    """(concrete key, value) for a key path with ``*`` (every entry of a map)."""
+    if not parts:
+        yield ".".join(done), node
+        return
+    head, rest = parts[0], parts[1:]
+    if not isinstance(node, Mapping):
+        return
+    keys = list(node) if head == "*" else [head] if head in node else []
+    for key in keys:
+        yield from _expand(node[key], rest, done + [str(key)])
+
+
+def _names(value: Any, form: str) -> list[str]:
+    if value is None:
+        return []
+    if form == "value":
+        return [str(value)]
+    if form == "keys":
+        return [str(k) for k in value] if isinstance(value, Mapping) else []
+    if isinstance(value, str):
+        value = [value]
+    if form == "items":
+        return [str(v) for v in value]
+    return [str(v) for group in value for v in (group or [])]  # groups
+
+
+def named(config: Mapping, kind: str) -> list[tuple[str, str, Reference]]:
+    """Every name of ``kind`` the config's keys give: [(name, concrete key, reference)]."""
+    out = []
+    for ref in REFERENCES:
+        if ref.kind != kind:
+            continue
+        for key, value in _expand(config, ref.key.split("."), []):
+            out += [(name, key, ref) for name in _names(value, ref.form)]
+    return out
+
+
+def phenotype_names(config: Mapping) -> list[str]:
+    """The phenotypes the config's phenotype table defines."""
+    table = (config.get("phenotyping") or {}).get("phenotypes") or {}
+    return [str(name) for name in table]
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close:
+        lower = {k.lower(): k for k in known}
+        close = [lower[name.lower()]] if name.lower() in lower else []
+    return close[0] if close else ""
+
+
+def check_phenotype_references(config: Mapping, config_files: Origin | list | None = None) -> None:
+    """Every phenotype a config key names is in the phenotype table (parents excepted: the
+    tree check reports those, with the tree)."""
+    origin = Origin.of(config_files)
+    known = phenotype_names(config)
+    for name, key, ref in named(config, PHENOTYPE):
+        if name in known or name in ref.also or key.endswith(".parent"):
+            continue
+        close = _suggest(name, known)
+        problem = (
+            f"{origin.describe(key)} names the phenotype '{name}', which the phenotype table "
+            f"(`phenotyping.phenotypes`) does not define; its phenotypes are {known}"
+        )
+        if close:
+            problem += f" (did you mean '{close}'?)"
+        what = f" ({ref.what})" if ref.what else ""
+        if ref.form == "value":
+            fix = origin.where_to_set(key, close or "NAME")
+            fix += f", to one of the phenotypes {known}{what}"
+        else:
+            fix = f"{origin.where_to_set(key)}: list only phenotypes of the table {known}"
+        raise FrontlineInputError(problem, file=origin.file(key), fix=fix)
+
+
+def check_markers(
+    config: Mapping,
+    channels: list[str],
+    config_files: Origin | list | None = None,
+    *,
+    sample: str | None = None,
+    file: str | None = None,
+) -> None:
+    """Every marker a config key names is a channel of the image.
+
+    Parameters
+    ----------
+    config : the config, defaults filled in
+    channels : the image's channel names
+    config_files : an :class:`Origin`, or the config files
+    sample, file : the sample and its image, for the message
+    """
+    origin = Origin.of(config_files)
+    missing = [(n, key, ref) for n, key, ref in named(config, MARKER) if n not in channels]
+    if not missing:
+        return
+    names = sorted({n for n, _, _ in missing})
+    details = "; ".join(f"'{n}' in {origin.describe(key)}" for n, key, _ in missing)
+    fixes = []
+    for name, key, ref in missing:
+        close = _suggest(name, channels)
+        if origin.is_default(key):
+            what = f" ({ref.what})" if ref.what else ""
+            fixes.append(f"{origin.where_to_set(key, close or 'NAME')}{what}")
+        elif close:
+            fixes.append(f"'{name}' -> '{close}' in {origin.file(key)}")
+    fix = "; ".join(dict.fromkeys(fixes)) + "; " if fixes else ""
+    fix += (
+        "use the channel names exactly as the image has them (case matters), or rename the "
+        "image's channels with a fluor map (config `fluor_maps`, sheet column `fluor_map`) or "
+        "`channel_names`"
+    )
+    raise FrontlineInputError(
+        f"the config asks for channel(s) {names}, which the image does not have ({details}); "
+        f"its channels are {channels}",
+        sample=sample,
+        file=file,
+        fix=fix,
+    )
+
+
+def check_phenotyping(phenotyping: Mapping, config_files: Origin | list | None = None) -> None:
+    """The phenotype tree (parents, cycles, exclusive groups) and the manual gates.
+
+    Marker names are checked against each image's channels (:func:`check_markers`).
+    """
+    from ..gating import parse_gate
+    from ..phenotype import parse_phenotypes
+
+    origin = Origin.of(config_files)
+    spec = phenotyping.get("phenotypes") or {}
+    markers = {n for n, _, _ in named({"phenotyping": phenotyping}, MARKER)}
+    parse_phenotypes(
+        spec,
+        sorted(markers),
+        phenotyping.get("exclusive") or (),
+        file=origin.file("phenotyping.phenotypes"),
+    )
+    for marker, value in (phenotyping.get("gates") or {}).items():
+        parse_gate(value, marker, file=origin.file(["phenotyping", "gates", marker]))
+
+
+def check_exclusive_compartments(
+    phenotyping: Mapping, config_files: Origin | list | None = None
+) -> None:
+    """``exclusive_compartments`` names only gated markers (another one settles nothing: a
+    leftover of another panel, or a typo). Run after the images' channels are checked, so a
+    misspelt phenotype marker is reported as such first."""
+    from ..phenotype import gated_markers
+
+    origin = Origin.of(config_files)
+    gated = gated_markers(phenotyping)
+    for marker in phenotyping.get("exclusive_compartments") or {}:
+        if str(marker) not in gated:
+            key = "phenotyping.exclusive_compartments"
+            raise FrontlineInputError(
+                f"{origin.describe(key)} names the marker '{marker}', which no phenotype and no "
+                f"gate uses, so it settles nothing; the gated markers are {gated}",
+                file=origin.file(key),
+                fix=f"{origin.where_to_set(key)}: list markers of the phenotype table (a "
+                "tumour marker weighed in the nucleus, e.g. {PanCK: nucleus}), or {} for none",
+            )
