@@ -87,3 +87,79 @@ def test_cohort_figure_one_panel_per_type_bars_are_the_densities():
     assert heights == pytest.approx(sorted([100, 200, 300, 400, 50, 100, 150, 200]))
     ticks = [t.get_text() for t in visible[0].get_xticklabels()]
     assert ticks == ["a\ninflamed", "b\ndesert"]
+
+
+DCIS_PHENOTYPES = {  # the DCIS MIBI example's tree (config/examples/mibi_dcis.yaml)
+    "tumor": {"positive": ["PanKRT"]},
+    "immune": {"positive": ["CD45"]},
+    "T_cell": {"parent": "immune", "positive": ["CD3"]},
+    "CD8_T": {"parent": "T_cell", "positive": ["CD8"]},
+    "T_helper": {"parent": "T_cell", "negative": ["CD8"]},
+    "B_cell": {"parent": "immune", "positive": ["CD20"]},
+    "macrophage": {"parent": "immune", "positive": ["CD68"]},
+    "neutrophil": {"parent": "immune", "positive": ["MPO"]},
+}
+
+
+def test_overview_composite_of_a_41_channel_panel_shows_the_channels_one_reads_it_by():
+    from frontline.errors import FrontlineInputError
+    from frontline.plots import overview_channels
+
+    panel = [f"M{i}" for i in range(33)] + [
+        "HH3",
+        "PanKRT",
+        "CD45",
+        "CD3",
+        "CD8",
+        "CD20",
+        "CD68",
+        "MPO",
+    ]
+    shown = overview_channels(
+        panel, nuclear_channel="HH3", phenotypes=DCIS_PHENOTYPES, tumor_phenotype="tumor"
+    )
+    assert list(shown) == ["HH3", "PanKRT", "CD45", "CD3", "CD8", "CD20"]
+    assert shown["HH3"] == (0.15, 0.35, 1.0) and shown["PanKRT"] == (0.1, 0.9, 0.2)
+    assert len(set(shown.values())) == len(shown)  # no colour twice
+    chosen = overview_channels(panel, nuclear_channel="HH3", chosen=["HH3", "CD8"])
+    assert list(chosen) == ["HH3", "CD8"]
+    with pytest.raises(FrontlineInputError, match="not channels of the image"):
+        overview_channels(panel, chosen=["DAPI"], sample="s1")
+    # drawn: the legend names the six channels only, the title says how many of the panel
+    image = np.random.default_rng(1).poisson(5, (len(panel), 40, 40)).astype(np.uint16)
+    fig = overview_figure(image, panel, 4.0, 0.5, composite_channels=shown)
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels == list(shown)
+    assert fig.axes[0].get_title() == "pseudo-colour composite (6 of 41 channels)"
+
+
+def test_overview_shades_the_tumor_outlines_each_nest_and_titles_the_call_with_numbers():
+    from shapely.geometry import MultiPolygon
+
+    from frontline.plots import call_title
+
+    image, channels, cells = small_overview()
+    nests = MultiPolygon([box(10, 10, 60, 60), box(90, 20, 140, 80)])
+    summary = {
+        "phenotype_call": "excluded",
+        "phenotype_call_confidence": "high",
+        "call_phenotype": "CD8_T",
+        "call_fraction_infiltrating": 0.08,
+        "call_inflamed_min_fraction": 0.3,
+        "call_density_per_mm2_tumor": 69.4,
+        "call_density_per_mm2_outer_margin": 521.0,
+        "call_desert_max_per_mm2": 100.0,
+        "call_n_cells": 321,
+    }
+    title = call_title("s1", summary)
+    assert title.startswith("s1: excluded (high confidence)")
+    assert "CD8_T: 8% infiltrating (inflamed from 30%)" in title
+    assert "69/mm² in the tumor, 521/mm² in the outer margin" in title and "n = 321" in title
+    fig = overview_figure(image, channels, 4.0, 0.5, cells, nests, nests.boundary, title=title)
+    left, right = fig.axes
+    assert len(right.patches) == 2 and len(left.patches) == 2  # one shaded patch per nest
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert "tumor (2 nests)" in labels
+    assert fig.texts[0].get_text() == title
+    no_front = call_title("s2", {"phenotype_call": "no_front", "phenotype_call_reason": "no tumor"})
+    assert no_front == "s2: no_front\n(no tumor)"

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import MultiPolygon, box
 from spatial_cases import PANEL, PANEL_CALL, regions_of, small_sample
 
@@ -116,7 +117,10 @@ def test_analyze_without_front_reports_no_front(case, caplog):
         spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
         sample="s",
     )
-    assert res.summary["phenotype_call"] == "no_front"
+    # without a tumor: no_front; a tumor filling the tissue holds every CD8_T cell (inflamed)
+    expected_call = "no_front" if case == "no tumor" else "inflamed"
+    assert res.summary["phenotype_call"] == expected_call
+    assert res.summary["no_front_reason"] == regions.no_front_reason
     assert "no invasive front" in caplog.text
     assert res.cells["dist_front_um"].isna().all()
     assert res.densities.empty
@@ -190,3 +194,75 @@ def test_accuracy_on_simulator_truth(preset, seed):
     assert acc["density_max_rel_error"] <= 0.15
     assert acc["truth_call"] == preset
     assert res.summary["phenotype_call"] == preset
+
+
+FIELDS = ["nests", "septa", "tma_core", "compartmentalized", "mixed"]
+
+
+@pytest.mark.parametrize("preset", FIELDS)
+def test_each_new_field_type_within_6_um_and_called_right(preset):
+    """The fields made like real breast carcinoma (1 x 1 mm, seed 1): the front from the truth
+    tumor cells gives signed distances within 6 µm of the truth (median over cells within
+    300 µm of the true front), and the call is the one the preset's pattern shows."""
+    from frontline import simulate
+    from frontline.evaluate import spatial_accuracy
+
+    cells, tumor, extent = simulate.truth_cells(preset, (2048, 2048), 0.5, seed=1)
+    settings = config.section("front")
+    settings.pop("tumor_phenotype")
+    regions = front.detect_regions(
+        cells[["x_um", "y_um"]].to_numpy(),
+        (cells["phenotype"] == "tumor").to_numpy(),
+        extent,
+        **settings,
+    )
+    params = spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none")
+    res = spatial.analyze(
+        cells.drop(columns="dist_front_um"), regions, params, simulate.IMMUNE, sample=preset
+    )
+    acc = spatial_accuracy(
+        cells,
+        tumor,
+        res.cells,
+        regions,
+        res.densities,
+        res.summary["phenotype_call"],
+        params,
+        simulate.IMMUNE,
+    )
+    expected = simulate.PRESET_TABLE[preset].call
+    assert acc["dist_n_cells"] > 1000
+    assert acc["dist_median_abs_error_um"] <= 6.0, acc
+    assert acc["truth_call"] == expected
+    assert res.summary["phenotype_call"] == expected, res.summary["phenotype_call_reason"]
+    assert res.summary["phenotype_call_confidence"] == "high"
+    assert res.summary["n_nests"] >= 1 and res.summary["tumor_cell_spacing_um"] < 10.5
+
+
+def test_nests_table_counts_the_cells_of_each_nest():
+    from shapely.geometry import MultiPolygon, Point
+    from spatial_cases import regions_of
+
+    rng = np.random.default_rng(4)
+    a, b = Point(300, 500).buffer(150), Point(750, 500).buffer(100)
+    xy = rng.uniform(0, 1000, (6000, 2))
+    in_a = shapely.contains_xy(a, xy[:, 0], xy[:, 1])
+    in_b = shapely.contains_xy(b, xy[:, 0], xy[:, 1])
+    phen = np.where(in_a | in_b, "tumor", "stromal").astype(object)
+    phen[in_a & (rng.random(len(xy)) < 0.2)] = "CD8_T"  # a fifth of nest a is CD8 T cells
+    cells = pd.DataFrame({"cell_id": np.arange(len(xy)) + 1, "x_um": xy[:, 0], "y_um": xy[:, 1]})
+    cells["phenotype"] = phen.astype(str)
+    res = spatial.analyze(
+        cells,
+        regions_of(MultiPolygon([a, b])),
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
+    )
+    nests = res.nests.sort_values("area_um2", ascending=False).reset_index(drop=True)
+    assert len(nests) == 2 and res.summary["n_nests"] == 2
+    assert nests.loc[0, "n_tumor_cells"] + nests.loc[0, "n_immune_cells"] == in_a.sum()
+    assert nests.loc[1, "n_immune_cells"] == 0 and nests.loc[1, "n_tumor_cells"] == in_b.sum()
+    assert nests.loc[0, "immune_density_per_mm2"] == pytest.approx(
+        nests.loc[0, "n_immune_cells"] / (a.area / 1e6)
+    )
+    assert nests["front_length_um"].sum() == pytest.approx(res.summary["front_length_um"])
+    assert res.summary["nest_area_um2_largest"] == pytest.approx(a.area)

@@ -160,3 +160,40 @@ def test_self_crossing_annotation_stops_the_rule(tmp_path, inputs):
     assert proc.returncode != 0
     assert "not a valid polygon" in proc.output and "Fix:" in proc.output
     assert not (results / "tumor.geojson").exists()
+
+
+def test_annotation_away_from_the_tumor_cells_is_warned_with_the_overlap(tmp_path, inputs):
+    # a square in the field's corner (px): none of the tumor cells, which fill the central disc
+    proc, results = run_front(tmp_path / "work", inputs, qupath_export(box(10, 10, 110, 110)))
+    assert proc.returncode == 0, proc.output[-3000:]
+    log = (tmp_path / "work" / "logs" / "front" / f"{SAMPLE}.log").read_text()
+    assert "the tumor annotation disagrees with the tumor cells: 0% of the" in log
+    assert "by 0% (intersection / union)" in log and "annotation_units" in log
+    um = json.loads((results / "tumor_um.geojson").read_text())
+    agreement = um["frontline"]["outline_scale"]["annotation_agreement"]
+    assert agreement["tumor_cells_inside"] == 0.0 and agreement["n_tumor_cells"] > 400
+
+
+@pytest.mark.parametrize(
+    "key,value,where,message",
+    [
+        ("closing_um", 0, "startup", "`front.closing_um`: 0 is less than or equal to the minimum"),
+        ("closing_um", -10.0, "startup", "`front.closing_um`: -10.0 is less than or equal"),
+        ("closing_um", 5000.0, "startup", "`front.closing_um`: 5000.0 is greater than the maximum"),
+        ("tissue_closing_um", 1500.0, "front", "front: tissue_closing_um = 1500.0 is longer than"),
+    ],
+)
+def test_absurd_scale_keys_stop_with_a_clear_error(tmp_path, inputs, key, value, where, message):
+    work = tmp_path / "work"
+    make_workdir(work, overrides={"front": {key: value}})
+    write_sheet(work / "config" / "samples.tsv", [{"sample": SAMPLE, "image": inputs["image"]}])
+    results = work / "results" / SAMPLE
+    results.mkdir(parents=True)
+    for name in ("cells", "phenotypes"):
+        (results / f"{name}.parquet").write_bytes(inputs[name].read_bytes())
+    proc = snakemake(work, f"results/{SAMPLE}/tumor.geojson", "--allowed-rules", "front")
+    assert proc.returncode != 0
+    assert message in proc.output, proc.output[-3000:]
+    if where == "front":  # the step names the sample and the image size, and writes nothing
+        assert f"sample '{SAMPLE}'" in proc.output and "1000 x 1000 µm" in proc.output
+        assert not (results / "tumor.geojson").exists()

@@ -74,6 +74,7 @@ CALL_COLOURS = {
     "excluded": "#d68910",
     "desert": "#7f8c8d",
     "no_front": "#5d6d7e",
+    "not_computable": "#aab7b8",
 }
 
 

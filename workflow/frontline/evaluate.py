@@ -352,6 +352,7 @@ def spatial_accuracy(
     min_density_per_mm2: float = 50.0,
     min_band_cells: int = 100,
     tolerance: float = 0.15,
+    edge_tolerance_um: float | None = None,
 ) -> dict[str, Any]:
     """Accuracy of the front and spatial steps against simulator truth.
 
@@ -372,6 +373,9 @@ def spatial_accuracy(
     min_density_per_mm2, min_band_cells : bands compared are those where the truth has at least
         this density and this many cells (fewer cells: the comparison is counting noise)
     tolerance : relative density error counted as within
+    edge_tolerance_um : the true tumor's outline this close to the tissue outline (where the
+        image border or the edge of a TMA core cuts the tumor) is not true front, as for the
+        traced front (None: the config's ``front: edge_tolerance_um``)
 
     Returns
     -------
@@ -384,9 +388,12 @@ def spatial_accuracy(
     ``truth_call``, ``call_correct``. Compared types: the immune types, ``all_immune`` and
     the tumor phenotype.
     """
-    from . import front, spatial
+    from . import config, front, spatial
     from .geometry import as_multipolygon, densify, inside
     from .regions import Regions
+
+    if edge_tolerance_um is None:
+        edge_tolerance_um = config.section("front")["edge_tolerance_um"]
 
     t_xy = truth_cells[["x_um", "y_um"]].to_numpy(float)
     i_t, i_p = match_points(t_xy, cells[["x_um", "y_um"]].to_numpy(float), match_radius_um)
@@ -406,7 +413,7 @@ def spatial_accuracy(
     truth_regions = Regions(
         tumor=tumor,
         tissue=tissue,
-        front=front.invasive_front(tumor, tissue, 0.0),
+        front=front.invasive_front(tumor, tissue, edge_tolerance_um),
         extent_um=regions.extent_um,
     )
     out["front_mean_distance_um"] = None
@@ -465,7 +472,25 @@ def spatial_accuracy(
     table = spatial.region_densities(
         truth_region, truth_phen, dmap.tissue[r, c], dmap, params.margin_um, immune_lineage
     )
-    truth_call, _ = spatial.phenotype_call(table, truth_regions.has_front, params.call)
+    truth_located = pd.DataFrame(
+        {
+            "phenotype": truth_phen,
+            "in_tissue": dmap.tissue[r, c],
+            "in_tumor": in_tumor,
+            "region": truth_region,
+            "dist_nearest_tumor_um": spatial.nearest_tumor_distances(
+                t_xy, truth_phen == params.tumor_phenotype
+            ),
+        }
+    )
+    evidence = spatial.call_evidence(truth_located, table, params.call, immune_lineage)
+    truth_call, _, _ = spatial.immune_call(
+        evidence,
+        params.call,
+        params.min_cells,
+        truth_regions.no_front_reason,
+        truth_regions.tumor_fills_tissue,
+    )
     out.update({"call": call, "truth_call": truth_call, "call_correct": call == truth_call})
     log.info(
         "spatial: distance error %s µm (median |error|, %d cells), %d/%d bands within "
@@ -508,6 +533,7 @@ def evaluate_sample(
     immune_lineage=(),
     sample: str | None = None,
     truth_file: str | None = None,
+    edge_tolerance_um: float | None = None,
 ) -> dict:
     """Every section of ``evaluation.json`` for one sample: segmentation, phenotype, spatial.
 
@@ -564,5 +590,6 @@ def evaluate_sample(
             params,
             immune_lineage=immune_lineage,
             match_radius_um=radius,
+            edge_tolerance_um=edge_tolerance_um,
         ),
     }

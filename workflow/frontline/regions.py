@@ -27,7 +27,7 @@ length (:func:`regions_to_geojson`; read back with :func:`regions_from_geojson`)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -52,6 +52,9 @@ class Regions:
     front : MultiLineString (empty when there is no front)
     extent_um : (width_um, height_um) of the image
     source : ``"cells"`` or ``"annotation"`` (where the tumor region came from)
+    outline_scale : how the front step traced the tumor (JSON-ready dict: the tumor-cell
+        spacing and the closing radius it chose, :meth:`frontline.front.Scale.as_dict`), or
+        empty
     """
 
     tumor: MultiPolygon
@@ -59,10 +62,65 @@ class Regions:
     front: MultiLineString
     extent_um: tuple
     source: str = "cells"
+    outline_scale: dict = field(default_factory=dict, compare=False)
 
     @property
     def has_front(self) -> bool:
         return not self.front.is_empty and self.front.length > 0
+
+    @property
+    def tumor_fills_tissue(self) -> bool:
+        """No front because the tumor fills the tissue (there is a tumor region)."""
+        return not self.has_front and not self.tumor.is_empty
+
+    @property
+    def no_front_reason(self) -> str:
+        """Why there is no invasive front ("" when there is one)."""
+        if self.has_front:
+            return ""
+        if self.tumor.is_empty:
+            return "no invasive front: no tumor region"
+        return "no invasive front: the tumor fills the tissue (no stroma with cells)"
+
+
+# --------------------------------------------------------------------------- nests
+
+NEST_COLUMNS = ["nest", "area_um2", "perimeter_um", "front_length_um", "n_holes"]
+
+
+def nest_table(regions: Regions, tolerance_um: float = 0.01) -> gpd.GeoDataFrame:
+    """One row per nest (tumor part): its area and the invasive front along it.
+
+    Parameters
+    ----------
+    regions : :class:`Regions` (µm)
+    tolerance_um : a front piece belongs to the nest whose outline lies this close
+
+    Returns
+    -------
+    GeoDataFrame with ``nest`` (1.., as ``Tumor 1``.. in the GeoJSON), ``area_um2``,
+    ``perimeter_um`` (outline, holes included), ``front_length_um`` (the part of the outline
+    that is invasive front: not cut by the image border or the tissue edge), ``n_holes`` and
+    the nest polygon as ``geometry`` (µm), in the order of the ``Tumor`` features of
+    :func:`regions_layer`.
+    """
+    parts = polygon_parts(regions.tumor)
+    front = regions.front
+    lengths = []
+    for part in parts:
+        near = part.boundary.buffer(tolerance_um, quad_segs=2)
+        lengths.append(float(front.intersection(near).length) if not front.is_empty else 0.0)
+    return gpd.GeoDataFrame(
+        {
+            "nest": list(range(1, len(parts) + 1)),
+            "area_um2": [float(p.area) for p in parts],
+            "perimeter_um": [float(p.length) for p in parts],
+            "front_length_um": lengths,
+            "n_holes": [len(p.interiors) for p in parts],
+        },
+        geometry=parts,
+        crs=None,
+    )
 
 
 # --------------------------------------------------------------------------- layers
@@ -148,6 +206,7 @@ def regions_to_geojson(
             "tumor_area_um2": float(regions.tumor.area),
             "tissue_area_um2": float(regions.tissue.area),
             "front_length_um": float(regions.front.length),
+            "outline_scale": dict(regions.outline_scale),
         },
     }
 
@@ -188,6 +247,7 @@ def regions_from_geojson(
         front=front,
         extent_um=(float(meta["image_width_um"]), float(meta["image_height_um"])),
         source=meta.get("tumor_source", "cells"),
+        outline_scale=dict(meta.get("outline_scale") or {}),
     )
 
 

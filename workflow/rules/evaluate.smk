@@ -29,5 +29,6 @@ rule evaluate:
         phenotyping=config["phenotyping"],
         spatial=config["spatial"],
         tumor_phenotype=config["front"]["tumor_phenotype"],
+        edge_tolerance_um=config["front"]["edge_tolerance_um"],
     script:
         "../scripts/evaluate.py"

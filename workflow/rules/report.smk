@@ -34,6 +34,10 @@ rule overview_plot:
         **IMAGE_PARAMS,
         max_px=REPORT["overview_max_px"],
         dpi=REPORT["dpi"],
+        channels=REPORT["overview_channels"],
+        nuclear_channel=config["segmentation"]["nuclear_channel"],
+        phenotypes=config["phenotyping"]["phenotypes"],
+        tumor_phenotype=config["front"]["tumor_phenotype"],
     script:
         "../scripts/overview_plot.py"
 

@@ -9,6 +9,7 @@ rule spatial:
         regions="results/{sample}/tumor_um.geojson",
     output:
         cells="results/{sample}/cells_spatial.parquet",
+        nests="results/{sample}/nests.tsv",
         densities=report(
             "results/{sample}/densities.tsv",
             caption="../report/densities.rst",

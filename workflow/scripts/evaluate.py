@@ -36,6 +36,7 @@ def main(smk):
         ),
         sample=sample,
         truth_file=inp.truth_nuclei,
+        edge_tolerance_um=p.edge_tolerance_um,
     )
     io.write_json(result, smk.output.json, indent=2, ensure_ascii=True, end="\n")
 

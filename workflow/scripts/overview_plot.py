@@ -24,7 +24,15 @@ def main(smk):
     )
     cells = pd.read_parquet(inp.cells, columns=["x_um", "y_um", "phenotype"])
     regions = io.read_regions(inp.regions, sample=sample)
-    call = io.read_json(inp.summary, sample=sample)["phenotype_call"]
+    summary = io.read_json(inp.summary, sample=sample)
+    shown = plots.overview_channels(
+        channels,
+        nuclear_channel=p.nuclear_channel,
+        phenotypes=p.phenotypes,
+        tumor_phenotype=p.tumor_phenotype,
+        chosen=p.channels,
+        sample=sample,
+    )
     fig = plots.overview_figure(
         image,
         channels,
@@ -33,7 +41,8 @@ def main(smk):
         cells,
         regions.tumor,
         regions.front,
-        title=f"{sample}: immune phenotype {call}",
+        title=plots.call_title(sample, summary),
+        composite_channels=shown,
     )
     io.save_figure(fig, smk.output.png, dpi=p.dpi)
 

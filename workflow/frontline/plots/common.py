@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +49,42 @@ def composite(
     return np.clip(rgb, 0, 1)
 
 
-def draw_regions(ax, tumor, front):
-    """Tumor outline (thin) and invasive front (thick) of µm geometries on ``ax``."""
+TUMOR_SHADE = "#ff5a5a"  # the tumor region's fill (translucent) and its nests' outlines
+NEST_OUTLINE = "white"
+FRONT_COLOUR = "#ffd000"
+
+
+def polygon_patch(poly, **kwargs):
+    """A matplotlib patch of a shapely Polygon with its holes (µm)."""
+    import shapely
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path
+
+    vertices, codes = [], []
+    for ring in [poly.exterior, *poly.interiors]:
+        xy = shapely.get_coordinates(ring)
+        vertices.append(xy)
+        codes.append([Path.MOVETO] + [Path.LINETO] * (len(xy) - 2) + [Path.CLOSEPOLY])
+    return PathPatch(Path(np.concatenate(vertices), np.concatenate(codes)), **kwargs)
+
+
+def draw_regions(ax, tumor, front, shade_alpha=0.18, outline=NEST_OUTLINE):
+    """The tumor region shaded (so the side of the front shows), each nest outlined, and the
+    invasive front (thick) of µm geometries on ``ax``; returns whether a front was drawn."""
     import shapely
 
     drew_front = False
     if tumor is not None and not tumor.is_empty:
-        for ring in shapely.get_rings(shapely.get_parts(tumor)):
-            xy = shapely.get_coordinates(ring)
-            ax.plot(xy[:, 0], xy[:, 1], color="white", lw=0.8, ls=(0, (3, 2)), alpha=0.9)
+        for poly in shapely.get_parts(tumor):
+            if poly.geom_type != "Polygon" or poly.is_empty:
+                continue
+            ax.add_patch(polygon_patch(poly, facecolor=TUMOR_SHADE, alpha=shade_alpha, lw=0))
+            for ring in shapely.get_rings(poly):
+                xy = shapely.get_coordinates(ring)
+                ax.plot(xy[:, 0], xy[:, 1], color=outline, lw=0.7, alpha=0.9)
     if front is not None and not front.is_empty:
         for line in shapely.get_parts(front):
             xy = shapely.get_coordinates(line)
-            ax.plot(xy[:, 0], xy[:, 1], color="#ffd000", lw=2.2, solid_capstyle="round")
+            ax.plot(xy[:, 0], xy[:, 1], color=FRONT_COLOUR, lw=2.2, solid_capstyle="round")
             drew_front = True
     return drew_front

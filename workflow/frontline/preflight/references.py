@@ -20,6 +20,7 @@ from .origin import Origin
 
 PHENOTYPE, MARKER = "phenotype", "marker"
 RESERVED = ("other", "ambiguous")  # phenotypes the workflow itself gives
+POOLED = ("all_immune",)  # the spatial step's pool of the immune lineage (spatial.ALL_IMMUNE)
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ REFERENCES = (
     Reference(
         "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
     ),
-    Reference("spatial.immune_types", PHENOTYPE, "items"),
-    Reference("spatial.call.phenotype", PHENOTYPE, "value"),
+    Reference("spatial.immune_types", PHENOTYPE, "items", also=POOLED),
+    Reference("spatial.call.phenotype", PHENOTYPE, "value", also=POOLED),
     Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
     Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
     Reference("phenotyping.phenotypes.*.positive", MARKER, "items"),

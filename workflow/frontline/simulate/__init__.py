@@ -21,9 +21,12 @@ neutrophil  CD45 (dim), MPO (cyto.)  3-4 connected lobes, ~8-9 µm overall
 stromal     none (fibroblast)        elongated, 12-18 x 3.5-5 µm
 =========== ======================= ===========================================
 
-Cells are drawn from the density model of a preset (``presets``: the immune patterns
-``inflamed``, ``excluded``, ``desert`` as density tables), placed so that nuclei do not overlap
-(``cells``) around a tumor made from a smooth random field (``world``), and painted (``render``).
+Cells are drawn from the density model of a preset (``presets``: one table of fields, each a
+tissue layout, an immune pattern as a density table and the call it shows: the demo's
+``inflamed``, ``excluded``, ``desert`` masses and fields like real breast carcinoma, ``nests``,
+``septa``, ``tma_core``, ``compartmentalized``, ``mixed``), placed so that nuclei do not overlap
+(``cells``) around a tumor made from a field (``world``: smooth random waves, or nests of a
+Voronoi tessellation), and painted (``render``).
 Truth labels are non-overlapping, an earlier painted nucleus keeping a shared pixel. Any window
 of a slide can be generated on its own and tiles join seamlessly (:func:`write_large_slide`).
 
@@ -47,9 +50,13 @@ from .presets import (
     CHANNELS,
     DENSITY_TABLE,
     IMMUNE,
+    LAYOUTS,
     PHENOTYPES,
+    PRESET_TABLE,
     PRESETS,
+    Preset,
     expected_density_per_mm2,
+    preset_of,
 )
 from .render import HALO_UM, render
 from .sample import Simulation, simulate_tissue, truth_cells
@@ -59,6 +66,7 @@ from .world import (
     make_world,
     observable_tumor,
     signed_distance_um,
+    truth_regions,
     tumor_field,
     tumor_polygon,
 )
@@ -77,10 +85,13 @@ __all__ = [
     "DENSITY_TABLE",
     "HALO_UM",
     "IMMUNE",
+    "LAYOUTS",
     "MAX_PER_BLOCK",
     "MIN_TUMOR_CELLS",
     "PHENOTYPES",
     "PRESETS",
+    "PRESET_TABLE",
+    "Preset",
     "REACH_UM",
     "TRUTH_SUFFIXES",
     "Simulation",
@@ -89,6 +100,7 @@ __all__ = [
     "generate_cells",
     "make_world",
     "observable_tumor",
+    "preset_of",
     "render",
     "sample_files",
     "signed_distance_um",
@@ -98,6 +110,7 @@ __all__ = [
     "tumor_feature_collection",
     "tumor_field",
     "tumor_polygon",
+    "truth_regions",
     "write_large_slide",
     "write_simulation",
 ]

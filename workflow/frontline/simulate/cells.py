@@ -20,8 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .presets import CHANNELS, DIST_CLIP_UM, PHENOTYPE_CODES, expected_density_per_mm2
-from .world import DistanceGrid, World
+from .presets import (
+    CHANNELS,
+    DIST_CLIP_UM,
+    IMMUNE,
+    PHENOTYPE_CODES,
+    expected_density_per_mm2,
+    preset_of,
+)
+from .world import AGGREGATE_MAX, DistanceGrid, World, aggregate_field, in_tissue
 
 Cells = dict[str, np.ndarray]
 
@@ -47,7 +54,9 @@ KERATIN_LOW_FRACTION = 0.02  # tumor cells with a quarter of the PanCK
 POSITIVE_SIGMA = 0.45  # log-normal spread of positive expression between cells
 
 
-def _draw_cells(rng: np.random.Generator, phenotype: str, n: int) -> Cells:
+def _draw_cells(
+    rng: np.random.Generator, phenotype: str, n: int, tumor_radius_um: tuple = (5.0, 8.0)
+) -> Cells:
     """Shape, nuclear intensity, cytoplasm width and marker expression of n cells (µm)."""
     cells = {
         "code": np.full(n, PHENOTYPE_CODES[phenotype], np.int8),
@@ -58,7 +67,7 @@ def _draw_cells(rng: np.random.Generator, phenotype: str, n: int) -> Cells:
         "lobe_r": np.zeros(n),
     }
     if phenotype == "tumor":
-        radius = rng.uniform(5.0, 8.0, n)
+        radius = rng.uniform(*tumor_radius_um, n)
         aspect = rng.uniform(1.0, 1.35, n)
         cells["harm"] = np.clip(rng.normal(0, 0.04, (n, 3)), -0.08, 0.08)
         dapi, texture, cyto = rng.lognormal(np.log(0.55), 0.25, n), 0.45, rng.uniform(2.5, 4.5, n)
@@ -208,6 +217,7 @@ class _Occupancy:
 def _place_block(world: World, by: int, bx: int, dist: DistanceGrid, occ: _Occupancy) -> Cells:
     """Draw and place the cells whose centres lie in block (by, bx); returns a cell dict."""
     rng = np.random.default_rng([world.seed, 7919, by, bx])
+    preset = preset_of(world.preset)
     y0, x0 = by * BLOCK_UM, bx * BLOCK_UM
     y1, x1 = min(y0 + BLOCK_UM, world.height_um), min(x0 + BLOCK_UM, world.width_um)
     area_mm2 = (y1 - y0) * (x1 - x0) * 1e-6
@@ -219,18 +229,25 @@ def _place_block(world: World, by: int, bx: int, dist: DistanceGrid, occ: _Occup
         lam_max = 1.001 * expected_density_per_mm2(world.preset, phenotype, d_grid).max()
         if lam_max <= 0:
             continue
+        gather = world.aggregate_modes is not None and phenotype in IMMUNE
+        if gather:
+            lam_max *= AGGREGATE_MAX
 
-        def proposals(count, phenotype=phenotype, lam_max=lam_max):
+        def proposals(count, phenotype=phenotype, lam_max=lam_max, gather=gather):
             py = rng.uniform(y0, y1, count)
             px = rng.uniform(x0, x1, count)
             lam = expected_density_per_mm2(world.preset, phenotype, dist(py, px))
+            if gather:
+                lam = lam * aggregate_field(world, py, px)
+            if world.core is not None:
+                lam = np.where(in_tissue(world, py, px), lam, 0.0)
             keep = rng.random(count) * lam_max < lam
             return py[keep], px[keep]
 
         py, px = proposals(rng.poisson(lam_max * area_mm2))
         if len(py) == 0:
             continue
-        cells = _draw_cells(rng, phenotype, len(py))
+        cells = _draw_cells(rng, phenotype, len(py), preset.tumor_radius_um)
         cells["y"], cells["x"] = py.copy(), px.copy()
         placed = np.zeros(len(py), bool)
         spare_y, spare_x = np.zeros(0), np.zeros(0)

@@ -12,7 +12,7 @@ import shapely
 from .cells import generate_cells
 from .presets import CHANNELS, PHENOTYPES
 from .render import render
-from .world import make_world, observable_tumor, signed_distance_um, tumor_polygon
+from .world import make_world, truth_regions
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def simulate_tissue(
 
     Parameters
     ----------
-    preset : "inflamed" | "excluded" | "desert" (immune pattern, see the module docstring)
+    preset : a name of ``PRESETS`` (layout and immune pattern, see ``presets``)
     shape_px : (Y, X) image size in pixels
     pixel_size_um : float, µm per pixel
     seed : int; the same arguments give the same sample
@@ -75,14 +75,14 @@ def simulate_tissue(
     x = (x_mean + 0.5) * pixel_size_um
     y = (y_mean + 0.5) * pixel_size_um
     phenotype = np.array(PHENOTYPES)[cells["code"][visible]]
-    tumor = observable_tumor(tumor_polygon(world), x, y, phenotype == "tumor")
+    tumor, dist = truth_regions(world, x, y, phenotype == "tumor")
     table = pd.DataFrame(
         {
             "cell_id": np.arange(1, n + 1, dtype=np.int64),
             "x_um": x,
             "y_um": y,
             "phenotype": pd.Categorical(phenotype, categories=PHENOTYPES).astype(str),
-            "dist_front_um": signed_distance_um(tumor, x, y),
+            "dist_front_um": dist,
         }
     )
     log.info(
@@ -137,6 +137,7 @@ def truth_cells(
     )
     cells = cells[keep].reset_index(drop=True)
     x, y = cells["x_um"].to_numpy(), cells["y_um"].to_numpy()
-    tumor = observable_tumor(tumor_polygon(world), x, y, (cells["phenotype"] == "tumor").to_numpy())
-    cells["dist_front_um"] = signed_distance_um(tumor, x, y)
+    tumor, cells["dist_front_um"] = truth_regions(
+        world, x, y, (cells["phenotype"] == "tumor").to_numpy()
+    )
     return cells, tumor, (world.width_um, world.height_um)

@@ -15,7 +15,8 @@ stages on one sample, each a module:
 - :mod:`.lfunction`: cross L-function of each immune type around tumor cells and its
   random-labelling envelope (closed form, or permutations);
 - :mod:`.enrichment`: neighbourhood enrichment z-scores in closed form;
-- :mod:`.summary`: the immune phenotype call and the flat ``summary.json`` dict.
+- :mod:`.call`: the immune phenotype call (inflamed, excluded, desert) and its evidence;
+- :mod:`.summary`: the flat ``summary.json`` dict.
 
 Per cell the step adds ``dist_front_um`` (NaN without a front), ``region``, ``in_tumor``,
 ``in_tissue``, ``dist_nearest_tumor_um`` (distance to the nearest other tumor cell) and
@@ -26,6 +27,7 @@ A statistic of a type with fewer than ``min_cells`` cells is not computable: NaN
 (row strips of 64 µm) for memory locality; the output keeps the input's row order.
 """
 
+from .call import CALLS, call_evidence, call_summary, immune_call, poisson_interval, wilson_interval
 from .common import ALL_CELLS, ALL_IMMUNE, REGIONS, not_computable
 from .densities import (
     band_areas_mm2,
@@ -72,11 +74,12 @@ from .neighbours import (
 from .pairs import MOMENTS, PairCounts, pair_counts
 from .params import Params
 from .step import TABLES, SpatialResult, Timings, analyze
-from .summary import phenotype_call, summarize
+from .summary import summarize
 
 __all__ = [
     "ALL_CELLS",
     "ALL_IMMUNE",
+    "CALLS",
     "ENVELOPES",
     "FRONT_WINDOW",
     "MOMENTS",
@@ -93,12 +96,15 @@ __all__ = [
     "band_areas_mm2",
     "band_densities",
     "band_edges",
+    "call_evidence",
+    "call_summary",
     "cellular_neighbourhoods",
     "closed_form_band",
     "closed_form_envelope",
     "cross_l_function",
     "distance_map",
     "enrichment_moments",
+    "immune_call",
     "knn_composition",
     "l_function_envelope",
     "lfunction_table",
@@ -113,7 +119,7 @@ __all__ = [
     "not_computable",
     "padded_front_points",
     "pair_counts",
-    "phenotype_call",
+    "poisson_interval",
     "phenotype_groups",
     "radius_graph_counts",
     "refine_front_distance",
@@ -124,5 +130,6 @@ __all__ = [
     "signed_distance",
     "spatial_order",
     "summarize",
+    "wilson_interval",
     "window_edge_distance",
 ]

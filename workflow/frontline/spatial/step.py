@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .common import type_codes
+from .common import ALL_IMMUNE, type_codes
 from .densities import band_densities, band_edges, region_densities
 from .distances import DistanceMap, distance_map, locate_cells, spatial_order
 from .enrichment import nhood_enrichment
@@ -31,12 +31,15 @@ from .pairs import pair_counts
 from .params import Params
 from .summary import summarize
 
+NEST_COUNT_COLUMNS = ["n_tumor_cells", "n_immune_cells", "immune_density_per_mm2"]
+
 if TYPE_CHECKING:
     from ..regions import Regions
 
 log = logging.getLogger(__name__)
 
 TABLES = (  # the tidy tables of a SpatialResult, each written as {name}.tsv
+    "nests",
     "densities",
     "region_densities",
     "nearest_tumor",
@@ -53,6 +56,7 @@ class SpatialResult:
     """Everything the spatial step writes: per-cell table, tidy tables, summary dict."""
 
     cells: pd.DataFrame
+    nests: pd.DataFrame
     densities: pd.DataFrame
     region_densities: pd.DataFrame
     nearest_tumor: pd.DataFrame
@@ -154,8 +158,12 @@ def analyze(
         enrichment = nhood_enrichment(
             xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, pairs
         )
+    with timings("nests"):
+        nests = nest_counts(regions, xy, phen == p.tumor_phenotype, np.isin(phen, lineage))
     with timings("summary"):
-        summary = summarize(out, regions, region_table, nearest, mixing, p, lineage, sample)
+        summary = summarize(
+            out, regions, region_table, nearest, mixing, p, lineage, sample, nests=nests
+        )
         out = out.iloc[np.argsort(row_order)].reset_index(drop=True)  # the input's row order
     log.info(
         "sample %s: %d cells, call %s (%s); timings %s",
@@ -167,6 +175,7 @@ def analyze(
     )
     return SpatialResult(
         cells=out,
+        nests=nests,
         densities=densities,
         region_densities=region_table,
         nearest_tumor=nearest,
@@ -182,6 +191,41 @@ def analyze(
     )
 
 
+def nest_counts(
+    regions: Regions, xy_um: np.ndarray, is_tumor: np.ndarray, is_immune: np.ndarray
+) -> pd.DataFrame:
+    """The nests table (:func:`frontline.regions.nest_table`) with the cells inside each nest.
+
+    Returns
+    -------
+    DataFrame: ``nest, area_um2, perimeter_um, front_length_um, n_holes, n_tumor_cells,
+    n_immune_cells, immune_density_per_mm2`` (immune cells of the lineage per mm² of nest)
+    """
+    import shapely
+
+    from ..regions import NEST_COLUMNS, nest_table
+
+    layer = nest_table(regions)
+    table = pd.DataFrame(layer.drop(columns="geometry"), columns=NEST_COLUMNS)
+    parts = list(layer.geometry)
+    tumor_n = np.zeros(len(parts), dtype=int)
+    immune_n = np.zeros(len(parts), dtype=int)
+    if parts:
+        tree = shapely.STRtree(parts)
+        for mask, counts in ((is_tumor, tumor_n), (is_immune, immune_n)):
+            pts = shapely.points(xy_um[mask])
+            _, nest_idx = tree.query(pts, predicate="within")
+            counts += np.bincount(nest_idx, minlength=len(parts))
+    area_mm2 = table["area_um2"].to_numpy(dtype=float) / 1e6
+    return table.assign(
+        n_tumor_cells=tumor_n,
+        n_immune_cells=immune_n,
+        immune_density_per_mm2=np.divide(
+            immune_n, area_mm2, out=np.full(len(parts), np.nan), where=area_mm2 > 0
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- the stages
 # Each takes the Params and hands the pure functions of the stage modules their arguments.
 
@@ -189,17 +233,19 @@ def analyze(
 def _warn_without_front(regions, sample):
     if not regions.has_front:
         log.warning(
-            "%sno invasive front (%s): distances are NaN, regions are tumor_core and "
-            "stroma, the immune phenotype call is no_front",
+            "%s%s: distances are NaN (not computable), regions are tumor_core and stroma%s",
             f"sample {sample}: " if sample else "",
-            "no tumor region" if regions.tumor.is_empty else "the tumor fills the tissue",
+            regions.no_front_reason,
+            "; the immune call sees only an inflamed tumor"
+            if regions.tumor_fills_tissue
+            else "; the immune call is no_front",
         )
 
 
 def _warn_absent_types(phen, p, sample):
     """A type the config names that has no cell here: said, not a silent 0."""
     named = dict.fromkeys([*p.immune_types, p.call["phenotype"], p.tumor_phenotype])
-    absent = [t for t in named if not np.any(phen == t)]
+    absent = [t for t in named if t != ALL_IMMUNE and not np.any(phen == t)]
     if absent:
         log.warning(
             "%sno cells of the phenotype(s) %s that the config names (spatial.immune_types, "

@@ -1,14 +1,8 @@
-"""The sample's immune phenotype call and its one-line-per-key summary (``summary.json``).
+"""The sample's one-line-per-key summary (``summary.json``), with the immune phenotype call.
 
-Immune phenotype call
----------------------
-From the density of the ``call.phenotype`` cells (default CD8_T; densities over the regions):
-
-- ``no_front``: there is no invasive front (no tumor, or tumor everywhere);
-- ``inflamed``: density inside the tumor (tumor core, or the inner margin when the core has less
-  than 0.01 mm²) >= ``call.inflamed_min_per_mm2``;
-- ``excluded``: otherwise, density in the outer margin >= ``call.excluded_min_per_mm2``;
-- ``desert``: otherwise.
+The call and its evidence come from :mod:`frontline.spatial.call` (its own keys, so that QC
+flags and other evidence can be added beside them); the nests (tumor parts) from
+:func:`frontline.regions.nest_table`.
 """
 
 from __future__ import annotations
@@ -19,49 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..regions import nest_table
+from .call import call_evidence, call_summary, immune_call
 from .common import ALL_IMMUNE, REGIONS, not_computable
 
 if TYPE_CHECKING:
     from ..regions import Regions
     from .params import Params
-
-
-def phenotype_call(region_table: pd.DataFrame, has_front: bool, call: dict) -> tuple[str, str]:
-    """Immune phenotype of the sample: inflamed, excluded, desert or no_front.
-
-    Parameters
-    ----------
-    region_table : output of :func:`frontline.spatial.densities.region_densities`
-    has_front : bool
-    call : dict with ``phenotype``, ``inflamed_min_per_mm2``, ``excluded_min_per_mm2``
-
-    Returns
-    -------
-    (call, reason) : str, str
-    """
-    if not has_front:
-        return "no_front", "no invasive front (no tumor region, or tumor everywhere)"
-    name = call["phenotype"]
-    tab = region_table[region_table["phenotype"] == name].set_index("region")
-    if tab.empty:
-        return "desert", f"no {name} cells"
-    inner = "tumor_core" if tab.loc["tumor_core", "area_mm2"] >= 0.01 else "inner_margin"
-    d_in = float(np.nan_to_num(tab.loc[inner, "density_per_mm2"]))
-    d_out = float(np.nan_to_num(tab.loc["outer_margin", "density_per_mm2"]))
-    if d_in >= call["inflamed_min_per_mm2"]:
-        return "inflamed", (
-            f"{name} density in {inner} {d_in:.0f}/mm² >= {call['inflamed_min_per_mm2']:g}"
-        )
-    if d_out >= call["excluded_min_per_mm2"]:
-        return "excluded", (
-            f"{name} density in {inner} {d_in:.0f}/mm² < "
-            f"{call['inflamed_min_per_mm2']:g}, in outer_margin {d_out:.0f}/mm² >= "
-            f"{call['excluded_min_per_mm2']:g}"
-        )
-    return "desert", (
-        f"{name} density in {inner} {d_in:.0f}/mm² < {call['inflamed_min_per_mm2']:g}, "
-        f"in outer_margin {d_out:.0f}/mm² < {call['excluded_min_per_mm2']:g}"
-    )
 
 
 def _num(value):
@@ -78,38 +36,77 @@ def summarize(
     params: Params,
     immune_lineage: Sequence[str],
     sample: str | None = None,
+    nests: pd.DataFrame | None = None,
 ) -> dict:
     """One flat dict per sample (keys carry units), for ``summary.json`` and the cohort table.
 
-    Keys: ``sample``, ``phenotype_call``, ``phenotype_call_reason``, ``has_front``,
-    ``tumor_source``, ``front_length_um``, ``tissue_area_mm2``, ``tumor_area_mm2``,
-    ``area_mm2_{region}``, ``n_cells``, ``n_cells_{type}``, ``density_per_mm2_{region}_{type}``,
+    Keys: ``sample``, the call and its evidence (:func:`frontline.spatial.call.call_summary`:
+    ``phenotype_call``, ``phenotype_call_reason``, ``phenotype_call_confidence``, ``call_*``),
+    ``has_front``, ``no_front_reason``, ``tumor_source``, ``front_length_um``,
+    ``tissue_area_mm2``, ``tumor_area_mm2``, the outline's scale (``tumor_cell_spacing_um``,
+    ``front_closing_um``), the nests (``n_nests``, ``nest_area_um2_median``,
+    ``nest_area_um2_largest``, ``nest_front_length_um_median``: tumor parts and the front along
+    each), ``area_mm2_{region}``, ``n_cells``, ``n_cells_{type}``,
+    ``density_per_mm2_{region}_{type}``,
     ``ratio_intratumoral_stromal_{type}`` (density inside the tumor / outside it, both within
     the tissue), ``fraction_near_front_{type}`` (share of the type's cells in tissue with
     |distance| <= ``near_front_um``), ``median_dist_front_um_{type}``,
     ``median_dist_nearest_tumor_um_{type}``, ``mixing_score``, ``mixing_score_{type}``;
-    ``not_computable`` maps each null key to its reason. Types: the immune types,
-    ``all_immune`` and the tumor phenotype. NaN is written as None (JSON null).
+    ``not_computable`` maps each null key to its reason (without a front: every distance-based
+    key, with ``no_front_reason``). Types: the immune types, ``all_immune`` and the tumor
+    phenotype. NaN is written as None (JSON null). ``nests``: the nests table
+    (:func:`frontline.regions.nest_table`; None: made from ``regions``).
     """
     p = params
     phen = cells["phenotype"].astype(str).to_numpy()
     dist = cells["dist_front_um"].to_numpy(dtype=float)
     in_tissue = cells["in_tissue"].to_numpy(dtype=bool)
     has_front = regions.has_front
-    call, reason = phenotype_call(region_table, has_front, p.call)
-    out = {
-        "sample": sample,
-        "phenotype_call": call,
-        "phenotype_call_reason": reason,
-        "has_front": bool(has_front),
-        "tumor_source": regions.source,
-        "front_length_um": float(regions.front.length),
-        "tissue_area_mm2": float(regions.tissue.area / 1e6),
-        "tumor_area_mm2": float(regions.tumor.area / 1e6),
-    }
+    no_front = regions.no_front_reason
+    out, skipped = {"sample": sample}, {}
+
+    def put(key, value, why=""):
+        out[key] = None if why else _num(value)
+        if why or out[key] is None:
+            skipped[key] = why or "undefined (division by zero)"
+
+    evidence = call_evidence(cells, region_table, p.call, immune_lineage)
+    decision = immune_call(evidence, p.call, p.min_cells, no_front, regions.tumor_fills_tissue)
+    for key, value in call_summary(evidence, decision, p.call).items():
+        if isinstance(value, str) or value is None or key == "call_n_cells":
+            out[key] = value
+        else:
+            margin = key == "call_density_per_mm2_outer_margin"
+            put(key, value, no_front if margin else "")
+    out.update(
+        {
+            "has_front": bool(has_front),
+            "no_front_reason": no_front or None,
+            "tumor_source": regions.source,
+            "front_length_um": float(regions.front.length),
+            "tissue_area_mm2": float(regions.tissue.area / 1e6),
+            "tumor_area_mm2": float(regions.tumor.area / 1e6),
+        }
+    )
+    scale = regions.outline_scale
+    untraced = "no tumor region" if regions.tumor.is_empty else "the tumor was not traced"
+    put(
+        "tumor_cell_spacing_um",
+        scale.get("tumor_cell_spacing_um", np.nan),
+        "" if scale else untraced,
+    )
+    put("front_closing_um", scale.get("closing_um", np.nan), "" if scale else untraced)
+    nests = nest_table(regions) if nests is None else nests
+    out["n_nests"] = int(len(nests))
+    none = "" if len(nests) else "no tumor region"
+    put("nest_area_um2_median", nests["area_um2"].median() if none == "" else np.nan, none)
+    put("nest_area_um2_largest", nests["area_um2"].max() if none == "" else np.nan, none)
+    front_length = nests["front_length_um"].median() if none == "" else np.nan
+    put("nest_front_length_um_median", front_length, none or no_front)
     areas = region_table.drop_duplicates("region").set_index("region")["area_mm2"]
+    margins = set(REGIONS[1:3])
     for reg in REGIONS:
-        out[f"area_mm2_{reg}"] = _num(areas.get(reg, np.nan))
+        put(f"area_mm2_{reg}", areas.get(reg, np.nan), no_front if reg in margins else "")
     out["n_cells"] = int(len(cells))
     types = list(p.immune_types) + [ALL_IMMUNE, p.tumor_phenotype]
     masks = {
@@ -121,20 +118,14 @@ def summarize(
     for t in types:
         for reg in REGIONS:
             n = counts.at[t, reg] if t in counts.index else 0
-            out[f"density_per_mm2_{reg}_{t}"] = (
-                _num(n / areas[reg]) if areas.get(reg, 0) > 0 else None
-            )
-    skipped = {}
-
-    def put(key, value, why):
-        out[key] = None if why else _num(value)
-        if why or out[key] is None:
-            skipped[key] = why or "undefined (division by zero)"
+            area = areas.get(reg, 0)
+            why = (no_front if reg in margins else "") or ("" if area > 0 else f"no {reg}")
+            put(f"density_per_mm2_{reg}_{t}", n / area if area > 0 else np.nan, why)
 
     for t in types:
         n = int(masks[t].sum())
         few = not_computable(t, n, p.min_cells) if n < p.min_cells else ""
-        why = few or ("" if has_front else "no invasive front")
+        why = few or no_front
         n_in = sum(counts.at[t, r] for r in REGIONS[:2]) if t in counts.index else 0
         n_out = sum(counts.at[t, r] for r in REGIONS[2:]) if t in counts.index else 0
         a_in, a_out = areas[list(REGIONS[:2])].sum(), areas[list(REGIONS[2:])].sum()

@@ -1,0 +1,78 @@
+"""The tissue region from all nuclei, and extending a region to the outline of its frame."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+from shapely.geometry import MultiPolygon, box
+
+from ..geometry import as_multipolygon, clean_region, iso_region
+from .fields import closing_field, spacing_offset_um
+
+log = logging.getLogger(__name__)
+
+
+def snap_to_frame(region: MultiPolygon, frame: MultiPolygon, tolerance_um: float) -> MultiPolygon:
+    """Extend ``region`` to the outline of ``frame`` where it stops within ``tolerance_um`` of it.
+
+    The outermost cells of a tumor (or tissue) cut by the image border lie a few µm inside it;
+    the region should still reach the border, so that no sliver of "stroma" separates it from
+    the border.
+    """
+    if region.is_empty or frame.is_empty or tolerance_um <= 0:
+        return region
+    band = frame.boundary.buffer(tolerance_um, quad_segs=4).intersection(frame)
+    grown = region.buffer(tolerance_um, quad_segs=4).intersection(band)
+    return as_multipolygon(region.union(grown))
+
+
+def tissue_region(
+    xy_um: np.ndarray,
+    extent_um: tuple[float, float],
+    *,
+    closing_um: float,
+    raster_um: float,
+    outline_smoothing_um: float,
+    min_region_area_um2: float,
+    min_hole_area_um2: float,
+    edge_tolerance_um: float,
+    edge_offset_um: float | None = None,
+) -> MultiPolygon:
+    """Tissue from all nuclei: their closing, grown to the edge beyond the outermost cells.
+
+    Parameters
+    ----------
+    xy_um : (N, 2) float array, cell positions in µm
+    extent_um : (width_um, height_um) of the image
+    closing_um, raster_um, outline_smoothing_um : µm (see :mod:`frontline.front`)
+    edge_offset_um : µm, or None for 0.4 × the mean cell spacing
+    min_region_area_um2, min_hole_area_um2 : µm²
+    edge_tolerance_um : µm; tissue stopping this close to the image border is extended to it
+
+    Returns
+    -------
+    MultiPolygon in µm, inside the image (empty when there are no cells).
+    """
+    image = box(0, 0, *extent_um)
+    xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
+    if len(xy_um) == 0:
+        return MultiPolygon()
+    depth = closing_field(xy_um, extent_um, raster_um, closing_um)
+    if outline_smoothing_um > 0:
+        depth = ndimage.gaussian_filter(depth, outline_smoothing_um / raster_um)
+    if edge_offset_um is None:
+        hull = iso_region(depth, closing_um, raster_um).intersection(image)
+        density = len(xy_um) / max(hull.area, 1.0) * 1e6
+        edge_offset_um = spacing_offset_um(density)
+    region = iso_region(depth, closing_um - edge_offset_um, raster_um).intersection(image)
+    region = snap_to_frame(as_multipolygon(region), image, edge_tolerance_um)
+    tissue = clean_region(region, min_region_area_um2, min_hole_area_um2)
+    log.info(
+        "tissue: edge offset %.1f µm, area %.3f mm² in %d part(s)",
+        edge_offset_um,
+        tissue.area / 1e6,
+        len(tissue.geoms),
+    )
+    return tissue
