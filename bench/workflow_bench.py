@@ -18,9 +18,20 @@ every run: other work on the machine slows a run, record it with the numbers.
 ``--channels 40`` gives the slide 32 more channels (copies of the 8, named M01..M32), for
 the cost of channels in measure, phenotype and the exports.
 
+The checks of issue 17, in the JSON and printed: time linear in pixels (the largest size's
+wall time over the smallest's within 1.1 x their pixel ratio, i.e. 16384² within 4.4 x
+8192²), every job's peak RSS <= 2 GB, and no rule other than segment (its tile jobs and
+merge) over 25 % of the summed job time. The last lines are markdown tables for
+bench/README.md.
+
 Usage::
 
     nice -n 5 python bench/workflow_bench.py --sizes 8192 16384 --out bench/out/workflow.json
+    nice -n 5 python bench/workflow_bench.py --sizes 8192 --channels 40 \
+        --out bench/out/workflow_40ch.json
+
+A quick check that it works: ``--sizes 2048 --workdir /tmp/wf`` (a few minutes, dominated by
+each job's start-up).
 """
 
 import argparse
@@ -37,6 +48,11 @@ import machine  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
+
+SEGMENT_RULES = ("segment", "segment_tile", "merge_tiles", "segment_normalisation")
+MAX_SHARE = 0.25  # of the summed job time, for any rule but segmentation's
+MAX_JOB_RSS_MB = 2048.0
+LINEAR_SLACK = 1.1  # time ratio within this factor of the pixel ratio
 
 
 def make_slide(workdir, size, channels, seed=7):
@@ -152,6 +168,7 @@ def rule_table(folder):
             entry["cpu_s"] += _number(row.get("cpu_time"))
             entry["rss"] = max(entry["rss"], _number(row.get("max_rss")))
     total = sum(e["wall_s"] for e in rules.values())
+    total_cpu = sum(e["cpu_s"] for e in rules.values())
     return [
         {
             "rule": rule,
@@ -160,6 +177,8 @@ def rule_table(folder):
             "cpu_s": round(e["cpu_s"], 2),
             "peak_rss_mb": round(e["rss"], 1),
             "share": round(e["wall_s"] / total, 4) if total else 0.0,
+            # under other load wall shares drift; the CPU share does less
+            "cpu_share": round(e["cpu_s"] / total_cpu, 4) if total_cpu else 0.0,
         }
         for rule, e in sorted(rules.items(), key=lambda kv: -kv[1]["wall_s"])
     ]
@@ -219,9 +238,15 @@ def main():
             "megapixels_per_s": megapixels / timing["wall_s"],
             "max_job_rss_mb": max(r["peak_rss_mb"] for r in table),
             "largest_share_not_segment": max(
-                (r for r in table if not r["rule"].startswith(("segment", "merge_tiles"))),
+                (r for r in table if r["rule"] not in SEGMENT_RULES),
                 key=lambda r: r["share"],
             ),
+            "rules_over_25_percent": [
+                r["rule"]
+                for r in table
+                if r["rule"] not in SEGMENT_RULES and r["share"] > MAX_SHARE
+            ],
+            "rss_ok": all(r["peak_rss_mb"] <= MAX_JOB_RSS_MB for r in table),
             "rules": table,
         }
         runs.append(run)
@@ -237,9 +262,53 @@ def main():
         first, last = runs[0], runs[-1]
         summary["time_ratio"] = last["wall_s"] / first["wall_s"]
         summary["pixel_ratio"] = last["megapixels"] / first["megapixels"]
+        summary["linear"] = summary["time_ratio"] <= LINEAR_SLACK * summary["pixel_ratio"]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=1))
+    print(markdown(summary))
+
+
+def markdown(summary):
+    """Tables for bench/README.md: the runs side by side, then each run's rules."""
+    m = summary["machine"]
+    lines = [
+        f"{m['date']}, {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, snakemake "
+        f"{summary['versions']['snakemake']}, tensorflow-cpu "
+        f"{summary['versions']['tensorflow-cpu']}",
+        "",
+        "| slide | channels | cells | wall s | cells/s | MP/s | largest job RSS MB | "
+        "largest rule but segment | load before → after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in summary["runs"]:
+        top = run["largest_share_not_segment"]
+        lines.append(
+            f"| {run['size_px']}² | {run['channels']} | {run['cells']:,} | {run['wall_s']:.0f} | "
+            f"{run['cells_per_s']:.0f} | {run['megapixels_per_s']:.3f} | "
+            f"{run['max_job_rss_mb']:.0f} | {top['rule']} {100 * top['share']:.1f} % | "
+            f"{run['load_before']:.2f} → {run['load_after']:.2f} |"
+        )
+    if "time_ratio" in summary:
+        lines.append(
+            f"\ntime ratio {summary['time_ratio']:.2f} for a pixel ratio of "
+            f"{summary['pixel_ratio']:.1f} (linear: {summary['linear']})"
+        )
+    for run in summary["runs"]:
+        lines += [
+            "",
+            f"{run['size_px']}², {run['channels']} channels: per rule (jobs summed)",
+            "",
+            "| rule | jobs | wall s | CPU s | peak RSS MB | share of wall | share of CPU |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['rule']} | {r['jobs']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} | {100 * r['share']:.1f} % | "
+            f"{100 * r.get('cpu_share', 0):.1f} % |"
+            for r in run["rules"]
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
