@@ -8,12 +8,22 @@
   1024 x 1024 image in TensorFlow (float32 and bfloat16), on 1 thread and on all cores;
   best of ``--repeats`` after a warm-up;
 - the limit: megapixels per second at the best measured peak of each precision (peak GFLOP/s
-  over GFLOP per megapixel), the bound for a network that only computes.
+  over GFLOP per megapixel), the bound for a network that only computes;
+- beside it, frontline's own segmentation on a simulated ``--size``² slide in each precision
+  (``bench/segment_bench.py``'s ``frontline`` method, in a fresh process: normalisation,
+  tiled prediction, NMS, labels written), its MP/s and its share of the limit of its
+  precision (``--size 0``: skipped). Where the CPU lacks bfloat16 instructions the bfloat16
+  numbers are what TensorFlow's emulation gives.
+
+Megapixels are the slide's: the simulated slides are at the model's pixel size, so they are
+also the network's input megapixels.
 
 Usage::
 
-    python bench/cpu_limits.py --model resources/models/frontline_nuclei \
-        --out bench/out/cpu_limits.json
+    nice -n 5 python bench/cpu_limits.py --model resources/models/frontline_nuclei \
+        --size 4096 --out bench/out/cpu_limits.json
+
+prints the table for bench/README.md at the end (about 10 minutes on 2 cores).
 """
 
 import argparse
@@ -107,6 +117,53 @@ def one_threads(threads, args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def frontline_rates(args, cores):
+    """frontline's segmentation of a simulated slide in each precision (segment_bench)."""
+    import segment_bench  # bench/segment_bench.py
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    image = segment_bench.make_image(workdir, args.size)
+    out = {}
+    for precision in ("float32", "bfloat16"):
+        child = argparse.Namespace(
+            model=args.model, tile_px=1024, overlap_px=64, background_max=0.1, precision=precision
+        )
+        labels = workdir / f"labels_{args.size}_{precision}.ome.tif"
+        out[precision] = segment_bench.in_subprocess("frontline", image, child, labels)
+    return out
+
+
+def markdown(result):
+    """The table for bench/README.md: peaks, limits, frontline beside them."""
+    cores = result["machine"]["cores"]
+    lines = [
+        f"{result['machine']['date']}, {result['machine']['cpu']}, {cores} cores, load "
+        f"{result['machine']['load_average_1min']:.2f} -> {result['load_average_1min_end']:.2f}; "
+        f"network {result['network_gflop_per_megapixel']:.1f} GFLOP per megapixel "
+        f"({result['conv_layers']} convolutions)",
+        "",
+        "| precision | matmul GFLOP/s (1 / all threads) | conv 3x3 GFLOP/s (1 / all) | "
+        "limit MP/s | frontline MP/s | share of the limit |",
+        "|---|---|---|---|---|---|",
+    ]
+    one, every = result["peaks_gflop_s"]["1_threads"], result["peaks_gflop_s"][f"{cores}_threads"]
+    for p in ("float32", "bfloat16"):
+        seg = result.get("frontline", {}).get(p)
+        rate = f"{seg['mp_per_s']:.2f}" if seg else "—"
+        share = f"{100 * seg['mp_per_s'] / result[f'limit_mp_s_{p}']:.0f} %" if seg else "—"
+        lines.append(
+            f"| {p} | {one[f'tf_matmul_{p}']:.0f} / {every[f'tf_matmul_{p}']:.0f} | "
+            f"{one[f'tf_conv3x3_32_{p}']:.0f} / {every[f'tf_conv3x3_32_{p}']:.0f} | "
+            f"{result[f'limit_mp_s_{p}']:.2f} | {rate} | {share} |"
+        )
+    lines.append(
+        f"\nnumpy float32 matmul: {one['numpy_matmul_float32']:.0f} / "
+        f"{every['numpy_matmul_float32']:.0f} GFLOP/s"
+    )
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,6 +171,8 @@ def main():
     parser.add_argument("--model", default=str(ROOT / "resources" / "models" / "frontline_nuclei"))
     parser.add_argument("--matmul", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=4096, help="slide edge, px (0: no slide)")
+    parser.add_argument("--workdir", default=str(ROOT / "bench" / "out" / "segment"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "cpu_limits.json"))
     parser.add_argument("--threads-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -137,10 +196,15 @@ def main():
         peak = max(v for k, v in best.items() if k.endswith(precision))
         result[f"limit_mp_s_{precision}"] = peak / gflop_per_mp
         result[f"peak_gflop_s_{precision}"] = peak
+    if args.size:
+        result["frontline"] = frontline_rates(args, cores)
+        for precision, seg in result["frontline"].items():
+            seg["share_of_limit"] = seg["mp_per_s"] / result[f"limit_mp_s_{precision}"]
     result["load_average_1min_end"] = os.getloadavg()[0]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+    print(markdown(result))
 
 
 if __name__ == "__main__":
