@@ -1,4 +1,4 @@
-"""The front's rasters (frontline.front.fields): the compiled distance transform."""
+"""The front's rasters and outlines: the compiled distance transform, the snap to the frame."""
 
 import numpy as np
 import pytest
@@ -44,3 +44,23 @@ def test_distance_transform_at_any_pixel_size_and_without_background():
         distance_transform(everywhere, 2.0),
         ndimage.distance_transform_edt(everywhere, sampling=2.0),
     )
+
+
+def test_snap_to_frame_equals_buffering_the_whole_region():
+    import shapely
+    from shapely.geometry import MultiPolygon, Point, box
+
+    from frontline.front import snap_to_frame
+    from frontline.geometry import as_multipolygon
+
+    rng = np.random.default_rng(2)
+    frame = MultiPolygon([box(0, 0, 1000, 800).difference(Point(500, 400).buffer(120))])
+    discs = [Point(*rng.uniform(0, 1000, 2)).buffer(rng.uniform(5, 60)) for _ in range(60)]
+    region = as_multipolygon(shapely.union_all(discs).intersection(frame))
+    tol = 8.0
+    band = frame.boundary.buffer(tol, quad_segs=4).intersection(frame)
+    expected = region.union(region.buffer(tol, quad_segs=4).intersection(band))
+    got = snap_to_frame(region, frame, tol)
+    assert got.is_valid and got.area > region.area  # parts near the outline grew
+    assert got.symmetric_difference(expected).area < 1e-6 * expected.area
+    assert len(got.geoms) == len(as_multipolygon(expected).geoms)
