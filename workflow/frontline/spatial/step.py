@@ -211,11 +211,19 @@ def nest_counts(
     tumor_n = np.zeros(len(parts), dtype=int)
     immune_n = np.zeros(len(parts), dtype=int)
     if parts:
+        # candidates by bounding box, then each nest's prepared point-in-polygon test (a
+        # predicate query of the tree tests every candidate against an unprepared polygon)
         tree = shapely.STRtree(parts)
         for mask, counts in ((is_tumor, tumor_n), (is_immune, immune_n)):
-            pts = shapely.points(xy_um[mask])
-            _, nest_idx = tree.query(pts, predicate="within")
-            counts += np.bincount(nest_idx, minlength=len(parts))
+            xy = xy_um[mask]
+            point_idx, nest_idx = tree.query(shapely.points(xy))
+            order = np.argsort(nest_idx, kind="stable")
+            point_idx, nest_idx = point_idx[order], nest_idx[order]
+            starts = np.searchsorted(nest_idx, np.arange(len(parts) + 1))
+            for j, part in enumerate(parts):
+                cand = point_idx[starts[j] : starts[j + 1]]
+                if len(cand):
+                    counts[j] = np.count_nonzero(shapely.contains_xy(part, *xy[cand].T))
     area_mm2 = table["area_um2"].to_numpy(dtype=float) / 1e6
     return table.assign(
         n_tumor_cells=tumor_n,
