@@ -1,4 +1,4 @@
-"""The front's rasters and outlines: the compiled distance transform, the snap to the frame."""
+"""The front's rasters and outlines: compiled distance transform and smoothing, frame snap."""
 
 import numpy as np
 import pytest
@@ -64,3 +64,11 @@ def test_snap_to_frame_equals_buffering_the_whole_region():
     assert got.is_valid and got.area > region.area  # parts near the outline grew
     assert got.symmetric_difference(expected).area < 1e-6 * expected.area
     assert len(got.geoms) == len(as_multipolygon(expected).geoms)
+
+
+@pytest.mark.parametrize("shape, sigma", [((60, 45), 3.0), ((7, 9), 3.0), ((200, 13), 1.5)])
+def test_smooth_is_scipys_gaussian_filter_bit_for_bit(shape, sigma):
+    from frontline.front.fields import smooth
+
+    field = np.random.default_rng(3).random(shape) * 40.0  # lines shorter than the kernel too
+    assert np.array_equal(smooth(field, sigma), ndimage.gaussian_filter(field, sigma))

@@ -9,7 +9,10 @@ nearest pixels as ``scipy.ndimage.distance_transform_edt`` and the same arithmet
 distance (row and column offsets times the pixel size, squared, summed, square root), so the
 same float64 values (bit for bit at pixel sizes that are powers of two, such as the default 2
 and 4 µm; elsewhere equidistant nearest pixels may differ in the last bit), in a quarter of
-the time and a fifth of the memory (no (2, rows, cols) index arrays).
+the time and a fifth of the memory (no (2, rows, cols) index arrays). The Gaussian smoothing
+of these fields (:func:`smooth`) is scipy's ``gaussian_filter`` (its weights, its reflected
+border, its order of additions, hence its values bit for bit), compiled to run along whole
+rows at once.
 """
 
 from __future__ import annotations
@@ -48,6 +51,76 @@ def distance_transform(mask: np.ndarray, raster_um: float) -> np.ndarray:
     _column_offsets(mask, offsets)
     _row_distances(offsets, out, float(raster_um))
     return out
+
+
+def smooth(field: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(field, sigma_px)`` (mode ``reflect``, truncated at 4 SD).
+
+    Parameters
+    ----------
+    field : (rows, cols) float
+    sigma_px : standard deviation, pixels
+
+    Returns
+    -------
+    (rows, cols) float64, the same values as scipy's
+    """
+    field = np.ascontiguousarray(field, dtype=np.float64)
+    radius = int(4.0 * float(sigma_px) + 0.5)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0  # scipy's own weights: its filter of a unit impulse
+    weights = ndimage.gaussian_filter1d(impulse, sigma_px, mode="constant")[radius:].copy()
+    along_columns, out = np.empty_like(field), np.empty_like(field)
+    _smooth_axis0(field, along_columns, weights)
+    _smooth_axis1(along_columns, out, weights)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _reflected(i, n):
+    """Index ``i`` of a line of ``n`` extended by reflection (d c b a | a b c d | d c b a)."""
+    period = 2 * n
+    i %= period
+    return i if i < n else period - 1 - i
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _smooth_axis0(src, dst, w):
+    """Correlation with the symmetric kernel ``w`` (w[0] the centre) along axis 0, in scipy's
+    order: centre first, then the pairs from the farthest in."""
+    rows, cols = src.shape
+    for r in range(rows):
+        d, s = dst[r], src[r]
+        for c in range(cols):
+            d[c] = s[c] * w[0]
+        for j in range(len(w) - 1, 0, -1):
+            above, below, wj = src[_reflected(r - j, rows)], src[_reflected(r + j, rows)], w[j]
+            for c in range(cols):
+                d[c] += (above[c] + below[c]) * wj
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _smooth_axis1(src, dst, w):
+    """The same along axis 1, on each row extended by its reflection."""
+    rows, cols = src.shape
+    half = len(w) - 1
+    line = np.empty(cols + 2 * half)
+    for r in range(rows):
+        s, d = src[r], dst[r]
+        for k in range(half):
+            line[k] = s[_reflected(k - half, cols)]
+            line[cols + half + k] = s[_reflected(cols + k, cols)]
+        line[half : half + cols] = s
+        for c in range(cols):
+            d[c] = line[half + c] * w[0]
+        for j in range(half, 0, -1):
+            left, right, wj = (
+                line[half - j : half - j + cols],
+                line[half + j : half + j + cols],
+                w[j],
+            )
+            for c in range(cols):
+                d[c] += (left[c] + right[c]) * wj
 
 
 @njit(nogil=True, cache=True)
@@ -182,7 +255,7 @@ def closing_depth(
     """
     depth = distance_transform(distance <= radius_um, raster_um)
     if smoothing_um > 0:
-        depth = ndimage.gaussian_filter(depth, smoothing_um / raster_um)
+        depth = smooth(depth, smoothing_um / raster_um)
     if pad_px:
         depth = depth[pad_px:-pad_px, pad_px:-pad_px]
     return depth

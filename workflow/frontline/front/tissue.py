@@ -6,11 +6,10 @@ import logging
 
 import numpy as np
 import shapely
-from scipy import ndimage
 from shapely.geometry import MultiPolygon, box
 
 from ..geometry import as_multipolygon, clean_region, iso_region, polygon_parts
-from .fields import closing_field, spacing_offset_um
+from .fields import closing_field, smooth, spacing_offset_um
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def tissue_region(
         return MultiPolygon()
     depth = closing_field(xy_um, extent_um, raster_um, closing_um)
     if outline_smoothing_um > 0:
-        depth = ndimage.gaussian_filter(depth, outline_smoothing_um / raster_um)
+        depth = smooth(depth, outline_smoothing_um / raster_um)
     if edge_offset_um is None:
         hull = iso_region(depth, closing_um, raster_um).intersection(image)
         density = len(xy_um) / max(hull.area, 1.0) * 1e6
