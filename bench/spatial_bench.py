@@ -10,12 +10,17 @@ Every method runs in a fresh process, so its peak RSS (``ru_maxrss``) is its own
 libraries, the table and its outputs); times exclude imports and reading the table:
 
 - ``front``: ``front.detect_regions`` (tissue and tumor from the cells, invasive front);
-- ``spatial``: ``spatial.analyze`` with ``permutations = 0``: the whole spatial step except
-  the L-function envelope (distance raster, per-cell distances, band and region densities,
-  nearest tumor cell, neighbour counts, kNN neighbourhoods + k-means, L-function, mixing,
-  closed-form neighbourhood enrichment, summary);
-- ``permutations``: one immune type's L-function envelope, ``--permutations`` relabellings
-  (the cost the timing above leaves out, per type);
+- ``spatial_default``: the spatial step exactly as the workflow's ``spatial`` rule runs it
+  with the default config (``spatial.analyze`` with ``Params.from_config`` and the rule's
+  2 threads, the immune lineage of the default phenotype tree, the closed-form L-function
+  envelope included); then, timed apart, writing its outputs as the rule does (cells
+  parquet, the tables, summary.json, the three figures) into a temporary folder;
+- ``spatial``: the same without the L-function envelope (``envelope: none``): distance
+  raster, per-cell distances, band and region densities, nearest tumor cell, the one pass
+  over cell pairs, neighbour counts, kNN neighbourhoods + k-means, L-function, mixing,
+  closed-form neighbourhood enrichment, summary;
+- ``permutations``: one immune type's permutation envelope (``envelope: permutations``),
+  ``--permutations`` relabellings (what the closed form saves, per type);
 - ``enrichment``: frontline's neighbourhood enrichment alone (radius graph of
   ``--radius`` µm, closed-form z-scores);
 - ``squidpy``: ``sq.gr.spatial_neighbors(radius=--radius, coord_type="generic")`` +
@@ -29,6 +34,7 @@ Usage::
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -97,13 +103,14 @@ def run_method(method, table_path, regions_path, args):
     """Run one method in this process; return its measurements."""
     import numpy as np
     import pandas as pd
+    import yaml
 
-    from frontline import config, front, geometry, regions, spatial
+    from frontline import config, front, geometry, phenotype, regions, spatial
 
     cells = pd.read_parquet(table_path)
     xy = cells[["x_um", "y_um"]].to_numpy()
     phen = cells["phenotype"].to_numpy()
-    out = {"method": method, "n_cells": int(len(cells))}
+    out = {"method": method, "n_cells": int(len(cells)), "load_average_1min": os.getloadavg()[0]}
     size = float(max(cells["x_um"].max(), cells["y_um"].max()))
     extent = (float(np.ceil(size)), float(np.ceil(size)))
     if method == "front":
@@ -120,14 +127,30 @@ def run_method(method, table_path, regions_path, args):
         )
     else:
         found = regions.regions_from_geojson(json.loads(Path(regions_path).read_text()))
-    if method == "spatial":
-        params = spatial.Params.from_config(permutations=0, workers=args.workers, **PANEL)
+    if method in ("spatial", "spatial_default"):
+        default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+        overrides = {"envelope": "none"} if method == "spatial" else {}
+        params = spatial.Params.from_config(
+            default["spatial"],
+            tumor_phenotype=default["front"]["tumor_phenotype"],
+            workers=args.workers,
+            **overrides,
+        )
+        lineage = phenotype.immune_lineage(
+            default["phenotyping"]["phenotypes"], extra=params.immune_types
+        )
         t, c = time.perf_counter(), cpu_seconds()
-        res = spatial.analyze(cells, found, params, sample="bench")
+        res = spatial.analyze(cells, found, params, immune_lineage=lineage, sample="bench")
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         out["stages_s"] = {k: round(v, 3) for k, v in res.timings_s.items()}
         out["stages_cpu_s"] = {k: round(v, 3) for k, v in res.cpu_s.items()}
         out["phenotype_call"] = res.summary["phenotype_call"]
+        out["peak_rss_analyze_mb"] = peak_rss_mb()
+        if method == "spatial_default":
+            t, c = time.perf_counter(), cpu_seconds()
+            write_spatial_outputs(res, found, params)
+            out["write_seconds"] = time.perf_counter() - t
+            out["write_cpu_seconds"] = cpu_seconds() - c
     elif method == "permutations":
         params = spatial.Params.from_config(**PANEL)
         dmap = spatial.distance_map(found, params.raster_um)
@@ -136,7 +159,7 @@ def run_method(method, table_path, regions_path, args):
         edge = geometry.distance_to_lines(xy, found.tissue.boundary, 0.5, args.workers)
         a = (phen == "CD8_T") & in_tissue
         b = (phen == "tumor") & in_tissue
-        radii = params.lfunction_radii_um
+        radii = np.sort(params.lfunction_radii_um)
         t, c = time.perf_counter(), cpu_seconds()
         spatial.l_function_envelope(
             xy[a],
@@ -201,6 +224,22 @@ def run_method(method, table_path, regions_path, args):
     return out
 
 
+def write_spatial_outputs(res, found, params):
+    """The spatial rule's outputs (workflow/scripts/spatial.py), into a temporary folder."""
+    import tempfile
+
+    from frontline import io, plots, spatial
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        io.write_parquet(res.cells, out / "cells_spatial.parquet")
+        for name in spatial.TABLES:
+            io.write_tsv(getattr(res, name), out / f"{name}.tsv")
+        io.write_json(res.summary, out / "summary.json")
+        for name, fig in plots.spatial_figures(res, found, params, "bench").items():
+            io.save_figure(fig, out / f"{name}.png", dpi=120)
+
+
 def versions():
     from importlib.metadata import version
 
@@ -230,7 +269,9 @@ def main():
     parser.add_argument("--squidpy-perms", type=int, default=100)
     parser.add_argument("--permutations", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--methods", default="front,spatial,permutations,enrichment,squidpy")
+    parser.add_argument(
+        "--methods", default="front,spatial_default,spatial,permutations,enrichment,squidpy"
+    )
     parser.add_argument("--run", help=argparse.SUPPRESS)  # internal: one method in this process
     args = parser.parse_args()
     out_dir = Path(args.out).parent
@@ -287,6 +328,10 @@ def main():
             theirs, on=["phenotype", "neighbour_phenotype"], suffixes=("", "_squidpy")
         )
         summary["enrichment_speedup"] = by["squidpy"]["seconds"] / by["enrichment"]["seconds"]
+        if "front" in by and "spatial_default" in by:
+            ours_s = by["front"]["seconds"] + by["spatial_default"]["seconds"]
+            summary["front_spatial_default_seconds"] = ours_s
+            summary["front_spatial_default_speedup_vs_squidpy"] = by["squidpy"]["seconds"] / ours_s
         summary["zscore_correlation"] = float(both["zscore"].corr(both["zscore_squidpy"]))
         summary["zscore_max_abs_difference"] = float(
             (both["zscore"] - both["zscore_squidpy"]).abs().max()

@@ -50,3 +50,27 @@ def small_sample(rng):
         }
     )
     return cells, regions_of(tumor_poly, extent)
+
+
+def clustered_field(rng, n=20_000, size_um=1500.0, nests=25):
+    """Cells in a square field: tumor cells in Gaussian nests (sigma 60 µm, 45 %), CD8_T cells
+    half uniform and half within ~25 µm of tumor cells (15 %), stromal cells uniform.
+
+    Returns
+    -------
+    xy : (M, 2) float, µm (cells falling off the field are dropped); phenotype : (M,) str
+    """
+    centres = rng.uniform(0, size_um, (nests, 2))
+    n_tumor, n_immune = int(n * 0.45), int(n * 0.15)
+    tumor = centres[rng.integers(0, nests, n_tumor)] + rng.normal(0, 60, (n_tumor, 2))
+    near = n_immune - n_immune // 2
+    immune = np.r_[
+        rng.uniform(0, size_um, (n_immune // 2, 2)),
+        tumor[rng.integers(0, n_tumor, near)] + rng.normal(0, 25, (near, 2)),
+    ]
+    xy = np.r_[tumor, immune, rng.uniform(0, size_um, (n - n_tumor - n_immune, 2))]
+    phen = np.array(
+        ["tumor"] * n_tumor + ["CD8_T"] * n_immune + ["stromal"] * (n - n_tumor - n_immune)
+    )
+    keep = ((xy >= 0) & (xy <= size_um)).all(axis=1)
+    return xy[keep], phen[keep]

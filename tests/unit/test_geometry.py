@@ -108,3 +108,17 @@ def test_distance_to_lines_is_exact_to_half_the_step():
     assert np.isinf(d[3])  # beyond the bound
     assert len(geometry.densify(line, 0.5)) == 401
     assert np.isinf(geometry.distance_to_lines(xy, LineString())).all()
+
+
+@pytest.mark.parametrize("bound", [0.3, 7.0, 101.0, 5000.0])
+def test_bounded_distance_to_lines_is_the_tree_answer(bound):
+    # points in and around a square outline with a hole: every distance within the bound is
+    # the nearest densified point's, the rest inf (the grid prefilter never drops a point)
+    from scipy.spatial import cKDTree
+
+    outline = box(0, 0, 2000, 2000).difference(Point(1000, 1000).buffer(300)).boundary
+    xy = np.random.default_rng(0).uniform(-150, 2150, (20_000, 2))
+    xy[:100] = geometry.densify(outline, 0.5)[::97][:100] + 0.1  # some right at the line
+    d = geometry.distance_to_lines(xy, outline, 0.5, upper_bound_um=bound)
+    tree, _ = cKDTree(geometry.densify(outline, 0.5)).query(xy, distance_upper_bound=bound)
+    assert np.array_equal(d, tree) and np.isfinite(d).sum() > 50

@@ -6,7 +6,7 @@ import pytest
 from skimage.draw import ellipse
 from skimage.measure import regionprops
 
-from frontline import io
+from frontline import io, measure
 from frontline.errors import FrontlineInputError
 from frontline.measure import expand_nuclei, intensity_columns, measure_cells
 
@@ -217,3 +217,27 @@ def test_labels_must_cover_the_image_pixel_for_pixel():
         measure_cells(image, coarser, 0.5)
     same = io.ArrayLabels(np.zeros((40, 50), np.uint32), pixel_size_um=0.502)
     assert len(measure_cells(image, same, 0.5)) == 0
+
+
+def test_tile_helpers_give_what_unique_and_lexsort_give():
+    rng = np.random.default_rng(0)
+    for labels in (
+        rng.integers(0, 500, (64, 80)).astype(np.uint32),
+        rng.integers(0, 2**31, (8, 8)).astype(np.uint32),  # ids far above the pixel count
+    ):
+        ids, compact = measure.compact_labels(labels)
+        expected_ids, inverse = np.unique(labels, return_inverse=True)
+        assert np.array_equal(ids, expected_ids) and ids.dtype == labels.dtype
+        assert np.array_equal(compact, inverse.reshape(labels.shape))
+    groups = rng.integers(0, 50, 5000)
+    for values in (rng.integers(0, 65535, 5000).astype(np.uint16), rng.normal(size=5000)):
+        got = measure._label_medians(groups, values, 60)
+        expected = [
+            np.median(values[groups == g]) if (groups == g).any() else np.nan for g in range(60)
+        ]
+        assert np.array_equal(got, np.array(expected), equal_nan=True)
+    plane = rng.integers(0, 4000, 5000).astype(np.uint16)
+    cells = np.minimum(groups + rng.integers(0, 2, 5000), 59)
+    nuc, cell = measure._label_sums(groups, cells, plane, 60)
+    assert np.array_equal(nuc, np.bincount(groups, plane.astype(float), 60))
+    assert np.array_equal(cell, np.bincount(cells, plane.astype(float), 60))

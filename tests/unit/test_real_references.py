@@ -89,7 +89,7 @@ def tnbc(shared_data):
         row = {"patient": patient, "class": classes[patient], "has_front": regions.has_front}
         for name in ("all_immune", "CD8T"):
             params = spatial.Params.from_config(
-                permutations=0,
+                envelope="none",
                 tumor_phenotype="Tumor",
                 immune_types=("CD8T",),
                 call={"phenotype": name},

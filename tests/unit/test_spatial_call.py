@@ -10,7 +10,7 @@ from spatial_cases import PANEL, PANEL_CALL, regions_of
 from frontline import spatial
 from frontline.spatial import call_evidence, immune_call, poisson_interval, wilson_interval
 
-CALL = spatial.Params.from_config(PANEL, call=PANEL_CALL).call  # the schema's, for CD8_T
+CALL = spatial.Params.from_config(PANEL, call=PANEL_CALL).call  # the schema's call section
 
 
 def test_wilson_interval_matches_the_closed_form_and_stays_in_0_1():
@@ -53,8 +53,9 @@ def located(n_tumor_cd8, n_contact_cd8, n_stroma_cd8, extent=(1000.0, 1000.0), s
 
 
 def analyzed(cells, regions, margin_um=100.0, **call):
-    call = {**PANEL_CALL, **call}
-    params = spatial.Params.from_config(PANEL, permutations=0, margin_um=margin_um, call=call)
+    params = spatial.Params.from_config(
+        PANEL, envelope="none", margin_um=margin_um, call={**PANEL_CALL, **call}
+    )
     return spatial.analyze(cells, regions, params, sample="s").summary
 
 

@@ -80,3 +80,15 @@ def test_locate_cells_gives_the_four_columns_and_frees_the_front_index():
 def test_spatial_order_groups_cells_by_row_strips():
     xy = np.array([[5.0, 130.0], [1.0, 10.0], [9.0, 70.0], [3.0, 20.0], [2.0, 65.0]])
     assert list(distances.spatial_order(xy, strip_um=64.0)) == [1, 3, 4, 2, 0]
+
+
+def test_front_search_is_the_nearest_point_of_the_window():
+    # the window is clipped at both ends of the array; the answer is the smallest hypot in it
+    rng = np.random.default_rng(4)
+    points = np.cumsum(rng.normal(0, 0.5, (500, 2)), axis=0)
+    xy = points[rng.integers(0, 500, 2000)] + rng.normal(0, 20, (2000, 2))
+    start = rng.integers(0, 500, 2000)
+    got = distances.refine_front_distance(xy, points, start, window=8)
+    idx = np.clip(start[:, None] + np.arange(-8, 9)[None, :], 0, 499)
+    brute = np.hypot(points[idx, 0] - xy[:, :1], points[idx, 1] - xy[:, 1:]).min(axis=1)
+    assert np.array_equal(got, brute)

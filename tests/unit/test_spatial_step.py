@@ -1,6 +1,7 @@
 """The spatial step on one sample: parameters, every table, the summary (frontline.spatial)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,10 @@ def test_timings_record_each_stage():
 def test_analyze_writes_every_table_and_a_json_summary(caplog):
     cells, regions = small_sample(np.random.default_rng(7))
     params = spatial.Params.from_config(
-        permutations=9, immune_types=("CD8_T", "macrophage", "B_cell"), call=PANEL_CALL
+        envelope="permutations",
+        permutations=9,
+        immune_types=("CD8_T", "macrophage", "B_cell"),
+        call=PANEL_CALL,
     )
     cells = cells.sample(frac=1.0, random_state=0)  # rows in no spatial order
     res = spatial.analyze(cells, regions, params, sample="s1")
@@ -84,6 +88,15 @@ def test_analyze_writes_every_table_and_a_json_summary(caplog):
     assert res.neighbourhoods["neighbourhood"].nunique() == params.n_neighbourhoods
     assert all(isinstance(getattr(res, name), type(res.cells)) for name in spatial.TABLES)
     assert "lfunction_envelope" in res.timings_s and "kmeans" in res.timings_s
+    # the default envelope, in closed form: the same tables but for the envelope's columns
+    closed = spatial.analyze(cells, regions, replace(params, envelope="closed_form"), sample="s1")
+    for name in spatial.TABLES:
+        if name != "lfunction":
+            pd.testing.assert_frame_equal(getattr(closed, name), getattr(res, name))
+    lf = closed.lfunction[closed.lfunction["phenotype"] == "CD8_T"]
+    assert (lf["envelope"] == "closed_form").all() and (lf["envelope_level"] == 0.98).all()
+    assert (lf["envelope_low_um"] < lf["envelope_high_um"]).all()
+    assert lf["L_um"].equals(res.lfunction.loc[lf.index, "L_um"])
     figures = plots.spatial_figures(res, regions, params, sample="s1")
     assert list(figures) == ["profile", "neighbourhoods", "lfunction"]
     assert "excluded" in figures["profile"].axes[0].get_title()
@@ -101,7 +114,7 @@ def test_analyze_without_front_reports_no_front(case, caplog):
     res = spatial.analyze(
         cells,
         regions,
-        spatial.Params.from_config(PANEL, call=PANEL_CALL, permutations=0),
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
         sample="s",
     )
     # without a tumor: no_front; a tumor filling the tissue holds every CD8_T cell (inflamed)
@@ -122,7 +135,7 @@ def test_too_few_cells_for_neighbourhoods_gives_neighbourhood_zero():
     res = spatial.analyze(
         cells.iloc[:15],
         regions,
-        spatial.Params.from_config(PANEL, call=PANEL_CALL, permutations=0),
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
         sample="s",
     )
     assert (res.cells["neighbourhood"] == 0).all() and res.neighbourhoods.empty
@@ -153,7 +166,7 @@ def test_accuracy_on_simulator_truth(preset, seed):
         extent,
         **settings,
     )
-    params = spatial.Params.from_config(PANEL, call=PANEL_CALL, permutations=0)
+    params = spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none")
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"),
         regions,
@@ -203,9 +216,7 @@ def test_each_new_field_type_within_6_um_and_called_right(preset):
         extent,
         **settings,
     )
-    params = spatial.Params.from_config(
-        immune_types=simulate.IMMUNE, call={"phenotype": "CD8_T"}, permutations=0
-    )
+    params = spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none")
     res = spatial.analyze(
         cells.drop(columns="dist_front_um"), regions, params, simulate.IMMUNE, sample=preset
     )
@@ -244,7 +255,7 @@ def test_nests_table_counts_the_cells_of_each_nest():
     res = spatial.analyze(
         cells,
         regions_of(MultiPolygon([a, b])),
-        spatial.Params.from_config(PANEL, call=PANEL_CALL, permutations=0),
+        spatial.Params.from_config(PANEL, call=PANEL_CALL, envelope="none"),
     )
     nests = res.nests.sort_values("area_um2", ascending=False).reset_index(drop=True)
     assert len(nests) == 2 and res.summary["n_nests"] == 2

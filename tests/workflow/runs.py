@@ -191,7 +191,6 @@ def demo_config(overrides=None):
         {
             "simulate": {"shape_px": DEMO_SHAPE_PX, "samples": {}},
             "segmentation": {"model_basedir": str(code_root() / "resources" / "models")},
-            "spatial": {"permutations": 9},
         },
     )
     return deep_update(config, overrides or {})

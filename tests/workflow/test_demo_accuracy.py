@@ -26,9 +26,7 @@ def demo(tmp_path_factory):
         }
         for name in shipped["simulate"]["samples"]
     ]
-    make_workdir(
-        work, rows=rows, overrides={"simulate": shipped["simulate"], "spatial": {"permutations": 9}}
-    )
+    make_workdir(work, rows=rows, overrides={"simulate": shipped["simulate"]})
     snakemake(work, cores=2, timeout_s=1100, check=True)
     results = work / "results"
     out = {

@@ -7,7 +7,7 @@ Python callers (tests, notebooks, benchmarks) get the same defaults from here::
 
     from frontline import config
     front_settings = config.section("front")                     # every key, schema defaults
-    spatial_settings = config.section("spatial", permutations=0)  # with overrides
+    spatial_settings = config.section("spatial", envelope="none")  # with overrides
 """
 
 from __future__ import annotations

@@ -291,8 +291,32 @@ def distance_to_lines(
     pts = densify(lines, step_um)
     if len(pts) == 0:
         return np.full(len(xy_um), np.inf)
-    dist, _ = cKDTree(pts).query(xy_um, k=1, workers=workers, distance_upper_bound=upper_bound_um)
+    dist = np.full(len(xy_um), np.inf)
+    # with a bound, only points in grid cells (of the bound's size) next to a line's cell can
+    # be that close; the others are inf without a search (which, inside a long closed outline,
+    # visits many tree nodes: 2 s for a million cells in a square's outline)
+    near = _near_points(xy_um, pts, upper_bound_um) if np.isfinite(upper_bound_um) else None
+    query = xy_um if near is None else xy_um[near]
+    found, _ = cKDTree(pts).query(query, k=1, workers=workers, distance_upper_bound=upper_bound_um)
+    if near is None:
+        return found
+    dist[near] = found
     return dist
+
+
+def _near_points(xy_um: np.ndarray, pts: np.ndarray, bound_um: float) -> np.ndarray:
+    """Mask of the points that may lie within ``bound_um`` of one of ``pts``: their grid cell
+    (``bound_um`` on a side) is at most 2 cells from a cell holding one of ``pts`` (1 would do;
+    2 leaves room for rounding)."""
+    size = max(float(bound_um), 1e-6)
+    cell_p = np.floor(pts / size).astype(np.int64)
+    cell_q = np.floor(xy_um / size).astype(np.int64)
+    lo = np.minimum(cell_p.min(axis=0), cell_q.min(axis=0) if len(cell_q) else 0) - 2
+    span = int(max(cell_p[:, 1].max(), cell_q[:, 1].max() if len(cell_q) else 0) - lo[1]) + 3
+    occupied = np.unique((cell_p[:, 0] - lo[0]) * span + (cell_p[:, 1] - lo[1]))
+    reach = np.array([dx * span + dy for dx in range(-2, 3) for dy in range(-2, 3)])
+    near_cells = np.unique((occupied[:, None] + reach[None, :]).ravel())
+    return np.isin((cell_q[:, 0] - lo[0]) * span + (cell_q[:, 1] - lo[1]), near_cells)
 
 
 def inside(

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from skimage.segmentation import expand_labels
 
 from .errors import FrontlineInputError
@@ -222,8 +223,7 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
         )
         wy0, wy1, wx0, wx1 = window
         nuclei = np.asarray(labels.read(window))
-        ids, compact = np.unique(nuclei, return_inverse=True)
-        compact = compact.reshape(nuclei.shape)
+        ids, compact = compact_labels(nuclei)
         # Nuclei too close to a cut window edge to be measured whole here.
         cut = np.zeros(nuclei.shape, bool)
         if wy0 > 0:
@@ -234,10 +234,8 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
             cut[:, :margin] = True
         if wx1 < width:
             cut[:, -margin:] = True
-        cut_ids = np.unique(compact[cut])
-        in_core = np.zeros(nuclei.shape, bool)
-        in_core[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0] = True
-        reaching_core = np.unique(compact[in_core])
+        cut_ids = _present(compact[cut], ids.size)
+        reaching_core = _present(compact[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0], ids.size)
         unsure = np.intersect1d(cut_ids, reaching_core)
         unsure = unsure[ids[unsure] != 0]
         whole_image = window == (0, height, 0, width)
@@ -280,11 +278,11 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
         "solidity": np.minimum(solidity[keep], 1.0),
     }
     ring_px = cell_flat != flat if ring_median else None  # grown pixels, not nucleus
+    cell_flat = np.ascontiguousarray(cell_flat, dtype=np.intp)
     with np.errstate(invalid="ignore", divide="ignore"):
         for marker in channels:
-            plane = np.asarray(image.read(marker, window), dtype=np.float64).ravel()
-            nuc_sum = np.bincount(flat, plane, n)
-            cell_sum = np.bincount(cell_flat, plane, n)
+            plane = np.ascontiguousarray(image.read(marker, window)).ravel()
+            nuc_sum, cell_sum = _label_sums(flat, cell_flat, plane, n)
             ring = np.where(ring_area > 0, (cell_sum - nuc_sum) / ring_area, np.nan)
             table[f"{marker}_nucleus_mean"] = (nuc_sum / safe)[keep].astype(np.float32)
             cell_mean = cell_sum / np.maximum(cell_area, 1)
@@ -296,10 +294,60 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
     return pd.DataFrame(table), halo
 
 
+def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct labels of an image and each pixel's index into them.
+
+    ``np.unique(labels, return_inverse=True)``, by a lookup table where the label ids are
+    small enough (4x faster than sorting every pixel of a tile).
+
+    Parameters
+    ----------
+    labels : (Y, X) int array
+
+    Returns
+    -------
+    ids : (L,) the labels, ascending, ``labels``' dtype; compact : (Y, X) intp, index into ids
+    """
+    top = int(labels.max()) if labels.size else 0
+    if labels.dtype.kind not in "iu" or labels.min(initial=0) < 0 or top > 8 * labels.size:
+        ids, compact = np.unique(labels, return_inverse=True)
+        return ids, compact.reshape(labels.shape)
+    present = np.zeros(top + 1, dtype=bool)
+    present[labels] = True
+    ids = np.flatnonzero(present).astype(labels.dtype)
+    index = np.cumsum(present, dtype=np.intp) - 1
+    return ids, index[labels]
+
+
+@njit(nogil=True, cache=True)
+def _label_sums(nucleus, cell, plane, n):
+    """Sums of ``plane`` over each label of ``nucleus`` and of ``cell`` (pixel order, float64:
+    what two weighted ``np.bincount`` give), in one pass over the pixels."""
+    nuc_sum = np.zeros(n)
+    cell_sum = np.zeros(n)
+    for i in range(plane.size):
+        v = np.float64(plane[i])
+        nuc_sum[nucleus[i]] += v
+        cell_sum[cell[i]] += v
+    return nuc_sum, cell_sum
+
+
+def _present(codes, n):
+    """The distinct values of ``codes`` (ints in [0, n)), sorted: ``np.unique`` by counting."""
+    return np.flatnonzero(np.bincount(codes.ravel(), minlength=n))
+
+
 def _label_medians(labels, values, n):
     """Median of ``values`` per label ``0..n-1`` (NaN for a label without values)."""
-    order = np.lexsort((values, labels))
-    labels, values = labels[order], values[order]
+    if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+        # one sort of (label, value) packed into an integer instead of a two-key sort
+        bits = 8 * values.dtype.itemsize
+        key = np.sort((labels.astype(np.int64) << bits) | values.astype(np.int64))
+        labels, values = key >> bits, (key & ((1 << bits) - 1)).astype(np.float64)
+    else:
+        values = values.astype(np.float64)
+        order = np.lexsort((values, labels))
+        labels, values = labels[order], values[order]
     counts = np.bincount(labels, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     has = counts > 0

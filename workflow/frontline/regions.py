@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.geometry import MultiLineString, MultiPolygon, box, mapping, shape
 
@@ -105,11 +106,15 @@ def nest_table(regions: Regions, tolerance_um: float = 0.01) -> gpd.GeoDataFrame
     :func:`regions_layer`.
     """
     parts = polygon_parts(regions.tumor)
-    front = regions.front
+    pieces = list(as_multilinestring(regions.front).geoms)
+    tree = shapely.STRtree(pieces) if pieces else None
     lengths = []
     for part in parts:
         near = part.boundary.buffer(tolerance_um, quad_segs=2)
-        lengths.append(float(front.intersection(near).length) if not front.is_empty else 0.0)
+        # only the front pieces whose boxes meet this outline (a slide's front has thousands)
+        hits = np.sort(tree.query(near)) if tree is not None else []
+        front = MultiLineString([pieces[i] for i in hits])
+        lengths.append(float(front.intersection(near).length) if len(hits) else 0.0)
     return gpd.GeoDataFrame(
         {
             "nest": list(range(1, len(parts) + 1)),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import ArrayLabels, LabelReader
-from ..measure import expand_nuclei
+from ..measure import compact_labels, expand_nuclei
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def _trace(labels: np.ndarray) -> dict[str, np.ndarray]:
     """
     labels = np.asarray(labels)
     height, width = labels.shape
-    ids, compact = np.unique(labels, return_inverse=True)
-    compact = compact.reshape(height, width).astype(np.int64)
+    ids, compact = compact_labels(labels)
+    compact = compact.astype(np.int64, copy=False)
     if ids.size == 0 or (ids.size == 1 and ids[0] == 0):
         empty = np.zeros(0, np.int64)
         return {"x": empty, "y": empty, "start": empty, "label": empty, "area": np.zeros(0, float)}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import ndimage
+import shapely
 from shapely.geometry import MultiPolygon, box
 
-from ..geometry import as_multipolygon, clean_region, iso_region
-from .fields import closing_field, spacing_offset_um
+from ..geometry import as_multipolygon, clean_region, iso_region, polygon_parts
+from .fields import closing_field, smooth, spacing_offset_um
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,22 @@ def snap_to_frame(region: MultiPolygon, frame: MultiPolygon, tolerance_um: float
     if region.is_empty or frame.is_empty or tolerance_um <= 0:
         return region
     band = frame.boundary.buffer(tolerance_um, quad_segs=4).intersection(frame)
-    grown = region.buffer(tolerance_um, quad_segs=4).intersection(band)
-    return as_multipolygon(region.union(grown))
+    # Only the region within 2 tolerances of the outline can reach the band: buffer that part
+    # (cut 3 tolerances out, so the cut's own buffer stays out of the band) and union the
+    # grown band with the parts it touches; the other parts stay as they are. The same
+    # region as buffering and uniting the whole one, at the cost of the border only.
+    reach = frame.boundary.buffer(3 * tolerance_um, quad_segs=4)
+    parts = np.array(polygon_parts(region), dtype=object)
+    near = shapely.intersects(parts, reach)
+    if not near.any():
+        return region
+    cut = shapely.intersection(shapely.union_all(parts[near]), reach)
+    grown = cut.buffer(tolerance_um, quad_segs=4).intersection(band)
+    if grown.is_empty:
+        return region
+    touched = near & shapely.intersects(parts, grown)
+    merged = polygon_parts(shapely.union_all([*parts[touched], grown]))
+    return MultiPolygon([*parts[~touched], *merged])
 
 
 def tissue_region(
@@ -61,7 +75,7 @@ def tissue_region(
         return MultiPolygon()
     depth = closing_field(xy_um, extent_um, raster_um, closing_um)
     if outline_smoothing_um > 0:
-        depth = ndimage.gaussian_filter(depth, outline_smoothing_um / raster_um)
+        depth = smooth(depth, outline_smoothing_um / raster_um)
     if edge_offset_um is None:
         hull = iso_region(depth, closing_um, raster_um).intersection(image)
         density = len(xy_um) / max(hull.area, 1.0) * 1e6

@@ -206,7 +206,8 @@ def lfunction_figure(lfunction: pd.DataFrame, title: str | None = None) -> Figur
     Parameters
     ----------
     lfunction : DataFrame ``phenotype, radius_um, L_minus_r_um, envelope_low_um,
-        envelope_high_um, computable, reason`` (the spatial step's lfunction.tsv)
+        envelope_high_um, envelope, envelope_level, permutations, computable, reason`` (the
+        spatial step's lfunction.tsv)
     title : str or None
 
     Returns
@@ -240,8 +241,7 @@ def lfunction_figure(lfunction: pd.DataFrame, title: str | None = None) -> Figur
             lo = rows["envelope_low_um"].to_numpy(float) - r
             hi = rows["envelope_high_um"].to_numpy(float) - r
             if np.isfinite(lo).any():
-                n = int(rows["permutations"].iloc[0])
-                ax.fill_between(r, lo, hi, color="0.85", label=f"random labelling ({n} perm.)")
+                ax.fill_between(r, lo, hi, color="0.85", label=_envelope_label(rows.iloc[0]))
             ax.plot(
                 r, rows["L_minus_r_um"], marker="o", ms=3, color=colours[name], label="observed"
             )
@@ -254,6 +254,14 @@ def lfunction_figure(lfunction: pd.DataFrame, title: str | None = None) -> Figur
         ax.set_visible(False)
     fig.suptitle(title or "Cross L-function (above 0: attraction, below: avoidance)", fontsize=11)
     return fig
+
+
+def _envelope_label(row: pd.Series) -> str:
+    """Legend of the random-labelling band: its method and pointwise level."""
+    level = f"{100 * float(row['envelope_level']):.0f} %"
+    if row["envelope"] == "permutations":
+        return f"random labelling ({int(row['permutations'])} perm., {level})"
+    return f"random labelling ({level}, closed form)"
 
 
 def spatial_figures(

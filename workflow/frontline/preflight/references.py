@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PHENOTYPE, MARKER = "phenotype", "marker"
 RESERVED = ("other", "ambiguous")  # phenotypes the workflow itself gives
+POOLED = (ALL_IMMUNE,)  # the spatial step's pool of the immune lineage
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ REFERENCES = (
     Reference(
         "front.tumor_phenotype", PHENOTYPE, "value", what="the phenotype of your tumour cells"
     ),
-    Reference("spatial.immune_types", PHENOTYPE, "items", also=(ALL_IMMUNE,)),
-    Reference("spatial.call.phenotype", PHENOTYPE, "value", also=(ALL_IMMUNE,)),
+    Reference("spatial.immune_types", PHENOTYPE, "items", also=POOLED),
+    Reference("spatial.call.phenotype", PHENOTYPE, "value", also=POOLED),
     Reference("evaluation.phenotype_map", PHENOTYPE, "keys", also=RESERVED),
     Reference("segmentation.nuclear_channel", MARKER, "value", what="the image's nuclear channel"),
     Reference("phenotyping.phenotypes.*.positive", MARKER, "items"),

@@ -10,8 +10,10 @@ stages on one sample, each a module:
 - :mod:`.densities`: cells per mm² of tissue in signed-distance bands and in the regions;
 - :mod:`.neighbours`: nearest tumor cell, neighbour counts, kNN compositions and cellular
   neighbourhoods, mixing score;
+- :mod:`.pairs`: one pass over every pair of cells within the largest radius, counting what
+  the neighbour counts, mixing score, enrichment and L-function need;
 - :mod:`.lfunction`: cross L-function of each immune type around tumor cells and its
-  random-labelling envelope;
+  random-labelling envelope (closed form, or permutations);
 - :mod:`.enrichment`: neighbourhood enrichment z-scores in closed form;
 - :mod:`.call`: the immune phenotype call (inflamed, excluded, desert) and its evidence;
 - :mod:`.summary`: the flat ``summary.json`` dict.
@@ -48,10 +50,15 @@ from .distances import (
 )
 from .enrichment import enrichment_moments, nhood_enrichment, radius_graph_counts
 from .lfunction import (
+    ENVELOPES,
     add_envelopes,
+    closed_form_band,
+    closed_form_envelope,
     cross_l_function,
     l_function_envelope,
     lfunction_table,
+    relabelled_l_functions,
+    relabelling_moments,
     window_edge_distance,
 )
 from .neighbours import (
@@ -64,6 +71,7 @@ from .neighbours import (
     neighbour_counts,
     neighbourhood_table,
 )
+from .pairs import MOMENTS, PairCounts, pair_counts
 from .params import Params
 from .step import TABLES, SpatialResult, Timings, analyze
 from .summary import summarize
@@ -72,10 +80,13 @@ __all__ = [
     "ALL_CELLS",
     "ALL_IMMUNE",
     "CALLS",
+    "ENVELOPES",
     "FRONT_WINDOW",
+    "MOMENTS",
     "REGIONS",
     "TABLES",
     "DistanceMap",
+    "PairCounts",
     "Params",
     "SpatialResult",
     "Timings",
@@ -88,6 +99,8 @@ __all__ = [
     "call_evidence",
     "call_summary",
     "cellular_neighbourhoods",
+    "closed_form_band",
+    "closed_form_envelope",
     "cross_l_function",
     "distance_map",
     "enrichment_moments",
@@ -105,10 +118,13 @@ __all__ = [
     "nhood_enrichment",
     "not_computable",
     "padded_front_points",
+    "pair_counts",
     "poisson_interval",
     "phenotype_groups",
     "radius_graph_counts",
     "refine_front_distance",
+    "relabelled_l_functions",
+    "relabelling_moments",
     "region_areas_mm2",
     "region_densities",
     "signed_distance",

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import shapely
+from numba import njit
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -211,9 +212,7 @@ class DistanceMap:
         return codes
 
 
-def distance_map(
-    regions: Regions, raster_um: float, step_um: float = 0.5, chunk_rows: int = 256
-) -> DistanceMap:
+def distance_map(regions: Regions, raster_um: float, step_um: float = 0.5) -> DistanceMap:
     """Rasterise tissue and tumor and compute every tissue pixel's signed distance to the front.
 
     The front is drawn into the raster and a Euclidean distance transform finds, for every
@@ -244,21 +243,16 @@ def distance_map(
     nearest = ndimage.distance_transform_edt(free, return_distances=False, return_indices=True)
     del free
     # for every front pixel, the front point nearest to its centre; then for every pixel, that
-    # point of its nearest front pixel (the row-index array is reused for this map)
-    fr, fc = np.unique(np.c_[r, c], axis=0).T
+    # point of its nearest front pixel
+    front_pixels = np.unique(r * shape[1] + c)  # sorted by row, then column
+    fr, fc = front_pixels // shape[1], front_pixels % shape[1]
     _, k = cKDTree(pts).query(np.c_[(fc + 0.5) * raster_um, (fr + 0.5) * raster_um])
     point_of_front_pixel = np.zeros(shape, dtype=np.int32)
     point_of_front_pixel[fr, fc] = k
-    index = nearest[0]
-    xc = (np.arange(shape[1]) + 0.5) * raster_um
-    for r0 in range(0, shape[0], chunk_rows):
-        r1 = min(r0 + chunk_rows, shape[0])
-        kk = point_of_front_pixel[nearest[0, r0:r1], nearest[1, r0:r1]]
-        index[r0:r1] = kk
-        yc = ((np.arange(r0, r1) + 0.5) * raster_um)[:, None]
-        d = np.hypot(xc[None, :] - pts[kk, 0], yc - pts[kk, 1]).astype(np.float32)
-        d[tumor[r0:r1]] *= -1
-        dist[r0:r1] = np.where(tissue[r0:r1], d, np.float32(np.nan))
+    index = nearest[0]  # the row-index array is reused for the map of front points
+    _pixel_distances(
+        nearest, point_of_front_pixel, pts, tumor, tissue, float(raster_um), dist, index
+    )
     del point_of_front_pixel
     return DistanceMap(
         dist_um=dist,
@@ -268,6 +262,22 @@ def distance_map(
         front_points=pts,
         front_index=index.astype(np.int32, copy=False),
     )
+
+
+@njit(nogil=True, cache=True)
+def _pixel_distances(nearest, point_of_front_pixel, pts, tumor, tissue, raster_um, dist, index):
+    """Each pixel's front point (that of its nearest front pixel) into ``index``, and in the
+    tissue the float32 distance from the pixel centre to it into ``dist``, negative in the tumor.
+    ``index`` may be ``nearest[0]``: each pixel reads its own entry before writing it."""
+    rows, cols = tissue.shape
+    for r in range(rows):
+        yc = (r + 0.5) * raster_um
+        for c in range(cols):
+            k = point_of_front_pixel[nearest[0, r, c], nearest[1, r, c]]
+            index[r, c] = k
+            if tissue[r, c]:
+                d = np.float32(np.hypot((c + 0.5) * raster_um - pts[k, 0], yc - pts[k, 1]))
+                dist[r, c] = -d if tumor[r, c] else d
 
 
 def padded_front_points(front: shapely.MultiLineString, step_um: float, pad: int) -> np.ndarray:
@@ -297,7 +307,6 @@ def refine_front_distance(
     points: np.ndarray,
     start: np.ndarray,
     window: int | None = None,
-    chunk: int = 20_000,
 ) -> np.ndarray:
     """Distance from each point to the nearest of ``points[start - window : start + window + 1]``.
 
@@ -317,13 +326,28 @@ def refine_front_distance(
     (N,) float, µm
     """
     window = FRONT_WINDOW if window is None else window
-    out = np.empty(len(xy_um))
-    offsets = np.arange(-window, window + 1)
-    for i0 in range(0, len(xy_um), chunk):
-        i1 = min(i0 + chunk, len(xy_um))
-        idx = np.clip(start[i0:i1, None] + offsets[None, :], 0, len(points) - 1)
-        d = np.hypot(points[idx, 0] - xy_um[i0:i1, 0, None], points[idx, 1] - xy_um[i0:i1, 1, None])
-        out[i0:i1] = d.min(axis=1)
+    xy_um = np.ascontiguousarray(xy_um, dtype=float).reshape(-1, 2)
+    points = np.ascontiguousarray(points, dtype=float).reshape(-1, 2)
+    return _nearest_in_window(xy_um, points, np.asarray(start, dtype=np.int64), int(window))
+
+
+@njit(nogil=True, cache=True)
+def _nearest_in_window(xy, points, start, window):
+    """Per point, the distance to the nearest of points[start - window : start + window + 1]
+    (indices clipped to the array): the nearest by squared distance, then its hypot."""
+    out = np.empty(len(xy))
+    last = len(points) - 1
+    for i in range(len(xy)):
+        x, y = xy[i, 0], xy[i, 1]
+        best, bx, by = np.inf, np.inf, np.inf
+        for o in range(-window, window + 1):
+            j = min(max(start[i] + o, 0), last)
+            dx = points[j, 0] - x
+            dy = points[j, 1] - y
+            d2 = dx * dx + dy * dy
+            if d2 < best:
+                best, bx, by = d2, dx, dy
+        out[i] = np.hypot(bx, by)
     return out
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
-from .common import not_computable
-from .distances import spatial_order
+from .common import not_computable, type_codes
+from .pairs import PairCounts, pair_counts
 
 
 def _falling(n, k):
@@ -78,39 +77,34 @@ def radius_graph_counts(
     n_types: int,
     radius_um: float,
     workers: int = 1,
-    trees: list | None = None,
+    pairs: PairCounts | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Type-pair counts and degree moments of the radius graph (no self-loops).
 
-    The pair counts and S0 come from dual-tree pair counts; Q needs every cell's degree (a
-    neighbour search per cell). The variance is a small difference of large terms, so Q must
-    be exact (estimating it from half of the cells moves z-scores by a few %).
+    The variance is a small difference of large terms, so Q must be exact (estimating it from
+    half of the cells moves z-scores by a few %): every cell's degree is counted
+    (:func:`frontline.spatial.pairs.pair_counts`).
+
+    Parameters
+    ----------
+    xy_um : (N, 2) float, µm
+    codes : (N,) int type codes in [0, n_types)
+    radius_um : float, µm
+    pairs : counts of the same cells by ``codes`` that include ``radius_um`` (None: counted here)
 
     Returns
     -------
     pair_counts : (T, T) float, ordered pairs (i of type a, j of type b) within ``radius_um``
     degree_sum, degree_pairs : S0 = sum d_i, Q = sum d_i (d_i - 1)
     """
-    xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
-    codes = np.asarray(codes)
-    trees = trees if trees is not None else [cKDTree(xy_um[codes == a]) for a in range(n_types)]
+    if pairs is None:
+        pairs = pair_counts(xy_um, np.asarray(codes, dtype=np.int64), [radius_um], workers=workers)
+    k = pairs.radius_index(radius_um)
     counts = np.zeros((n_types, n_types))
-    for a in range(n_types):
-        for b in range(a, n_types):
-            if trees[a].n == 0 or trees[b].n == 0:
-                continue
-            c = float(trees[a].count_neighbors(trees[b], radius_um))
-            if a == b:
-                c -= trees[a].n
-            counts[a, b] = counts[b, a] = c
-    probe = xy_um[spatial_order(xy_um)]  # nearby queries in a row: 3x faster on shuffled tables
-    degree = (
-        cKDTree(xy_um)
-        .query_ball_point(probe, radius_um, return_length=True, workers=workers)
-        .astype(float)
-        - 1
-    )
-    return counts, float(counts.sum()), float((degree * (degree - 1)).sum())
+    present = np.asarray(pairs.names, dtype=np.int64)
+    counts[np.ix_(present, present)] = pairs.pairs[:, :, k]
+    s0 = float(counts.sum())
+    return counts, s0, float(pairs.degree_squares[k]) - s0
 
 
 def nhood_enrichment(
@@ -119,7 +113,7 @@ def nhood_enrichment(
     radius_um: float,
     min_cells: int,
     workers: int = 1,
-    trees: dict | None = None,
+    pairs: PairCounts | None = None,
 ) -> pd.DataFrame:
     """Neighbourhood enrichment z-scores, closed form (no permutations).
 
@@ -129,7 +123,9 @@ def nhood_enrichment(
     phenotype : (N,) str
     radius_um : float, radius graph, µm
     min_cells : types with fewer cells are marked not computable (z NaN)
-    trees : optional dict phenotype -> cKDTree of its cells (shared with other statistics)
+    workers : threads of the pair count
+    pairs : optional :class:`frontline.spatial.pairs.PairCounts` of the same cells that
+        include ``radius_um`` (shared with other statistics)
 
     Returns
     -------
@@ -137,13 +133,13 @@ def nhood_enrichment(
     zscore, computable, reason``.
     """
     phenotype = np.asarray(phenotype).astype(str)
-    names, codes = np.unique(phenotype, return_inverse=True)
-    by_code = None
-    if trees is not None:
-        by_code = [
-            trees[n] if n in trees else cKDTree(xy_um[codes == a]) for a, n in enumerate(names)
-        ]
-    counts, s0, q = radius_graph_counts(xy_um, codes, len(names), radius_um, workers, by_code)
+    names, codes = type_codes(phenotype)
+    if pairs is None:
+        pairs = pair_counts(xy_um, phenotype, [radius_um], workers=workers)
+    k = pairs.radius_index(radius_um)
+    counts = pairs.pairs[:, :, k].astype(float)  # pairs.names are the sorted phenotypes
+    s0 = float(counts.sum())
+    q = float(pairs.degree_squares[k]) - s0
     n_a = np.bincount(codes, minlength=len(names))
     expected, sd = enrichment_moments(counts, n_a, s0, q)
     rows = []

@@ -2,8 +2,8 @@
 neighbourhoods and the mixing score.
 
 - nearest tumor cell per immune type (median and quantiles; ``nearest_tumor.tsv``);
-- mean number of cells of each type within ``radii_um`` of each immune type (dual-tree pair
-  counts, :meth:`scipy.spatial.cKDTree.count_neighbors`; ``neighbours.tsv``);
+- mean number of cells of each type within ``radii_um`` of each immune type
+  (``neighbours.tsv``);
 - neighbourhood composition: fractions of each phenotype among the ``neighbourhood_k`` nearest
   neighbours; cellular neighbourhoods: k-means (``n_neighbourhoods``, seeded) on the
   compositions, fitted on at most 50,000 cells and applied to all; neighbourhood 1 is the one
@@ -11,7 +11,8 @@ neighbourhoods and the mixing score.
 - mixing score (Keren et al. 2018): immune-tumor pairs / immune-immune pairs within
   ``mixing_radius_um``; per type: type-tumor pairs / type-immune pairs (``mixing.tsv``).
 
-The statistics share KD-trees of each phenotype's cells through a ``trees`` dict.
+The neighbour counts and the mixing score read their pair counts from one pass over every
+pair of cells (:func:`frontline.spatial.pairs.pair_counts`), shared with the other statistics.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .common import ALL_IMMUNE, not_computable
+from .common import ALL_IMMUNE, not_computable, type_codes
+from .pairs import PairCounts, pair_counts
 
 KMEANS_FIT_CELLS = 50_000
+KNN_CHUNK = 131_072  # cells per k-nearest-neighbour query
 NEIGHBOURHOOD_COLUMNS = ["neighbourhood", "n_cells", "phenotype", "mean_fraction"]
 
 
@@ -118,7 +121,7 @@ def neighbour_counts(
     neighbour_types: Sequence[str],
     radii_um: Sequence[float],
     min_cells: int,
-    trees: dict | None = None,
+    pairs: PairCounts | None = None,
 ) -> pd.DataFrame:
     """Mean number of cells of each type within each radius of the cells of each query type.
 
@@ -129,38 +132,32 @@ def neighbour_counts(
     query_types, neighbour_types : lists of phenotypes
     radii_um : increasing radii, µm
     min_cells : query types with fewer cells are not computable
+    pairs : optional :class:`frontline.spatial.pairs.PairCounts` of the same cells that
+        include ``radii_um`` (shared with other statistics; None: counted here)
 
     Returns
     -------
     DataFrame: ``phenotype, neighbour_phenotype, radius_um, mean_count, n_cells, computable,
-    reason``. A cell does not count itself. ``trees`` (dict phenotype -> cKDTree of its
-    cells, filled as needed) lets several statistics share their KD-trees.
+    reason``. A cell does not count itself.
     """
-    xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     phenotype = np.asarray(phenotype).astype(str)
     radii = np.sort(np.asarray(radii_um, dtype=float))
-    trees = {} if trees is None else trees
-
-    def tree(name):
-        if name not in trees:
-            trees[name] = cKDTree(xy_um[phenotype == name])
-        return trees[name]
-
+    if pairs is None:
+        pairs = pair_counts(xy_um, phenotype, radii)
+    names, codes = type_codes(phenotype)
+    n_of = dict(zip(names.tolist(), np.bincount(codes, minlength=len(names)).tolist()))
     rows = []
     for a in query_types:
-        n_a = int((phenotype == a).sum())
+        n_a = n_of.get(a, 0)
         reason = "" if n_a >= min_cells else not_computable(a, n_a, min_cells)
         for b in neighbour_types:
-            n_b = int((phenotype == b).sum())
+            n_b = n_of.get(b, 0)
             if reason:
                 means = np.full(len(radii), np.nan)
             elif n_b == 0:
                 means = np.zeros(len(radii))
             else:
-                pairs = np.asarray(tree(a).count_neighbors(tree(b), radii), dtype=float)
-                if a == b:
-                    pairs -= n_a
-                means = pairs / n_a
+                means = np.array([pairs.count(a, b, r) for r in radii], dtype=float) / n_a
             for r, m in zip(radii, means):
                 rows.append(
                     {
@@ -196,11 +193,17 @@ def knn_composition(
     k = min(k, n - 1)
     if k < 1:
         return np.zeros((n, n_types), dtype=np.float32)
-    _, idx = cKDTree(xy_um).query(xy_um, k=k + 1, workers=workers)
-    neigh = np.asarray(codes, dtype=np.int64)[idx[:, 1:]]
-    flat = (np.arange(n, dtype=np.int64)[:, None] * n_types + neigh).ravel()
-    comp = np.bincount(flat, minlength=n * n_types).reshape(n, n_types).astype(np.float32)
-    return comp / k
+    tree = cKDTree(xy_um)
+    codes = np.asarray(codes, dtype=np.int64)
+    comp = np.empty((n, n_types), dtype=np.float32)
+    for i0 in range(0, n, KNN_CHUNK):  # in chunks: the neighbour lists of a million cells
+        i1 = min(i0 + KNN_CHUNK, n)  # (with distances) would take 200 MB at once
+        _, idx = tree.query(xy_um[i0:i1], k=k + 1, workers=workers)
+        rows = np.arange(i1 - i0, dtype=np.int64)[:, None] * n_types
+        flat = (rows + codes[idx[:, 1:]]).ravel()
+        counts = np.bincount(flat, minlength=(i1 - i0) * n_types).reshape(i1 - i0, n_types)
+        comp[i0:i1] = counts.astype(np.float32) / k
+    return comp
 
 
 def cellular_neighbourhoods(
@@ -259,26 +262,30 @@ def mixing_scores(
     tumor_phenotype: str,
     radius_um: float,
     min_cells: int,
-    trees: dict | None = None,
+    pairs: PairCounts | None = None,
 ) -> pd.DataFrame:
     """Mixing score (Keren et al. 2018) overall and per immune type.
 
     overall = immune-tumor pairs / immune-immune pairs within ``radius_um`` (unordered pairs);
     per type = type-tumor pairs / type-immune pairs (the type's own cell excluded).
+    ``pairs``: optional :class:`frontline.spatial.pairs.PairCounts` of the same cells that
+    include ``radius_um`` (None: counted here).
 
     Returns
     -------
     DataFrame: ``phenotype (all_immune or a type), n_cells, tumor_pairs, immune_pairs,
     mixing_score, computable, reason``.
     """
-    xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     phenotype = np.asarray(phenotype).astype(str)
-    immune = np.isin(phenotype, list(immune_lineage))
-    tumor = phenotype == tumor_phenotype
-    n_tumor = int(tumor.sum())
-    trees = {} if trees is None else trees
-    tree_t = trees[tumor_phenotype] if tumor_phenotype in trees else cKDTree(xy_um[tumor])
-    tree_i = cKDTree(xy_um[immune])
+    lineage = list(dict.fromkeys(immune_lineage))  # each type once
+    immune = np.isin(phenotype, lineage)
+    n_tumor = int((phenotype == tumor_phenotype).sum())
+    if pairs is None:
+        pairs = pair_counts(xy_um, phenotype, [radius_um])
+
+    def count(a, b):
+        return float(pairs.count(a, b, radius_um))
+
     rows = []
     for name in [ALL_IMMUNE, *immune_types]:
         sel = immune if name == ALL_IMMUNE else phenotype == name
@@ -291,15 +298,14 @@ def mixing_scores(
         it = ii = np.nan
         score = np.nan
         if not reason:
-            tree_a = (
-                tree_i
-                if name == ALL_IMMUNE
-                else (trees[name] if name in trees else cKDTree(xy_um[sel]))
-            )
-            it = float(tree_a.count_neighbors(tree_t, radius_um))
-            ii = float(tree_a.count_neighbors(tree_i, radius_um)) - n
             if name == ALL_IMMUNE:
-                ii /= 2.0
+                it = sum(count(a, tumor_phenotype) for a in lineage)
+                ii = sum(count(a, b) for a in lineage for b in lineage) / 2.0
+            else:
+                it = count(name, tumor_phenotype)
+                # pairs with the other immune cells; a type outside the lineage loses its own
+                # n cells, as a tree count of type-immune pairs minus n does
+                ii = sum(count(name, b) for b in lineage) - (0 if name in lineage else n)
             if ii > 0:
                 score = it / ii
             else:

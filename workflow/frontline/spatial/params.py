@@ -31,6 +31,8 @@ class Params:
     n_neighbourhoods: int
     lfunction_radii_um: tuple
     permutations: int
+    envelope: str
+    envelope_level: float
     mixing_radius_um: float
     enrichment_radius_um: float
     raster_um: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .common import ALL_IMMUNE, type_codes
 from .densities import band_densities, band_edges, region_densities
 from .distances import DistanceMap, distance_map, locate_cells, spatial_order
 from .enrichment import nhood_enrichment
@@ -25,6 +27,7 @@ from .neighbours import (
     neighbour_counts,
     neighbourhood_table,
 )
+from .pairs import pair_counts
 from .params import Params
 from .states import state_summary
 from .summary import summarize
@@ -65,8 +68,10 @@ class SpatialResult:
     enrichment: pd.DataFrame
     summary: dict
     distance_map: DistanceMap | None = None
-    timings_s: dict = field(default_factory=dict)  # wall-clock seconds per stage
-    cpu_s: dict = field(default_factory=dict)  # CPU seconds (all threads) per stage
+    # wall-clock and CPU seconds (the whole process's, all threads) per stage; nearest_tumor
+    # and knn_composition run in a background thread beside distance_map .. densities
+    timings_s: dict = field(default_factory=dict)
+    cpu_s: dict = field(default_factory=dict)
 
 
 class Timings:
@@ -109,15 +114,15 @@ def analyze(
 
     Returns
     -------
-    :class:`SpatialResult`, cells in the input's row order. ``params.permutations`` = 0 skips
-    the L-function envelope.
+    :class:`SpatialResult`, cells in the input's row order. ``params.envelope`` = ``none``
+    (or ``permutations`` with ``params.permutations`` = 0) skips the L-function envelope.
     """
     p, timings = params, Timings()
     lineage = tuple(immune_lineage) if immune_lineage is not None else tuple(p.immune_types)
     row_order = spatial_order(cells[["x_um", "y_um"]].to_numpy(dtype=float))
     out = cells.iloc[row_order].reset_index(drop=True)
     xy = out[["x_um", "y_um"]].to_numpy(dtype=float)
-    phen = out["phenotype"].astype(str).to_numpy()
+    phen = out["phenotype"].to_numpy().astype(str)  # fixed-width strings: fast comparisons
     groups = {
         k: (g[0], g[1], *(np.asarray(m)[row_order] for m in g[2:]))
         for k, g in (groups or {}).items()
@@ -125,24 +130,28 @@ def analyze(
     _warn_without_front(regions, sample)
     _warn_absent_types(phen, p, sample)
 
-    with timings("distance_map"):
-        dmap = distance_map(regions, p.raster_um, p.front_step_um)
-    with timings("cell_distances"):
-        for column, values in locate_cells(
-            xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
-        ).items():
-            out[column] = values
-    with timings("nearest_tumor"):
-        out["dist_nearest_tumor_um"] = nearest_tumor_distances(
-            xy, phen == p.tumor_phenotype, p.workers
-        )
-    with timings("densities"):
-        densities, region_table = _densities(out, phen, dmap, p, lineage, groups)
-    trees = {}  # KD-tree of each phenotype's cells, shared by the statistics below
+    with ThreadPoolExecutor(1) as background:
+        # the searches among cells need only positions and phenotypes: they run beside the
+        # raster stages (mostly one thread each) instead of after them
+        searches = background.submit(_searches, xy, phen, p, timings)
+        with timings("distance_map"):
+            dmap = distance_map(regions, p.raster_um, p.front_step_um)
+        with timings("cell_distances"):
+            for column, values in locate_cells(
+                xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
+            ).items():
+                out[column] = values
+        with timings("densities"):
+            densities, region_table = _densities(out, phen, dmap, p, lineage, groups)
+        out["dist_nearest_tumor_um"], composition = searches.result()
+    in_tissue = out["in_tissue"].to_numpy()
+    with timings("pair_counts"):  # one pass, shared by every statistic of cell pairs below
+        edge, pairs = _pair_counts(xy, phen, in_tissue, regions, p)
     with timings("neighbour_counts"):
-        nearest, neighbours = _neighbours(out, xy, phen, p, trees)
-    out["neighbourhood"], neighbourhoods = _neighbourhoods(xy, phen, p, timings)
-    lfunction = _lfunction(xy, phen, out["in_tissue"].to_numpy(), regions, dmap, p, timings)
+        nearest, neighbours = _neighbours(out, xy, phen, p, pairs)
+    with timings("kmeans"):
+        out["neighbourhood"], neighbourhoods = _neighbourhoods(phen, composition, p)
+    lfunction = _lfunction(xy, phen, in_tissue, edge, dmap, p, pairs, timings)
     with timings("mixing"):
         mixing = mixing_scores(
             xy,
@@ -152,11 +161,11 @@ def analyze(
             p.tumor_phenotype,
             p.mixing_radius_um,
             p.min_cells,
-            trees,
+            pairs,
         )
     with timings("enrichment"):
         enrichment = nhood_enrichment(
-            xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, trees
+            xy, phen, p.enrichment_radius_um, p.min_cells, p.workers, pairs
         )
     with timings("nests"):
         nests = nest_counts(regions, xy, phen == p.tumor_phenotype, np.isin(phen, lineage))
@@ -213,11 +222,19 @@ def nest_counts(
     tumor_n = np.zeros(len(parts), dtype=int)
     immune_n = np.zeros(len(parts), dtype=int)
     if parts:
+        # candidates by bounding box, then each nest's prepared point-in-polygon test (a
+        # predicate query of the tree tests every candidate against an unprepared polygon)
         tree = shapely.STRtree(parts)
         for mask, counts in ((is_tumor, tumor_n), (is_immune, immune_n)):
-            pts = shapely.points(xy_um[mask])
-            _, nest_idx = tree.query(pts, predicate="within")
-            counts += np.bincount(nest_idx, minlength=len(parts))
+            xy = xy_um[mask]
+            point_idx, nest_idx = tree.query(shapely.points(xy))
+            order = np.argsort(nest_idx, kind="stable")
+            point_idx, nest_idx = point_idx[order], nest_idx[order]
+            starts = np.searchsorted(nest_idx, np.arange(len(parts) + 1))
+            for j, part in enumerate(parts):
+                cand = point_idx[starts[j] : starts[j + 1]]
+                if len(cand):
+                    counts[j] = np.count_nonzero(shapely.contains_xy(part, *xy[cand].T))
     area_mm2 = table["area_um2"].to_numpy(dtype=float) / 1e6
     return table.assign(
         n_tumor_cells=tumor_n,
@@ -247,7 +264,7 @@ def _warn_without_front(regions, sample):
 def _warn_absent_types(phen, p, sample):
     """A type the config names that has no cell here: said, not a silent 0."""
     named = dict.fromkeys([*p.immune_types, p.call["phenotype"], p.tumor_phenotype])
-    absent = [t for t in named if not np.any(phen == t)]
+    absent = [t for t in named if t != ALL_IMMUNE and not np.any(phen == t)]
     if absent:
         log.warning(
             "%sno cells of the phenotype(s) %s that the config names (spatial.immune_types, "
@@ -258,15 +275,24 @@ def _warn_absent_types(phen, p, sample):
         )
 
 
-def _neighbourhoods(xy, phen, p, timings):
-    """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
-    names, codes = np.unique(phen, return_inverse=True)
+def _searches(xy, phen, p, timings):
+    """Distance to the nearest tumor cell and the kNN composition of every cell (None with
+    too few cells for neighbourhoods)."""
+    with timings("nearest_tumor"):
+        nearest = nearest_tumor_distances(xy, phen == p.tumor_phenotype, p.workers)
     if len(xy) < max(p.n_neighbourhoods, p.neighbourhood_k + 1, p.min_cells):
-        return np.zeros(len(xy), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
+        return nearest, None
     with timings("knn_composition"):
-        comp = knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
-    with timings("kmeans"):
-        return neighbourhood_table(comp, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
+        names, codes = type_codes(phen)
+        return nearest, knn_composition(xy, codes, len(names), p.neighbourhood_k, p.workers)
+
+
+def _neighbourhoods(phen, composition, p):
+    """Cellular neighbourhood of each cell (0: too few cells) and their compositions."""
+    if composition is None:
+        return np.zeros(len(phen), dtype=int), pd.DataFrame([], columns=NEIGHBOURHOOD_COLUMNS)
+    names = type_codes(phen)[0]
+    return neighbourhood_table(composition, names, p.n_neighbourhoods, p.seed, p.tumor_phenotype)
 
 
 def _densities(out, phen, dmap, p, lineage, groups):
@@ -280,7 +306,20 @@ def _densities(out, phen, dmap, p, lineage, groups):
     return bands, regions
 
 
-def _neighbours(out, xy, phen, p, trees):
+def _pair_counts(xy, phen, in_tissue, regions, p):
+    """The cells' distances to the tissue outline and their pair counts at every radius."""
+    radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
+    edge = window_edge_distance(
+        xy, regions.tissue, in_tissue, radii[-1], p.front_step_um, p.workers
+    )
+    every = (*p.radii_um, *radii, p.mixing_radius_um, p.enrichment_radius_um)
+    pairs = pair_counts(
+        xy, phen, every, in_tissue, edge, p.immune_types, p.tumor_phenotype, p.workers
+    )
+    return edge, pairs
+
+
+def _neighbours(out, xy, phen, p, pairs):
     """The nearest-tumor-cell table and the neighbour counts (tumor cells counted first)."""
     n_tumor = int((phen == p.tumor_phenotype).sum())
     nearest = nearest_tumor_table(
@@ -288,22 +327,28 @@ def _neighbours(out, xy, phen, p, trees):
     )
     others = [t for t in pd.unique(phen) if t != p.tumor_phenotype]
     counts = neighbour_counts(
-        xy, phen, p.immune_types, [p.tumor_phenotype, *others], p.radii_um, p.min_cells, trees
+        xy, phen, p.immune_types, [p.tumor_phenotype, *others], p.radii_um, p.min_cells, pairs
     )
     return nearest, counts
 
 
-def _lfunction(xy, phen, in_tissue, regions, dmap, p, timings):
-    """The L-function table, with its envelope when ``p.permutations`` > 0."""
+def _lfunction(xy, phen, in_tissue, edge, dmap, p, pairs, timings):
+    """The L-function table, with its envelope (``p.envelope``)."""
     with timings("lfunction"):
         area = float(dmap.tissue.sum()) * p.raster_um**2
         radii = np.sort(np.asarray(p.lfunction_radii_um, dtype=float))
-        edge = window_edge_distance(
-            xy, regions.tissue, in_tissue, radii[-1], p.front_step_um, p.workers
-        )
         args = (xy, phen, edge, in_tissue, area, p.immune_types, p.tumor_phenotype)
-        table = lfunction_table(*args, radii, p.min_cells)
-    if p.permutations <= 0:
+        table = lfunction_table(*args, radii, p.min_cells, pairs)
+    if p.envelope == "none" or (p.envelope == "permutations" and p.permutations <= 0):
         return table
     with timings("lfunction_envelope"):
-        return add_envelopes(table, *args, p.permutations, p.seed)
+        return add_envelopes(
+            table,
+            *args,
+            envelope=p.envelope,
+            level=p.envelope_level,
+            permutations=p.permutations,
+            seed=p.seed,
+            pairs=pairs,
+            workers=p.workers,
+        )

@@ -1,0 +1,74 @@
+"""The front's rasters and outlines: compiled distance transform and smoothing, frame snap."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from frontline.front.fields import distance_transform
+
+
+@pytest.mark.parametrize(
+    "shape, background, raster_um",
+    [
+        ((7, 5), 0.3, 2.0),
+        ((300, 411), 0.01, 2.0),  # sparse background: long parabola envelopes
+        ((120, 130), 0.999, 4.0),  # almost all background
+        ((64, 1), 0.2, 2.0),  # one column
+        ((1, 64), 0.2, 2.0),  # one row
+        ((200, 300), 0.0005, 1.0),  # whole columns without background
+    ],
+)
+def test_distance_transform_is_scipys_bit_for_bit(shape, background, raster_um):
+    rng = np.random.default_rng(sum(shape))
+    mask = rng.random(shape) >= background
+    mask[rng.integers(shape[0]), rng.integers(shape[1])] = False  # at least one background pixel
+    expected = ndimage.distance_transform_edt(mask, sampling=raster_um)
+    assert np.array_equal(distance_transform(mask, raster_um), expected)
+
+
+def test_distance_transform_at_any_pixel_size_and_without_background():
+    rng = np.random.default_rng(5)
+    mask = rng.random((257, 190)) > 0.002
+    mask[3, 4] = False
+    got = distance_transform(mask, 0.37)
+    np.testing.assert_allclose(got, ndimage.distance_transform_edt(mask, sampling=0.37), rtol=1e-14)
+    # a lone background pixel in the corner: the distances are the exact Euclidean ones
+    lone = np.ones((40, 30), dtype=bool)
+    lone[0, 0] = False
+    rows, cols = np.indices(lone.shape)
+    np.testing.assert_allclose(
+        distance_transform(lone, 2.0), 2.0 * np.hypot(rows, cols), rtol=1e-15
+    )
+    everywhere = np.ones((5, 6), dtype=bool)  # no background: scipy's answer
+    assert np.array_equal(
+        distance_transform(everywhere, 2.0),
+        ndimage.distance_transform_edt(everywhere, sampling=2.0),
+    )
+
+
+def test_snap_to_frame_equals_buffering_the_whole_region():
+    import shapely
+    from shapely.geometry import MultiPolygon, Point, box
+
+    from frontline.front import snap_to_frame
+    from frontline.geometry import as_multipolygon
+
+    rng = np.random.default_rng(2)
+    frame = MultiPolygon([box(0, 0, 1000, 800).difference(Point(500, 400).buffer(120))])
+    discs = [Point(*rng.uniform(0, 1000, 2)).buffer(rng.uniform(5, 60)) for _ in range(60)]
+    region = as_multipolygon(shapely.union_all(discs).intersection(frame))
+    tol = 8.0
+    band = frame.boundary.buffer(tol, quad_segs=4).intersection(frame)
+    expected = region.union(region.buffer(tol, quad_segs=4).intersection(band))
+    got = snap_to_frame(region, frame, tol)
+    assert got.is_valid and got.area > region.area  # parts near the outline grew
+    assert got.symmetric_difference(expected).area < 1e-6 * expected.area
+    assert len(got.geoms) == len(as_multipolygon(expected).geoms)
+
+
+@pytest.mark.parametrize("shape, sigma", [((60, 45), 3.0), ((7, 9), 3.0), ((200, 13), 1.5)])
+def test_smooth_is_scipys_gaussian_filter_bit_for_bit(shape, sigma):
+    from frontline.front.fields import smooth
+
+    field = np.random.default_rng(3).random(shape) * 40.0  # lines shorter than the kernel too
+    assert np.array_equal(smooth(field, sigma), ndimage.gaussian_filter(field, sigma))
