@@ -155,15 +155,11 @@ def test_tnbc_mixing_score_separates_the_published_classes(shared_data):
         cells, extent = table_sample(cfg, samples, name, raw)
         regions = front.find_regions(cells, extent, cfg["front"], sample=name)
         result = spatial.analyze(cells, regions, params, immune_lineage=immune, sample=name)
-        cd8 = spatial.summary.phenotype_call(
-            result.region_densities, regions.has_front, {**params.call, "phenotype": "CD8T"}
-        )[0]
         rows.append(
             {
                 "patient": patient,
                 "class": classes[patient],
                 "call": result.summary["phenotype_call"],
-                "call_CD8T": cd8,
                 "mixing_score": result.summary["mixing_score"],
             }
         )
@@ -173,13 +169,10 @@ def test_tnbc_mixing_score_separates_the_published_classes(shared_data):
     agree = np.where(
         mixed, table["call"].eq("inflamed"), table["call"].isin(["excluded", "desert"])
     )
-    agree_cd8 = np.where(
-        mixed, table["call_CD8T"].eq("inflamed"), table["call_CD8T"].isin(["excluded", "desert"])
-    )
     print("\nTNBC per patient:\n" + table.round(3).to_string())
     print(
-        f"mixing-score AUC {auc:.3f}; call agreement all_immune {agree.sum()}/{len(table)}, "
-        f"CD8T {agree_cd8.sum()}/{len(table)}"
+        f"mixing-score AUC {auc:.3f}; call agreement all_immune {agree.sum()}/{len(table)} "
+        "(the calls are tested in test_real_references.py)"
     )
     assert len(table) == 17 and mixed.sum() == 9
     assert auc >= 0.90
