@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from runs import DEMO_SAMPLE, ODD_SAMPLE, demo_rows, make_workdir, result_fingerprint, snakemake
+from runs import DEMO_SAMPLE, demo_rows, make_workdir, snakemake
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -899,12 +899,3 @@ def test_bad_input(case, tmp_path, demo_input, bad_images):
         ]
         assert partial == [], f"partial files left behind: {partial}"
         assert not (work / "results" / DEMO_SAMPLE / "nuclei.ome.tif").exists()
-
-
-def test_odd_but_valid_inputs_work(resumed_run, demo_run):
-    """Non-ASCII sample name, spaces in the path, upper-case .OME.TIF: the demo's results."""
-    odd = resumed_run["dir"] / "results" / ODD_SAMPLE
-    assert (odd / "summary.json").is_file() and (odd / "cells.parquet").is_file()
-    assert result_fingerprint(resumed_run["dir"], ODD_SAMPLE) == result_fingerprint(
-        demo_run["dir"], DEMO_SAMPLE
-    )

@@ -6,6 +6,13 @@ for the first finished segmentation job tile, then SIGKILLs the whole Snakemake 
 and a rerun with ``--rerun-incomplete`` must then finish with results identical to the
 uninterrupted ``demo_run``, leave the inputs untouched, and no half-written file may ever be
 visible under a result's name.
+
+The same two runs also show that one core or two give identical tables, and that odd but
+valid inputs (a non-ASCII sample name, spaces in the path, an upper-case .OME.TIF) give the
+demo's results. They live in this one file so that the two runs are made once per test
+worker (pytest-xdist gives each worker whole files). Hashes are of table contents (columns,
+dtypes, values) and of label pixels, not of file bytes, so metadata such as creation times in
+Parquet or TIFF headers can neither hide nor fake a difference.
 """
 
 import signal
@@ -38,3 +45,23 @@ def test_resumed_run_gives_the_uninterrupted_results(resumed_run, demo_run):
 
 def test_inputs_are_never_modified(resumed_run):
     assert resumed_run["inputs_after"] == resumed_run["inputs_before"]
+
+
+def test_one_core_and_two_cores_give_identical_results(demo_run, resumed_run):
+    print(
+        f"\n--cores 2: {demo_run['seconds']:.0f} s; --cores 1 (with a restart): "
+        f"{resumed_run['seconds']:.0f} s"
+    )
+    two = result_fingerprint(demo_run["dir"], DEMO_SAMPLE)
+    one = result_fingerprint(resumed_run["dir"], ODD_SAMPLE)
+    for name in two:
+        assert one[name] == two[name], name
+
+
+def test_odd_but_valid_inputs_work(resumed_run, demo_run):
+    """Non-ASCII sample name, spaces in the path, upper-case .OME.TIF: the demo's results."""
+    odd = resumed_run["dir"] / "results" / ODD_SAMPLE
+    assert (odd / "summary.json").is_file() and (odd / "cells.parquet").is_file()
+    assert result_fingerprint(resumed_run["dir"], ODD_SAMPLE) == result_fingerprint(
+        demo_run["dir"], DEMO_SAMPLE
+    )

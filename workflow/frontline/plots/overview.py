@@ -11,6 +11,7 @@ channel of a 40-marker panel.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_COMPOSITE_CHANNELS = 6
 TITLE_WIDTH = 110  # characters per line of the title
+CELLS_TITLE_WIDTH = 70  # the same for the one-panel figure of a cell table
 NUCLEAR_COLOUR = (0.15, 0.35, 1.0)
 TUMOR_COLOUR = (0.1, 0.9, 0.2)
 MARKER_COLOURS = [  # immune markers: hues apart from the nuclear blue and the tumor green
@@ -113,8 +115,6 @@ def overview_channels(
 
 def call_title(sample: str, summary: Mapping) -> str:
     """The figure title: the sample, its immune call and the numbers the call rests on."""
-    import textwrap
-
     call = summary.get("phenotype_call")
     name = summary.get("call_phenotype")
     if call in ("no_front", "not_computable") or summary.get("call_fraction_infiltrating") is None:
@@ -272,7 +272,9 @@ def cells_figure(
     ax.set_ylabel("y (µm)")
     ax.set_aspect("equal")
     if title:
-        fig.suptitle(title, fontsize=12)
+        # one panel, not two: the title's lines wrapped to its width
+        lines = [textwrap.fill(line, CELLS_TITLE_WIDTH) for line in title.split("\n")]
+        fig.suptitle("\n".join(lines), fontsize=12)
     return fig
 
 
