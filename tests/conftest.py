@@ -14,6 +14,25 @@ sys.path.insert(0, str(ROOT / "workflow"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED_DATA = Path(os.environ.get("FRONTLINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# the longest test files (minutes each) first: pytest-xdist hands out whole files in collection
+# order, so the two workers then finish together instead of one waiting on the last long file
+SLOW_FIRST = (
+    "tests/workflow/test_slurm.py",
+    "tests/workflow/test_demo_accuracy.py",
+    "tests/workflow/test_interrupt.py",
+    "tests/workflow/test_bad_input.py",
+    "tests/workflow/test_segment_rules.py",
+    "tests/workflow/test_field_accuracy.py",
+    "tests/workflow/test_own_images.py",
+    "tests/workflow/test_cell_tables.py",
+    "tests/unit/test_cohort_lung.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """The files of ``SLOW_FIRST`` first, in that order; the others after, as collected."""
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
