@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from phenotype_cases import TREE
 from shapely.geometry import LineString, box
 
 from frontline.plots import cohort_figure, composite, overview_figure
@@ -106,16 +107,8 @@ def test_cells_figure_of_a_table_sample_shows_cells_front_and_counts():
     assert not ax.images  # no composite: there is no image
 
 
-DCIS_PHENOTYPES = {  # the DCIS MIBI example's tree (config/examples/mibi_dcis.yaml)
-    "tumor": {"positive": ["PanKRT"]},
-    "immune": {"positive": ["CD45"]},
-    "T_cell": {"parent": "immune", "positive": ["CD3"]},
-    "CD8_T": {"parent": "T_cell", "positive": ["CD8"]},
-    "T_helper": {"parent": "T_cell", "negative": ["CD8"]},
-    "B_cell": {"parent": "immune", "positive": ["CD20"]},
-    "macrophage": {"parent": "immune", "positive": ["CD68"]},
-    "neutrophil": {"parent": "immune", "positive": ["MPO"]},
-}
+# the DCIS MIBI example's tree (config/examples/mibi_dcis.yaml): the demo's, keratin as PanKRT
+DCIS_PHENOTYPES = {**TREE, "tumor": {"positive": ["PanKRT"]}}
 
 
 def test_overview_composite_of_a_41_channel_panel_shows_the_channels_one_reads_it_by():

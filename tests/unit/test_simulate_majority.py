@@ -8,22 +8,14 @@ frontline's auto gates on them (the truth nuclei measured, then phenotyped with 
 import numpy as np
 import pytest
 import shapely
+from phenotype_cases import TREE as DEMO_TREE
 
 from frontline import config, evaluate, simulate
 from frontline.measure import measure_cells
 from frontline.phenotype import parse_phenotypes, phenotype_cells
 
 SHAPE, PS = (1024, 1024), 0.5
-TREE = {
-    "tumor": {"positive": ["PanCK"]},
-    "immune": {"positive": ["CD45"]},
-    "T_cell": {"parent": "immune", "positive": ["CD3"]},
-    "CD8_T": {"parent": "T_cell", "positive": ["CD8"]},
-    "T_helper": {"parent": "T_cell", "negative": ["CD8"]},
-    "B_cell": {"parent": "immune", "positive": ["CD20"]},
-    "macrophage": {"parent": "immune", "positive": ["CD68"]},
-    "neutrophil": {"parent": "immune", "positive": ["MPO"]},
-}
+TREE = DEMO_TREE
 LOW_PLEX = {"tumor": {"positive": ["PanCK"]}, "CD8_T": {"positive": ["CD8"]}}
 STATES = {
     "PD1_pos": {"positive": ["PD1"], "of": ["CD8_T", "T_helper"]},
