@@ -9,7 +9,8 @@ cells/mm², seven phenotypes (tumor, stromal and five immune types).
 Every method runs in a fresh process, so its peak RSS (``ru_maxrss``) is its own (Python,
 libraries, the table and its outputs); times exclude imports and reading the table:
 
-- ``front``: ``front.detect_regions`` (tissue and tumor from the cells, invasive front);
+- ``front``: ``front.detect_regions`` (tissue and tumor from the cells, invasive front) on the
+  front rule's 2 threads;
 - ``spatial_default``: the spatial step exactly as the workflow's ``spatial`` rule runs it
   with the default config (``spatial.analyze`` with ``Params.from_config`` and the rule's
   2 threads, the immune lineage of the default phenotype tree, the closed-form L-function
@@ -117,7 +118,7 @@ def run_method(method, table_path, regions_path, args):
         settings = config.section("front")
         is_tumor = phen == settings.pop("tumor_phenotype")
         t, c = time.perf_counter(), cpu_seconds()
-        found = front.detect_regions(xy, is_tumor, extent, **settings)
+        found = front.detect_regions(xy, is_tumor, extent, workers=2, **settings)
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, cpu_seconds() - c
         Path(regions_path).write_text(regions.dumps(regions.regions_to_geojson(found, units="um")))
         out.update(

@@ -24,6 +24,11 @@ def test_distance_transform_is_scipys_bit_for_bit(shape, background, raster_um):
     mask[rng.integers(shape[0]), rng.integers(shape[1])] = False  # at least one background pixel
     expected = ndimage.distance_transform_edt(mask, sampling=raster_um)
     assert np.array_equal(distance_transform(mask, raster_um), expected)
+    # in strips on three threads, and into float32 (scipy's values rounded)
+    assert np.array_equal(distance_transform(mask, raster_um, workers=3), expected)
+    out = np.empty(shape, dtype=np.float32)
+    assert distance_transform(mask, raster_um, workers=2, out=out) is out
+    assert np.array_equal(out, expected.astype(np.float32))
 
 
 def test_distance_transform_at_any_pixel_size_and_without_background():
@@ -71,4 +76,50 @@ def test_smooth_is_scipys_gaussian_filter_bit_for_bit(shape, sigma):
     from frontline.front.fields import smooth
 
     field = np.random.default_rng(3).random(shape) * 40.0  # lines shorter than the kernel too
-    assert np.array_equal(smooth(field, sigma), ndimage.gaussian_filter(field, sigma))
+    expected = ndimage.gaussian_filter(field, sigma)
+    assert np.array_equal(smooth(field, sigma), expected)
+    assert np.array_equal(smooth(field, sigma, workers=3), expected)
+    # float32 in and out, summed in float64: scipy's float64 values to float32 precision
+    single = field.astype(np.float32)
+    got = smooth(single, sigma, workers=2)
+    assert got.dtype == np.float32
+    exact = ndimage.gaussian_filter(single.astype(np.float64), sigma)
+    np.testing.assert_allclose(got, exact, rtol=2e-7, atol=0)
+    with pytest.raises(ValueError, match="share memory"):
+        smooth(field, sigma, out=field)
+
+
+def test_absorb_empty_gaps_fills_empty_holes_and_notches_and_keeps_stroma():
+    """Holes and notches of the tumor without cells join it; those with cells stay stroma; the
+    same region as uniting the tumor with every empty gap."""
+    import shapely
+    from shapely.geometry import MultiPolygon, box
+
+    from frontline.front.tumor import absorb_empty_gaps, holds_points
+    from frontline.geometry import as_multipolygon, polygon_parts
+
+    tissue = MultiPolygon([box(0, 0, 1000, 1000)])
+    nest = box(100, 100, 600, 600).difference(box(200, 200, 260, 260))  # hole without cells
+    nest = nest.difference(box(400, 400, 480, 480))  # hole with stroma cells
+    notch = box(600, 0, 1000, 300).difference(box(700, 0, 760, 80))  # a notch at the edge
+    island = box(215, 215, 245, 245)  # a tumor island in the empty hole
+    tumor = as_multipolygon(shapely.union_all([nest, notch, island]))
+    rng = np.random.default_rng(0)
+    stroma = rng.uniform(0, 1000, (4000, 2))
+    stroma = stroma[~shapely.contains_xy(tumor, stroma[:, 0], stroma[:, 1])]
+    empty = box(200, 200, 260, 260).union(box(700, 0, 760, 80))
+    stroma = stroma[~shapely.contains_xy(empty, stroma[:, 0], stroma[:, 1])]
+    got = absorb_empty_gaps(tumor, tissue, stroma)
+    gaps = polygon_parts(tissue.difference(tumor))
+    expected = shapely.union_all(
+        [tumor] + [g for g in gaps if shapely.contains_xy(g, stroma[:, 0], stroma[:, 1]).sum() < 3]
+    )
+    assert got.is_valid and got.symmetric_difference(expected).area < 1e-6
+    assert got.area == pytest.approx(tumor.area + 60 * 60 - 30 * 30 + 60 * 80)
+    assert not shapely.contains_xy(got, 440, 440)  # the hole holding cells stays stroma
+    # the point test behind it: exact, a strided sample first for big polygons
+    xy = stroma[np.argsort(stroma[:, 0])]
+    for gap in gaps:
+        n = int(shapely.contains_xy(gap, xy[:, 0], xy[:, 1]).sum())
+        assert holds_points(gap, xy, 3) == (n >= 3)
+        assert holds_points(gap, xy, n + 1) is False

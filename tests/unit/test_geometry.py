@@ -91,6 +91,19 @@ def test_clean_region_drops_small_parts_and_fills_small_holes():
     assert out.area == pytest.approx(300 * 300 - 100 * 100)
 
 
+def test_clean_region_keeps_a_part_whose_filled_hole_is_most_of_it_and_drops_its_islands():
+    frame = Polygon(box(0, 0, 100, 100).exterior, [box(10, 10, 90, 90).exterior])  # a thin frame
+    island = box(40, 40, 60, 60)  # in the frame's hole
+    out = geometry.clean_region(
+        MultiPolygon([frame, island]), min_region_area_um2=100, min_hole_area_um2=7000
+    )
+    assert len(out.geoms) == 1 and out.area == pytest.approx(100 * 100)  # filled, island gone
+    kept = geometry.clean_region(
+        MultiPolygon([frame, island]), min_region_area_um2=100, min_hole_area_um2=6000
+    )
+    assert kept.area == pytest.approx(100 * 100 - 80 * 80 + 20 * 20)  # the hole is big enough
+
+
 def test_parts_of_mixed_geometries():
     mixed = GeometryCollection([box(0, 0, 1, 1), LineString([(0, 0), (5, 0)]), box(2, 2, 4, 4)])
     assert [p.area for p in geometry.polygon_parts(mixed)] == [1.0, 4.0]

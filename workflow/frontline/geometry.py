@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 
+import contourpy
 import numpy as np
 import shapely
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from shapely.geometry import GeometryCollection, LineString, MultiLineString, MultiPolygon, Polygon
-from skimage import measure
 
 # --------------------------------------------------------------------------- grids
 
@@ -157,6 +157,11 @@ def scale(geom: shapely.Geometry, factor: float) -> shapely.Geometry:
 def iso_region(field: np.ndarray, level: float, grid_um: float) -> MultiPolygon:
     """The region where ``field >= level`` as polygons traced between grid nodes, µm.
 
+    Marching squares with linear interpolation along the grid edges (contourpy's filled
+    contours, serial algorithm: a saddle quad joins its two high corners when the mean of its
+    four corners reaches ``level``); each polygon comes with its holes, islands in holes are
+    polygons of their own.
+
     Parameters
     ----------
     field : (rows, cols) float; node (r, c) sits at ((c + .5), (r + .5)) * grid_um
@@ -168,55 +173,25 @@ def iso_region(field: np.ndarray, level: float, grid_um: float) -> MultiPolygon:
     MultiPolygon (possibly empty). Outside the grid counts as below ``level``, so every
     outline closes.
     """
-    padded = np.pad(field, 1, mode="constant", constant_values=min(field.min(), level) - 1.0)
-    rings = []
-    for contour in measure.find_contours(padded, level):
-        if len(contour) < 4:
-            continue
-        xy = np.column_stack([(contour[:, 1] - 0.5) * grid_um, (contour[:, 0] - 0.5) * grid_um])
-        ring = Polygon(xy)
-        parts = (
-            [ring]
-            if ring.is_valid
-            else [Polygon(p.exterior) for p in polygon_parts(shapely.make_valid(ring))]
-        )
-        rings.extend(p for p in parts if p.area > 0)
-    if not rings:
-        return MultiPolygon()
-    return even_odd(rings)
-
-
-def even_odd(rings: list[Polygon]) -> MultiPolygon:
-    """The region enclosed by non-crossing rings under the even-odd rule (holes, islands in holes).
-
-    Parameters
-    ----------
-    rings : list of Polygons without holes, whose outlines do not cross (marching-squares
-        contours of one level)
-
-    Returns
-    -------
-    MultiPolygon
-    """
-    tree = shapely.STRtree(rings)
-    # a vertex of ring i lies on ring i and inside exactly the rings that enclose ring i
-    probes = shapely.points([r.exterior.coords[0] for r in rings])
-    probe_idx, ring_idx = tree.query(probes, predicate="intersects")
-    depth = np.bincount(probe_idx, minlength=len(rings)) - 1
-    parent = np.full(len(rings), -1)
-    for i, j in zip(probe_idx, ring_idx):
-        if i != j and depth[j] == depth[i] - 1:
-            parent[i] = j
-    children = {}
-    for i, j in enumerate(parent):
-        if j >= 0:
-            children.setdefault(j, []).append(i)
-    faces = []
-    for i, ring in enumerate(rings):
-        if depth[i] % 2 == 0:
-            holes = [rings[k] for k in children.get(i, [])]
-            faces.append(ring.difference(shapely.union_all(holes)) if holes else ring)
-    return as_multipolygon(shapely.union_all(faces))
+    rows, cols = field.shape
+    padded = np.empty((rows + 2, cols + 2))
+    padded[1:-1, 1:-1] = field
+    low = min(float(np.nanmin(field)) if field.size else level, level) - 1.0
+    padded[0, :] = padded[-1, :] = padded[:, 0] = padded[:, -1] = low
+    generator = contourpy.contour_generator(
+        z=padded, name="serial", fill_type=contourpy.FillType.OuterOffset, corner_mask=False
+    )
+    points, offsets = generator.filled(level, np.inf)
+    polygons = []
+    for xy, offset in zip(points, offsets):
+        xy = (xy - 0.5) * grid_um  # padded node (row i, column j) is field node (i - 1, j - 1)
+        rings = [xy[a:b] for a, b in zip(offset[:-1], offset[1:]) if b - a >= 4]
+        if rings and len(offset) >= 2 and offset[1] - offset[0] >= 4:
+            polygons.append(Polygon(rings[0], rings[1:]))
+    region = MultiPolygon([p for p in polygons if p.area > 0])
+    if not region.is_valid:  # a ring that touches itself at a vertex: repaired, same area
+        region = as_multipolygon(shapely.make_valid(region))
+    return region
 
 
 def clean_region(
@@ -224,24 +199,33 @@ def clean_region(
 ) -> MultiPolygon:
     """Drop parts under ``min_region_area_um2``; fill holes under ``min_hole_area_um2``.
 
+    Parts lying in a filled hole (islands) go with it.
+
     Parameters
     ----------
-    geom : Polygon or MultiPolygon, µm
+    geom : Polygon or valid MultiPolygon (parts that do not overlap), µm
     min_region_area_um2, min_hole_area_um2 : µm²
 
     Returns
     -------
     MultiPolygon
     """
-    kept = []
+    kept, probes, filled = [], [], []
     for poly in polygon_parts(geom):
-        holes = [h for h in poly.interiors if Polygon(h).area >= min_hole_area_um2]
-        poly = Polygon(poly.exterior, holes)
+        holes, small = [], []
+        for ring in poly.interiors:
+            (holes if Polygon(ring).area >= min_hole_area_um2 else small).append(ring)
+        probe = poly.point_on_surface()  # on the part itself, in none of its holes
+        if small:
+            poly = Polygon(poly.exterior, holes)
+            filled.extend(Polygon(ring) for ring in small)
         if poly.area >= min_region_area_um2:
             kept.append(poly)
-    if not kept:
-        return MultiPolygon()
-    return as_multipolygon(shapely.union_all(kept))
+            probes.append(probe)
+    if filled and kept:  # an island in a filled hole lies inside the part that held the hole
+        inside = set(shapely.STRtree(filled).query(probes, predicate="within")[0].tolist())
+        kept = [p for i, p in enumerate(kept) if i not in inside]
+    return MultiPolygon(kept)
 
 
 # --------------------------------------------------------------------------- points and lines

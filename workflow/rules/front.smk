@@ -16,7 +16,7 @@ rule front:
         "benchmarks/front/{sample}.tsv"
     conda:
         "../../envs/frontline.yaml"
-    threads: 1
+    threads: 2
     resources:
         # two distance transforms on a raster_um raster of the slide (~20 bytes per pixel)
         mem_mb=lambda wc, attempt: 3000 * attempt,

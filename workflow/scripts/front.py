@@ -33,6 +33,7 @@ def main(smk):
         pixel_size_um=pixel_size_um,
         sample=sample,
         annotation_file=annotation,
+        workers=smk.threads,
     )
     units_px = "px" if pixel_size_um else "um"
     for path, units in ((smk.output.regions, units_px), (smk.output.regions_um, "um")):

@@ -6,7 +6,7 @@ Tissue, from all nuclei: the morphological closing of the nuclei with a disc of
 ``tissue_closing_um`` (50 µm; empty space wider than 100 µm is not tissue), computed on a
 raster of 2 × ``raster_um`` (4 µm) with two Euclidean distance transforms, its outline smoothed
 (``outline_smoothing_um``, 6 µm) and traced with marching squares
-(:func:`skimage.measure.find_contours`, sub-pixel), grown by 0.4 × the mean cell spacing
+(:func:`frontline.geometry.iso_region`, sub-pixel), grown by 0.4 × the mean cell spacing
 beyond the outermost nuclei (see the tumor), clipped to the image and extended to the image
 border where it stops within ``edge_tolerance_um`` of it; parts smaller than
 ``tissue_min_region_area_um2`` (10,000 µm²) are dropped and holes smaller than
@@ -70,7 +70,6 @@ from .detect import (
 )
 from .fields import (
     EDGE_OFFSET_SPACING,
-    closed_outline,
     closing_depth,
     closing_field,
     point_distance,
@@ -95,7 +94,6 @@ __all__ = [
     "annotation_agreement",
     "check_scales",
     "choose_scale",
-    "closed_outline",
     "closing_depth",
     "closing_field",
     "coarse_region",

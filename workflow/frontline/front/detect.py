@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..errors import FrontlineInputError
 from ..geometry import as_multilinestring, as_multipolygon, inside
 from ..regions import Regions, annotation_to_tumor
 from .tissue import tissue_region
-from .tumor import tumor_region
+from .tumor import tumor_cells, tumor_region
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ def detect_regions(
     edge_tolerance_um: float,
     annotation: MultiPolygon | None = None,
     sample: str | None = None,
+    workers: int = 1,
 ) -> Regions:
     """Tissue, tumor and invasive front of one sample, from cells or from an annotation.
 
@@ -171,6 +173,7 @@ def detect_regions(
         tumor from the cells; when given and tumor cells exist, a warning names the share of
         tumor cells inside it if that is under one half
     sample : for messages
+    workers : threads of the raster passes (the rule's threads)
     other parameters : see :mod:`frontline.front` (µm, µm², fractions, counts)
 
     Returns
@@ -180,16 +183,33 @@ def detect_regions(
     extent_um = (float(extent_um[0]), float(extent_um[1]))
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     is_tumor = np.asarray(is_tumor, dtype=bool)
-    tissue = tissue_region(
-        xy_um,
-        extent_um,
-        closing_um=tissue_closing_um,
-        raster_um=2 * raster_um,
-        outline_smoothing_um=outline_smoothing_um,
-        min_region_area_um2=tissue_min_region_area_um2,
-        min_hole_area_um2=tissue_min_hole_area_um2,
-        edge_tolerance_um=edge_tolerance_um,
-    )
+    # the tumor cells' distance raster needs no tissue: it is made while the tissue is traced
+    with ThreadPoolExecutor(1) as background:
+        prepared = (
+            background.submit(
+                tumor_cells,
+                xy_um[is_tumor],
+                extent_um,
+                raster_um=raster_um,
+                closing_um=closing_um,
+                scale_ladder=scale_ladder,
+                workers=workers,
+            )
+            if is_tumor.sum() >= 2
+            else None
+        )
+        tissue = tissue_region(
+            xy_um,
+            extent_um,
+            closing_um=tissue_closing_um,
+            raster_um=2 * raster_um,
+            outline_smoothing_um=outline_smoothing_um,
+            min_region_area_um2=tissue_min_region_area_um2,
+            min_hole_area_um2=tissue_min_hole_area_um2,
+            edge_tolerance_um=edge_tolerance_um,
+            workers=workers,
+        )
+        prepared = prepared.result() if prepared is not None else None
     detected, scale = tumor_region(
         xy_um,
         is_tumor,
@@ -210,6 +230,8 @@ def detect_regions(
         min_stroma_cells=min_stroma_cells,
         min_pocket_cells=min_pocket_cells,
         edge_tolerance_um=edge_tolerance_um,
+        workers=workers,
+        prepared=prepared,
     )
     outline_scale = scale.as_dict() if scale is not None else {}
     if annotation is not None:
@@ -255,6 +277,7 @@ def find_regions(
     pixel_size_um: float | None = None,
     sample: str | None = None,
     annotation_file: str | None = None,
+    workers: int = 1,
 ) -> Regions:
     """The front step of one sample: regions from its cells, or its tumor annotation.
 
@@ -269,6 +292,7 @@ def find_regions(
     annotation_units, pixel_size_um : how to read the annotation
         (:func:`frontline.regions.annotation_to_tumor`)
     sample, annotation_file : for messages
+    workers : threads of the raster passes
 
     Returns
     -------
@@ -301,6 +325,7 @@ def find_regions(
         extent_um,
         annotation=annotation,
         sample=sample,
+        workers=workers,
         **settings,
     )
     log.info(

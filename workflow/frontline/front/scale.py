@@ -35,23 +35,35 @@ closed at any scale.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from .fields import closing_depth
+from .fields import Rasters, closing_depth
 
 SLACK_SD = 2.0  # the ladder's step may add this many Poisson SDs (sqrt of the count) of cells
 
 
-def tumor_cell_spacing_um(xy_tumor_um: np.ndarray) -> float:
-    """Median distance from a tumor cell to its nearest tumor neighbour, µm (NaN for < 2)."""
+SPACING_SAMPLE = 100_000  # tumor cells whose nearest neighbour is looked up, at most
+
+
+def tumor_cell_spacing_um(xy_tumor_um: np.ndarray, workers: int = 1) -> float:
+    """Median distance from a tumor cell to its nearest tumor neighbour, µm (NaN for < 2).
+
+    Above ``SPACING_SAMPLE`` cells the median is taken over every k-th cell (k the smallest
+    that keeps at most that many; their neighbours are sought among all cells): a whole slide's
+    spacing to about 0.2 % (the standard error of a median of 100,000) in a quarter of the
+    time.
+    """
     xy = np.asarray(xy_tumor_um, dtype=float).reshape(-1, 2)
     if len(xy) < 2:
         return float("nan")
-    dist, _ = cKDTree(xy).query(xy, k=2)
+    probes = xy[:: -(-len(xy) // SPACING_SAMPLE)]
+    dist, _ = cKDTree(xy).query(probes, k=2, workers=workers)
     return float(np.median(dist[:, 1]))
 
 
@@ -105,15 +117,20 @@ def outline_field(
     raster_um: float,
     pad_px: int,
     smoothing_um: float,
+    workers: int = 1,
+    rasters: Rasters | None = None,
 ) -> np.ndarray:
     """Signed field of the closing (radius ``radius_um``) grown by ``offset_um``: >= 0 inside.
+
+    ``rasters``: see :func:`frontline.front.fields.closing_depth`.
 
     Returns
     -------
     (rows, cols) float array, µm: depth - (radius - offset)
     """
-    depth = closing_depth(distance, radius_um, raster_um, pad_px, smoothing_um)
-    return depth - (radius_um - offset_um)
+    depth = closing_depth(distance, radius_um, raster_um, pad_px, smoothing_um, workers, rasters)
+    depth -= radius_um - offset_um
+    return depth
 
 
 def region_mask(
@@ -123,21 +140,27 @@ def region_mask(
     cells: Cells,
     min_area_px: int,
     min_stroma_cells: int,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """The tumor mask of a field: ``field >= 0`` where allowed, small parts dropped, and the
     parts of the tissue outside it holding fewer than ``min_stroma_cells`` other cells added.
+
+    ``labels``: an int32 array of the field's shape to label the parts in (reused), or None.
 
     Returns
     -------
     (rows, cols) bool array
     """
+    if labels is None:
+        labels = np.empty(field_um.shape, dtype=np.int32)
     mask = (field_um >= 0) & allowed
-    labels, n = ndimage.label(mask)
+    n = ndimage.label(mask, output=labels)
     if n:
-        area = np.bincount(labels.ravel(), minlength=n + 1)
+        area = _label_sizes(labels, n)
         area[0] = 0
         mask &= (area >= min_area_px)[labels]
-    gaps, n = ndimage.label(tissue & ~mask)
+    gaps = labels
+    n = ndimage.label(tissue & ~mask, output=gaps)
     if n:
         held = np.bincount(gaps[cells.other], minlength=n + 1)
         empty = held < min_stroma_cells
@@ -161,6 +184,9 @@ def choose_scale(
     smoothing_um: float,
     min_area_px: int,
     min_stroma_cells: int,
+    workers: int = 1,
+    rasters: Rasters | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, list]:
     """The largest step of the ladder before the count of enclosed non-tumor cells jumps.
 
@@ -172,22 +198,51 @@ def choose_scale(
     tolerance : largest relative growth of the enclosed count per step (plus 2 sqrt(n) cells)
     allowed, tissue : bool rasters where tumor may lie / the tissue
     cells : pixels of the cells
+    workers : threads of the raster passes
+    rasters : :class:`frontline.front.fields.Rasters` of ``distance``'s shape (the fields of
+        the steps not chosen go back to it), or None
+    labels : an int32 array of ``allowed``'s shape for the label rasters (reused), or None
 
     Returns
     -------
     (k, field, steps): the chosen ``k``, its :func:`outline_field`, and per step tried
     ``(k, radius_um, enclosed)``
     """
+    rasters = Rasters(distance.shape) if rasters is None else rasters
+    labels = np.empty(allowed.shape, dtype=np.int32) if labels is None else labels
+
+    def enclosed_by(field_um):
+        mask = region_mask(field_um, allowed, tissue, cells, min_area_px, min_stroma_cells, labels)
+        return int(np.count_nonzero(mask[cells.other]))
+
+    def counted(background):
+        """(k, radius, field, enclosed) per step; a step's cells are counted in the background
+        while the next step's field is traced."""
+        pending = None
+        for k in ladder:
+            radius = float(k) * spacing_um
+            field_um = outline_field(
+                distance, radius, offset_um, raster_um, pad_px, smoothing_um, workers, rasters
+            )
+            job = background.submit(enclosed_by, field_um)
+            if pending is not None:
+                yield *pending[:3], pending[3].result()
+            pending = (float(k), radius, field_um, job)
+        if pending is not None:
+            yield *pending[:3], pending[3].result()
+
     steps, chosen, previous = [], None, None
-    for k in ladder:
-        radius = float(k) * spacing_um
-        field_um = outline_field(distance, radius, offset_um, raster_um, pad_px, smoothing_um)
-        mask = region_mask(field_um, allowed, tissue, cells, min_area_px, min_stroma_cells)
-        enclosed = int(np.count_nonzero(mask[cells.other]))
-        steps.append((float(k), radius, enclosed))
-        if previous is not None and enclosed > previous * (1.0 + tolerance) + _slack(previous):
-            break
-        previous, chosen = enclosed, (float(k), field_um)
+    with ThreadPoolExecutor(1) as background:
+        ladder_steps = counted(background)
+        for k, radius, field_um, enclosed in ladder_steps:
+            steps.append((k, radius, enclosed))
+            if previous is not None and enclosed > previous * (1.0 + tolerance) + _slack(previous):
+                rasters.give(field_um)
+                break
+            if chosen is not None:
+                rasters.give(chosen[1])
+            previous, chosen = enclosed, (k, field_um)
+        ladder_steps.close()  # a step traced beyond the jump is dropped (its count finishes)
     return chosen[0], chosen[1], steps
 
 
@@ -199,6 +254,7 @@ def stroma_openings(
     min_nest_cells: int,
     min_channel_cells: int,
     min_pocket_cells: int,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """The gaps of the fine outline that the coarse one filled and that are stroma.
 
@@ -212,6 +268,7 @@ def stroma_openings(
     fine, coarse : (rows, cols) :func:`outline_field` of the fine and the chosen closing
     allowed : bool raster where tumor may lie (tissue within the coarse density region)
     cells : pixels of the cells
+    labels : an int32 array of the rasters' shape to label the gaps in (reused), or None
 
     Returns
     -------
@@ -219,40 +276,69 @@ def stroma_openings(
     """
     inside = coarse >= 0
     gap = (fine < 0) & inside & allowed
-    gaps, n_gaps = ndimage.label(gap)
+    gaps = np.empty(gap.shape, dtype=np.int32) if labels is None else labels
+    n_gaps = ndimage.label(gap, output=gaps)
     if n_gaps == 0:
         return gap
     held = np.bincount(gaps[cells.other], minlength=n_gaps + 1)
     nests, n_nests = ndimage.label((fine >= 0) & allowed)
     tumor_cells = np.bincount(nests[cells.tumor], minlength=n_nests + 1)
-    tumor_cells[0] = 0
-    big = np.where(tumor_cells >= min_nest_cells, np.arange(n_nests + 1), 0)[nests]
-    touched = _touching_labels(gaps, big)  # per gap: number of distinct big nests it touches
-    outside = ndimage.binary_dilation(~inside | ~allowed) & gap
-    open_to_stroma = np.bincount(gaps[outside], minlength=n_gaps + 1) > 0
+    big = tumor_cells >= min_nest_cells
+    big[0] = False
+    # per gap: the big nests it touches (up to 2), and whether it borders (4-neighbours) a
+    # pixel outside the chosen outline or the allowed area
+    touched, open_to_stroma = _gap_contacts(gaps, nests, big, inside, allowed)
     keep = (touched >= 2) & (held >= min_channel_cells)
     keep |= ~open_to_stroma & (held >= min_pocket_cells)
     keep[0] = False
     return keep[gaps]
 
 
-def _touching_labels(gaps: np.ndarray, nests: np.ndarray) -> np.ndarray:
-    """For each gap label, how many distinct non-zero nest labels touch it (8-neighbours)."""
-    n_gaps = int(gaps.max())
-    pairs = []
+@njit(nogil=True, cache=True)
+def _label_sizes(labels, n):
+    """Pixels per label 0..n of a label raster (``np.bincount`` without its int64 copy)."""
+    sizes = np.zeros(n + 1, dtype=np.int64)
+    flat = labels.ravel()
+    for i in range(flat.size):
+        sizes[flat[i]] += 1
+    return sizes
+
+
+@njit(nogil=True, cache=True)
+def _gap_contacts(gaps, nests, big, inside, allowed):
+    """Per gap label: how many distinct nest labels with ``big[label]`` touch it (8-neighbours,
+    counted up to two: all a channel needs), and whether one of its pixels has a 4-neighbour
+    outside ``inside & allowed`` (the gap is open to the stroma)."""
     rows, cols = gaps.shape
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            if dr == 0 and dc == 0:
+    n_gaps = 0
+    for r in range(rows):
+        for c in range(cols):
+            n_gaps = max(n_gaps, gaps[r, c])
+    first = np.zeros(n_gaps + 1, dtype=np.int64)
+    count = np.zeros(n_gaps + 1, dtype=np.int64)
+    open_ = np.zeros(n_gaps + 1, dtype=np.bool_)
+    for r in range(rows):
+        for c in range(cols):
+            g = gaps[r, c]
+            if g == 0:
                 continue
-            g = gaps[max(dr, 0) : rows + min(dr, 0), max(dc, 0) : cols + min(dc, 0)]
-            t = nests[max(-dr, 0) : rows + min(-dr, 0), max(-dc, 0) : cols + min(-dc, 0)]
-            hit = (g > 0) & (t > 0)
-            pairs.append(g[hit].astype(np.int64) * (int(nests.max()) + 1) + t[hit])
-    if not pairs:
-        return np.zeros(n_gaps + 1, dtype=int)
-    unique = np.unique(np.concatenate(pairs))
-    return np.bincount(unique // (int(nests.max()) + 1), minlength=n_gaps + 1)
+            for dr in range(-1, 2):
+                for dc in range(-1, 2):
+                    rr, cc = r + dr, c + dc
+                    if (dr == 0 and dc == 0) or rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                        continue
+                    if dr == 0 or dc == 0:
+                        if not (inside[rr, cc] and allowed[rr, cc]):
+                            open_[g] = True
+                    t = nests[rr, cc]
+                    if count[g] >= 2 or not big[t] or t == first[g]:
+                        continue
+                    if count[g] == 0:
+                        first[g] = t
+                        count[g] = 1
+                    else:
+                        count[g] = 2
+    return count, open_
 
 
 def _slack(count: int) -> float:

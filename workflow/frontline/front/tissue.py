@@ -53,6 +53,7 @@ def tissue_region(
     min_hole_area_um2: float,
     edge_tolerance_um: float,
     edge_offset_um: float | None = None,
+    workers: int = 1,
 ) -> MultiPolygon:
     """Tissue from all nuclei: their closing, grown to the edge beyond the outermost cells.
 
@@ -64,6 +65,7 @@ def tissue_region(
     edge_offset_um : µm, or None for 0.4 × the mean cell spacing
     min_region_area_um2, min_hole_area_um2 : µm²
     edge_tolerance_um : µm; tissue stopping this close to the image border is extended to it
+    workers : threads of the raster passes
 
     Returns
     -------
@@ -73,9 +75,9 @@ def tissue_region(
     xy_um = np.asarray(xy_um, dtype=float).reshape(-1, 2)
     if len(xy_um) == 0:
         return MultiPolygon()
-    depth = closing_field(xy_um, extent_um, raster_um, closing_um)
+    depth = closing_field(xy_um, extent_um, raster_um, closing_um, workers)
     if outline_smoothing_um > 0:
-        depth = smooth(depth, outline_smoothing_um / raster_um)
+        depth = smooth(depth, outline_smoothing_um / raster_um, workers)
     if edge_offset_um is None:
         hull = iso_region(depth, closing_um, raster_um).intersection(image)
         density = len(xy_um) / max(hull.area, 1.0) * 1e6

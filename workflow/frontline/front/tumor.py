@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from scipy import ndimage
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
 
 from ..geometry import (
     as_multipolygon,
@@ -20,7 +21,7 @@ from ..geometry import (
     polygon_parts,
     rasterize,
 )
-from .fields import point_distance, smoothed_density, spacing_offset_um
+from .fields import Rasters, point_distance, smoothed_density, spacing_offset_um
 from .scale import (
     Cells,
     Scale,
@@ -45,7 +46,8 @@ def absorb_empty_gaps(
 
     Such a part (a hole in the tumor, or a notch between tumor and tissue edge) is a gap in the
     cells (a lumen, a tear, a patch the segmentation missed), not stroma, so it borders no
-    invasive front.
+    invasive front. A gap that is a hole of one tumor part is filled by dropping the hole;
+    the others are united with the parts they touch.
 
     Parameters
     ----------
@@ -62,14 +64,69 @@ def absorb_empty_gaps(
     if not gaps:
         return tumor
     xy = np.asarray(xy_other_um, dtype=float).reshape(-1, 2)
-    # index the points, query each gap (shapely prepares the query polygon): fast for big gaps
-    tree = shapely.STRtree(shapely.points(xy))
-    gap_idx, _ = tree.query(gaps, predicate="contains")
-    counts = np.bincount(gap_idx, minlength=len(gaps))
-    empty = [g for g, n in zip(gaps, counts) if n < min_cells]
+    xy = xy[np.argsort(xy[:, 0], kind="stable")]
+    empty = [g for g in gaps if not holds_points(g, xy, min_cells)]
     if not empty:
         return tumor
-    return as_multipolygon(shapely.union_all([tumor, *empty]))
+    parts = polygon_parts(tumor)
+    tree = shapely.STRtree(parts)
+    filled, others = {}, []
+    for gap in empty:
+        hole = None if gap.interiors else _hole_of(gap, parts, tree.query(gap))
+        if hole is None:
+            others.append(gap)
+        else:
+            filled.setdefault(hole[0], set()).add(hole[1])
+    parts = [
+        Polygon(p.exterior, [r for k, r in enumerate(p.interiors) if k not in filled[i]])
+        if i in filled
+        else p
+        for i, p in enumerate(parts)
+    ]
+    if not others:
+        return MultiPolygon(parts)
+    touched = np.unique(shapely.STRtree(parts).query(others, predicate="intersects")[1])
+    merged = polygon_parts(shapely.union_all([*(parts[i] for i in touched), *others]))
+    keep = np.ones(len(parts), dtype=bool)
+    keep[touched] = False
+    return MultiPolygon([p for p, k in zip(parts, keep) if k] + merged)
+
+
+def _hole_of(gap: Polygon, parts: list, candidates) -> tuple[int, int] | None:
+    """(part, hole) of the tumor part whose hole is ``gap`` exactly, or None."""
+    area = gap.area
+    for i in candidates:
+        for k, ring in enumerate(parts[i].interiors):
+            hole = Polygon(ring)
+            if abs(hole.area - area) <= 1e-9 * area and shapely.equals(hole, gap):
+                return int(i), k
+    return None
+
+
+def holds_points(polygon: Polygon, xy_um: np.ndarray, n: int) -> bool:
+    """Whether ``polygon`` contains at least ``n`` of the points ``xy_um``.
+
+    Exact (shapely's ``contains_xy``); the points inside the bounding box are tested a strided
+    sample first, so that a big polygon holding many points is decided from a few hundred.
+
+    Parameters
+    ----------
+    polygon : Polygon, µm
+    xy_um : (M, 2) float, µm, sorted by x
+    n : int
+    """
+    x0, y0, x1, y1 = polygon.bounds
+    a = int(np.searchsorted(xy_um[:, 0], x0, side="left"))
+    b = int(np.searchsorted(xy_um[:, 0], x1, side="right"))
+    slab = xy_um[a:b]
+    box = slab[(slab[:, 1] >= y0) & (slab[:, 1] <= y1)]
+    if len(box) < n:
+        return False
+    shapely.prepare(polygon)
+    step = max(1, len(box) // 512)
+    if step > 1 and shapely.contains_xy(polygon, box[::step, 0], box[::step, 1]).sum() >= n:
+        return True
+    return bool(shapely.contains_xy(polygon, box[:, 0], box[:, 1]).sum() >= n)
 
 
 def coarse_region(
@@ -111,6 +168,37 @@ def coarse_region(
     return iso_region(tumor, threshold * reference, grid_um), reference
 
 
+@dataclass
+class TumorCells:
+    """The tumor cells' spacing and distance raster, which need neither tissue nor density.
+
+    spacing_um : :func:`frontline.front.scale.tumor_cell_spacing_um`
+    pad_px : padding of ``distance`` (room for the widest closing tried)
+    distance : :func:`frontline.front.fields.point_distance` of the tumor cells
+    """
+
+    spacing_um: float
+    pad_px: int
+    distance: np.ndarray
+
+
+def tumor_cells(
+    xy_tumor_um: np.ndarray,
+    extent_um: tuple[float, float],
+    *,
+    raster_um: float,
+    closing_um: float | None,
+    scale_ladder: list | tuple,
+    workers: int = 1,
+) -> TumorCells:
+    """Spacing and padded distance raster of the tumor cells ((N, 2) µm, N >= 2)."""
+    spacing = tumor_cell_spacing_um(xy_tumor_um, workers)
+    radii = [closing_um] if closing_um is not None else [k * spacing for k in scale_ladder]
+    pad = pad_for(max(radii), raster_um)
+    shape = grid_shape(extent_um, raster_um)
+    return TumorCells(spacing, pad, point_distance(xy_tumor_um, shape, raster_um, pad, workers))
+
+
 def tumor_region(
     xy_um: np.ndarray,
     is_tumor: np.ndarray,
@@ -132,6 +220,8 @@ def tumor_region(
     min_stroma_cells: int,
     min_pocket_cells: int,
     edge_tolerance_um: float,
+    workers: int = 1,
+    prepared: TumorCells | None = None,
 ) -> tuple[MultiPolygon, Scale | None]:
     """Tumor from tumor cells: the density region refined by their closing at the data's scale.
 
@@ -154,6 +244,9 @@ def tumor_region(
     is_tumor : (N,) bool, which cells are tumor cells
     tissue : MultiPolygon, µm (from :func:`frontline.front.tissue.tissue_region`)
     extent_um : (width_um, height_um)
+    workers : threads of the raster passes and the nearest-neighbour search
+    prepared : :func:`tumor_cells` of these tumor cells with these settings (consumed: its
+        raster is released), or None to make it
     others : see :mod:`frontline.front` (µm, µm², fractions, counts)
 
     Returns
@@ -166,7 +259,17 @@ def tumor_region(
     if is_tumor.sum() < 2 or tissue.is_empty:
         return MultiPolygon(), None
     xy_t, xy_o = xy_um[is_tumor], xy_um[~is_tumor]
-    spacing = tumor_cell_spacing_um(xy_t)
+    if prepared is None:
+        prepared = tumor_cells(
+            xy_t,
+            extent_um,
+            raster_um=raster_um,
+            closing_um=closing_um,
+            scale_ladder=scale_ladder,
+            workers=workers,
+        )
+    spacing, pad, distance = prepared.spacing_um, prepared.pad_px, prepared.distance
+    prepared.distance = None  # consumed: the raster is released once the outline is traced
     if min_region_area_um2 is None:
         min_region_area_um2 = MIN_REGION_CELLS * math.pi * (spacing / 2) ** 2
     coarse, reference = coarse_region(
@@ -190,9 +293,8 @@ def tumor_region(
     cells = Cells(
         tumor=pixel_index(xy_t, raster_um, shape), other=pixel_index(xy_o, raster_um, shape)
     )
-    radii = [closing_um] if closing_um is not None else [k * spacing for k in scale_ladder]
-    pad = pad_for(max(radii), raster_um)
-    distance = point_distance(xy_t, shape, raster_um, pad)
+    rasters = Rasters(distance.shape)
+    labels = np.empty(shape, dtype=np.int32)  # the label rasters of the ladder and the openings
     min_area_px = int(math.ceil(min_region_area_um2 / raster_um**2))
     if closing_um is None:
         k, field_um, steps = choose_scale(
@@ -209,14 +311,21 @@ def tumor_region(
             smoothing_um=outline_smoothing_um,
             min_area_px=min_area_px,
             min_stroma_cells=min_stroma_cells,
+            workers=workers,
+            rasters=rasters,
+            labels=labels,
         )
         radius = k * spacing
     else:
         k, steps, radius = None, [], float(closing_um)
-        field_um = outline_field(distance, radius, offset, raster_um, pad, outline_smoothing_um)
+        field_um = outline_field(
+            distance, radius, offset, raster_um, pad, outline_smoothing_um, workers
+        )
     channel = None if channel_scale is None else channel_scale * spacing
     if channel is not None and channel < radius:
-        fine = outline_field(distance, channel, offset, raster_um, pad, outline_smoothing_um)
+        fine = outline_field(
+            distance, channel, offset, raster_um, pad, outline_smoothing_um, workers, rasters
+        )
         opened = stroma_openings(
             fine,
             field_um,
@@ -225,12 +334,21 @@ def tumor_region(
             min_nest_cells=min_pocket_cells,
             min_channel_cells=min_stroma_cells,
             min_pocket_cells=min_pocket_cells,
+            labels=labels,
         )
-        if opened.any():
-            near = ndimage.binary_dilation(opened, iterations=2)
-            field_um = np.minimum(field_um, np.where(near, fine, np.inf))
+        rows, cols = np.nonzero(opened.any(axis=1))[0], np.nonzero(opened.any(axis=0))[0]
+        if len(rows):  # near them (2 pixels), min(field, fine), in the field's own array
+            box = (
+                slice(max(rows[0] - 2, 0), rows[-1] + 3),
+                slice(max(cols[0] - 2, 0), cols[-1] + 3),
+            )
+            near = ndimage.binary_dilation(opened[box], iterations=2)
+            lower = near & (fine[box] < field_um[box])
+            field_um[box][lower] = fine[box][lower]
+        del fine
     else:
         channel = None
+    del distance, rasters, labels  # tracing needs memory of its own: free what it does not use
     scale = Scale(spacing, radius, k, channel, steps)
     outline = iso_region(field_um, 0.0, raster_um)
     region = outline.intersection(coarse).intersection(tissue)
