@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from frontline.front.fields import distance_transform
+from frontline.edt import distance_transform
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,22 @@ def test_absorb_empty_gaps_fills_empty_holes_and_notches_and_keeps_stroma():
         n = int(shapely.contains_xy(gap, xy[:, 0], xy[:, 1]).sum())
         assert holds_points(gap, xy, 3) == (n >= 3)
         assert holds_points(gap, xy, n + 1) is False
+
+
+@pytest.mark.parametrize(
+    "shape, background", [((300, 411), 0.01), ((64, 1), 0.2), ((1, 64), 0.2), ((200, 300), 5e-4)]
+)
+def test_nearest_background_is_a_nearest_background_pixel(shape, background):
+    from frontline.edt import nearest_background
+
+    rng = np.random.default_rng(sum(shape))
+    mask = rng.random(shape) >= background
+    mask[rng.integers(shape[0]), rng.integers(shape[1])] = False
+    expected = ndimage.distance_transform_edt(mask)
+    for workers in (1, 3):
+        rows, cols = np.divmod(nearest_background(mask, workers), shape[1])
+        assert not mask[rows, cols].any()  # a background pixel, at the nearest distance
+        r, c = np.indices(shape)
+        np.testing.assert_allclose(np.hypot(r - rows, c - cols), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="no background"):
+        nearest_background(np.ones((3, 3), dtype=bool))

@@ -3,16 +3,10 @@
 A raster of ``raster_um`` pixels covers the image from its top-left corner; pixel (r, c) has
 its centre at ((c + .5), (r + .5)) * raster_um (:mod:`frontline.geometry`).
 
-The Euclidean distance transforms (:func:`distance_transform`) are the separable exact
-algorithm of Felzenszwalb & Huttenlocher (2012, Theory of Computing 8:415), compiled: the same
-nearest pixels as ``scipy.ndimage.distance_transform_edt`` and the same arithmetic for the
-distance (row and column offsets times the pixel size, squared, summed, square root), so the
-same float64 values (bit for bit at pixel sizes that are powers of two, such as the default 2
-and 4 µm; elsewhere equidistant nearest pixels may differ in the last bit), in a quarter of
-the time and a fifth of the memory (no (2, rows, cols) index arrays). The Gaussian smoothing
-of these fields (:func:`smooth`) is scipy's ``gaussian_filter`` (its weights, its reflected
-border, its order of additions, hence its values bit for bit), compiled to run along whole
-rows at once, both passes of a row together.
+The Euclidean distance transforms are :func:`frontline.edt.distance_transform`. The Gaussian
+smoothing of these fields (:func:`smooth`) is scipy's ``gaussian_filter`` (its weights, its
+reflected border, its order of additions, hence its values bit for bit), compiled to run
+along whole rows at once, both passes of a row together.
 
 Both run on ``workers`` threads, each on a strip of the raster. The front's own rasters
 (:func:`point_distance`, :func:`closing_depth`) are float32 (``FIELD_DTYPE``): distances
@@ -24,49 +18,16 @@ slow to fault in; :class:`Rasters` hands the same arrays to the steps of the sca
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 from scipy import ndimage
 
+from ..edt import distance_transform, in_strips
 from ..geometry import grid_shape, pixel_index
 
 EDGE_OFFSET_SPACING = 0.4  # edge beyond the outermost cells, in mean cell spacings
-_NONE = 1 << 30  # row offset of a column without background pixels (exact in float32 too)
 FIELD_DTYPE = np.float32  # the front's distance and depth rasters: µm to 1e-7 relative
-
-
-def distance_transform(
-    mask: np.ndarray, raster_um: float, workers: int = 1, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Distance from every pixel to the nearest False pixel, µm (0 on False pixels).
-
-    Same values as ``scipy.ndimage.distance_transform_edt(mask, sampling=raster_um)``.
-
-    Parameters
-    ----------
-    mask : (rows, cols) bool
-    raster_um : pixel edge, µm
-    workers : threads (the column and row passes split the raster into strips)
-    out : (rows, cols) float64 or float32 array to write into (float32: scipy's values
-        rounded to float32; rows < 2**24), or None (float64)
-
-    Returns
-    -------
-    (rows, cols) float array (``out``), µm
-    """
-    mask = np.ascontiguousarray(mask, dtype=bool)
-    if mask.ndim != 2 or mask.all():  # no background: scipy's answer, whatever it is
-        return ndimage.distance_transform_edt(mask, sampling=raster_um)
-    if out is None:
-        out = np.empty(mask.shape, dtype=np.float64)
-    rows, cols = mask.shape
-    # the column pass leaves each pixel's row offset in ``out`` (whole numbers, exact in
-    # either float type); the row pass reads a row's offsets before it writes the row's distances
-    _in_strips(_column_offsets, cols, workers, mask, out)
-    _in_strips(_row_distances, rows, workers, out, float(raster_um))
-    return out
 
 
 def smooth(
@@ -97,7 +58,7 @@ def smooth(
         out = np.empty_like(field)
     elif np.shares_memory(out, field):
         raise ValueError("smooth: out must not share memory with field")
-    _in_strips(_smooth_rows, field.shape[0], workers, field, out, weights)
+    in_strips(_smooth_rows, field.shape[0], workers, field, out, weights)
     return out
 
 
@@ -123,19 +84,6 @@ class Rasters:
             array = array.base
         if array is not None:
             self._free.append(array)
-
-
-def _in_strips(kernel, n: int, workers: int, *args) -> None:
-    """Run ``kernel(*args, start, stop)`` over ``[0, n)`` in ``workers`` strips at once (the
-    kernels release the GIL; each strip writes its own part of the output)."""
-    workers = max(1, min(int(workers), n))
-    if workers == 1:
-        kernel(*args, 0, n)
-        return
-    bounds = np.linspace(0, n, workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        for done in [pool.submit(kernel, *args, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
-            done.result()
 
 
 @njit(nogil=True, cache=True)
@@ -176,74 +124,6 @@ def _smooth_rows(src, dst, w, start, stop):
         d = dst[r]
         for c in range(cols):
             d[c] = acc[c]
-
-
-@njit(nogil=True, cache=True)
-def _column_offsets(mask, offsets, start, stop):
-    """Per pixel of the columns ``start:stop``, the row distance to the nearest False pixel of
-    its column (_NONE: none), into ``offsets`` (an integer or float array)."""
-    rows = mask.shape[0]
-    width = stop - start
-    last = np.full(width, -_NONE, dtype=np.int64)
-    for r in range(rows):  # row by row: memory order, one pass down and one up
-        for i in range(width):
-            c = start + i
-            if not mask[r, c]:
-                last[i] = r
-            offsets[r, c] = min(r - last[i], _NONE)
-    following = np.full(width, 2 * _NONE, dtype=np.int64)
-    for r in range(rows - 1, -1, -1):
-        for i in range(width):
-            c = start + i
-            if not mask[r, c]:
-                following[i] = r
-            if following[i] - r < offsets[r, c]:
-                offsets[r, c] = following[i] - r
-
-
-@njit(nogil=True, cache=True)
-def _row_distances(out, raster_um, start, stop):
-    """Per row of ``start:stop``, from the row offsets ``out`` holds (:func:`_column_offsets`),
-    the lower envelope of the parabolas (c - q)² + offset(q)², and the distance to the nearest
-    pixel from its row and column offsets, as scipy computes it, into ``out``."""
-    cols = out.shape[1]
-    apex = np.empty(cols, dtype=np.int64)
-    begin = np.empty(cols + 1, dtype=np.float64)
-    row = np.empty(cols, dtype=np.int64)
-    for r in range(start, stop):
-        for q in range(cols):
-            row[q] = np.int64(out[r, q])
-        k = -1
-        for q in range(cols):
-            oq = row[q]
-            if oq >= _NONE:
-                continue
-            fq = oq * oq + q * q
-            s = 0.0
-            while k >= 0:
-                p = apex[k]
-                op = row[p]
-                s = (fq - (op * op + p * p)) / (2.0 * (q - p))
-                if s <= begin[k]:
-                    k -= 1
-                else:
-                    break
-            if k < 0:
-                k = 0
-                begin[0] = -np.inf
-            else:
-                k += 1
-                begin[k] = s
-            apex[k] = q
-            begin[k + 1] = np.inf
-        j = 0
-        for c in range(cols):
-            while begin[j + 1] < c:
-                j += 1
-            p = apex[j]
-            dr = np.float64(row[p]) * raster_um
-            dc = np.float64(c - p) * raster_um
-            out[r, c] = math.sqrt(dr * dr + dc * dc)
 
 
 def smoothed_density(

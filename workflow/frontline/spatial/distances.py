@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from numba import njit
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from ..edt import nearest_background
 from ..geometry import distance_to_lines, grid_shape, inside, pixel_index, rasterize
 from .common import REGIONS
 
@@ -212,7 +212,9 @@ class DistanceMap:
         return codes
 
 
-def distance_map(regions: Regions, raster_um: float, step_um: float = 0.5) -> DistanceMap:
+def distance_map(
+    regions: Regions, raster_um: float, step_um: float = 0.5, workers: int = 1
+) -> DistanceMap:
     """Rasterise tissue and tumor and compute every tissue pixel's signed distance to the front.
 
     The front is drawn into the raster and a Euclidean distance transform finds, for every
@@ -225,6 +227,7 @@ def distance_map(regions: Regions, raster_um: float, step_um: float = 0.5) -> Di
     regions : :class:`frontline.regions.Regions`
     raster_um : pixel edge, µm
     step_um : densification of the front, µm
+    workers : threads of the distance transform
 
     Returns
     -------
@@ -240,19 +243,17 @@ def distance_map(regions: Regions, raster_um: float, step_um: float = 0.5) -> Di
     r, c = pixel_index(pts, raster_um, shape)
     free = np.ones(shape, dtype=bool)
     free[r, c] = False
-    nearest = ndimage.distance_transform_edt(free, return_distances=False, return_indices=True)
+    nearest = nearest_background(free, workers)  # flat index of each pixel's front pixel
     del free
     # for every front pixel, the front point nearest to its centre; then for every pixel, that
     # point of its nearest front pixel
     front_pixels = np.unique(r * shape[1] + c)  # sorted by row, then column
     fr, fc = front_pixels // shape[1], front_pixels % shape[1]
     _, k = cKDTree(pts).query(np.c_[(fc + 0.5) * raster_um, (fr + 0.5) * raster_um])
-    point_of_front_pixel = np.zeros(shape, dtype=np.int32)
-    point_of_front_pixel[fr, fc] = k
-    index = nearest[0]  # the row-index array is reused for the map of front points
-    _pixel_distances(
-        nearest, point_of_front_pixel, pts, tumor, tissue, float(raster_um), dist, index
-    )
+    point_of_front_pixel = np.zeros(shape[0] * shape[1], dtype=np.int32)
+    point_of_front_pixel[front_pixels] = k
+    index = nearest  # each pixel's entry becomes its front point
+    _pixel_distances(nearest, point_of_front_pixel, pts, tumor, tissue, float(raster_um), dist)
     del point_of_front_pixel
     return DistanceMap(
         dist_um=dist,
@@ -265,16 +266,17 @@ def distance_map(regions: Regions, raster_um: float, step_um: float = 0.5) -> Di
 
 
 @njit(nogil=True, cache=True)
-def _pixel_distances(nearest, point_of_front_pixel, pts, tumor, tissue, raster_um, dist, index):
-    """Each pixel's front point (that of its nearest front pixel) into ``index``, and in the
-    tissue the float32 distance from the pixel centre to it into ``dist``, negative in the tumor.
-    ``index`` may be ``nearest[0]``: each pixel reads its own entry before writing it."""
+def _pixel_distances(nearest, point_of_front_pixel, pts, tumor, tissue, raster_um, dist):
+    """Each pixel's front point (that of its nearest front pixel, a flat index in ``nearest``)
+    into ``nearest`` itself (each pixel reads its own entry before writing it), and in the
+    tissue the float32 distance from the pixel centre to it into ``dist``, negative in the
+    tumor."""
     rows, cols = tissue.shape
     for r in range(rows):
         yc = (r + 0.5) * raster_um
         for c in range(cols):
-            k = point_of_front_pixel[nearest[0, r, c], nearest[1, r, c]]
-            index[r, c] = k
+            k = point_of_front_pixel[nearest[r, c]]
+            nearest[r, c] = k
             if tissue[r, c]:
                 d = np.float32(np.hypot((c + 0.5) * raster_um - pts[k, 0], yc - pts[k, 1]))
                 dist[r, c] = -d if tumor[r, c] else d

@@ -135,7 +135,7 @@ def analyze(
         # raster stages (mostly one thread each) instead of after them
         searches = background.submit(_searches, xy, phen, p, timings)
         with timings("distance_map"):
-            dmap = distance_map(regions, p.raster_um, p.front_step_um)
+            dmap = distance_map(regions, p.raster_um, p.front_step_um, p.workers)
         with timings("cell_distances"):
             for column, values in locate_cells(
                 xy, regions, dmap, p.margin_um, p.front_step_um, p.workers
