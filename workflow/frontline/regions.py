@@ -106,15 +106,22 @@ def nest_table(regions: Regions, tolerance_um: float = 0.01) -> gpd.GeoDataFrame
     :func:`regions_layer`.
     """
     parts = polygon_parts(regions.tumor)
-    pieces = list(as_multilinestring(regions.front).geoms)
-    tree = shapely.STRtree(pieces) if pieces else None
-    lengths = []
-    for part in parts:
-        near = part.boundary.buffer(tolerance_um, quad_segs=2)
-        # only the front pieces whose boxes meet this outline (a slide's front has thousands)
-        hits = np.sort(tree.query(near)) if tree is not None else []
-        front = MultiLineString([pieces[i] for i in hits])
-        lengths.append(float(front.intersection(near).length) if len(hits) else 0.0)
+    pieces = np.array(as_multilinestring(regions.front).geoms, dtype=object)
+    lengths = np.zeros(len(parts))
+    if len(parts) and len(pieces):
+        # a front piece (a stretch of the tumor's outline) that meets one nest only lies on
+        # that nest's outline and counts whole; a piece meeting several nests (nests touching
+        # at a vertex) or none (rounding) is cut by the outline of each nest near it
+        tree = shapely.STRtree(parts)
+        piece_idx, part_idx = tree.query(pieces, predicate="intersects")
+        meets = np.bincount(piece_idx, minlength=len(pieces))
+        alone = meets[piece_idx] == 1
+        np.add.at(lengths, part_idx[alone], shapely.length(pieces[piece_idx[alone]]))
+        unsure = np.flatnonzero(meets != 1)
+        for i, j in zip(*tree.query(pieces[unsure], predicate="dwithin", distance=tolerance_um)):
+            near = parts[j].boundary.buffer(tolerance_um, quad_segs=2)
+            lengths[j] += float(pieces[unsure[i]].intersection(near).length)
+    lengths = lengths.tolist()
     return gpd.GeoDataFrame(
         {
             "nest": list(range(1, len(parts) + 1)),

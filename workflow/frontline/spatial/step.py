@@ -222,19 +222,20 @@ def nest_counts(
     tumor_n = np.zeros(len(parts), dtype=int)
     immune_n = np.zeros(len(parts), dtype=int)
     if parts:
-        # candidates by bounding box, then each nest's prepared point-in-polygon test (a
-        # predicate query of the tree tests every candidate against an unprepared polygon)
-        tree = shapely.STRtree(parts)
+        # per nest, the cells in its bounding box (from the cells sorted by x), then its
+        # prepared point-in-polygon test
         for mask, counts in ((is_tumor, tumor_n), (is_immune, immune_n)):
             xy = xy_um[mask]
-            point_idx, nest_idx = tree.query(shapely.points(xy))
-            order = np.argsort(nest_idx, kind="stable")
-            point_idx, nest_idx = point_idx[order], nest_idx[order]
-            starts = np.searchsorted(nest_idx, np.arange(len(parts) + 1))
+            xy = xy[np.argsort(xy[:, 0], kind="stable")]
             for j, part in enumerate(parts):
-                cand = point_idx[starts[j] : starts[j + 1]]
+                x0, y0, x1, y1 = part.bounds
+                a = np.searchsorted(xy[:, 0], x0, side="left")
+                b = np.searchsorted(xy[:, 0], x1, side="right")
+                slab = xy[a:b]
+                cand = slab[(slab[:, 1] >= y0) & (slab[:, 1] <= y1)]
                 if len(cand):
-                    counts[j] = np.count_nonzero(shapely.contains_xy(part, *xy[cand].T))
+                    shapely.prepare(part)
+                    counts[j] = np.count_nonzero(shapely.contains_xy(part, *cand.T))
     area_mm2 = table["area_um2"].to_numpy(dtype=float) / 1e6
     return table.assign(
         n_tumor_cells=tumor_n,
