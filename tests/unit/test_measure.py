@@ -93,6 +93,17 @@ def test_tiled_equals_whole_image(tile_px):
     )
     assert len(whole) == len(np.unique(labels)) - 1  # every nucleus once, edge ones included
     pd.testing.assert_frame_equal(whole, tiled)
+    threads = measure_cells(
+        image,
+        labels,
+        0.65,
+        ["a", "b", "c"],
+        cell_expansion_um=3.0,
+        tile_px=tile_px,
+        ring_median=["b"],
+        workers=3,
+    )
+    pd.testing.assert_frame_equal(whole, threads[whole.columns])  # channels on 3 threads
 
 
 def test_big_nucleus_across_tiles_is_measured_once_whole():
@@ -238,6 +249,10 @@ def test_tile_helpers_give_what_unique_and_lexsort_give():
         assert np.array_equal(got, np.array(expected), equal_nan=True)
     plane = rng.integers(0, 4000, 5000).astype(np.uint16)
     cells = np.minimum(groups + rng.integers(0, 2, 5000), 59)
-    nuc, cell = measure._label_sums(groups, cells, plane, 60)
+    every = np.arange(5000)
+    nuc, cell = measure._label_sums(every, groups, cells, plane, 60)
     assert np.array_equal(nuc, np.bincount(groups, plane.astype(float), 60))
     assert np.array_equal(cell, np.bincount(cells, plane.astype(float), 60))
+    some = np.flatnonzero(cells % 3)  # a subset of the pixels, as the cells' pixels of a tile
+    nuc, cell = measure._label_sums(some, groups[some], cells[some], plane, 60)
+    assert np.array_equal(cell, np.bincount(cells[some], plane[some].astype(float), 60))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,7 @@ def measure_cells(
     cell_expansion_um: float = 3.0,
     tile_px: int = 2048,
     ring_median: Iterable[str] = (),
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Measure every nucleus's cell, tile by tile.
 
@@ -125,6 +127,8 @@ def measure_cells(
     tile_px : int, edge of a measurement tile in pixels (memory grows with its square)
     ring_median : markers whose median over the ring is measured too (a sort per tile and
         marker: cheap for a few markers); markers not in ``channels`` are skipped
+    workers : threads; each reads and sums channels of a tile (the image reader is shared:
+        tifffile's zarr store reads under its lock, decoding runs in parallel)
 
     Returns
     -------
@@ -149,13 +153,23 @@ def measure_cells(
     halo = margin + 64
     tile_px = int(tile_px)
     parts = []
-    for y0 in range(0, height, tile_px):
-        for x0 in range(0, width, tile_px):
-            core = (y0, min(y0 + tile_px, height), x0, min(x0 + tile_px, width))
-            part, halo = _measure_tile(
-                image, labels, channels, core, (height, width), halo, margin, grow, ring_median
-            )
-            parts.append(part)
+    with ThreadPoolExecutor(max(1, int(workers))) as pool:
+        for y0 in range(0, height, tile_px):
+            for x0 in range(0, width, tile_px):
+                core = (y0, min(y0 + tile_px, height), x0, min(x0 + tile_px, width))
+                part, halo = _measure_tile(
+                    image,
+                    labels,
+                    channels,
+                    core,
+                    (height, width),
+                    halo,
+                    margin,
+                    grow,
+                    ring_median,
+                    pool,
+                )
+                parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else _empty(channels, ring_median)
     table = table.sort_values("cell_id", ignore_index=True)
     scale = float(pixel_size_um)
@@ -210,8 +224,11 @@ def _empty(channels, ring_median=()):
     return pd.DataFrame(columns)
 
 
-def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring_median=()):
-    """Measure the cells whose centroid is in ``core``; returns (table in px units, halo)."""
+def _measure_tile(
+    image, labels, channels, core, shape, halo, margin, grow, ring_median=(), pool=None
+):
+    """Measure the cells whose centroid is in ``core``; returns (table in px units, halo).
+    ``pool``: an executor whose threads read and sum the channels (None: one by one)."""
     height, width = shape
     cy0, cy1, cx0, cx1 = core
     while True:
@@ -279,17 +296,27 @@ def _measure_tile(image, labels, channels, core, shape, halo, margin, grow, ring
     }
     ring_px = cell_flat != flat if ring_median else None  # grown pixels, not nucleus
     cell_flat = np.ascontiguousarray(cell_flat, dtype=np.intp)
+    # only pixels of a cell add to a kept sum (index 0 is the background when ids[0] == 0)
+    in_cell = np.flatnonzero(cell_flat) if ids[0] == 0 else np.arange(cell_flat.size)
+    nuc_of, cell_of = flat[in_cell].astype(np.int32), cell_flat[in_cell].astype(np.int32)
+
+    def sums(marker):
+        plane = np.ascontiguousarray(image.read(marker, window)).ravel()
+        nuc_sum, cell_sum = _label_sums(in_cell, nuc_of, cell_of, plane, n)
+        median = None
+        if marker in ring_median:
+            median = _label_medians(cell_flat[ring_px], plane[ring_px], n)
+        return nuc_sum, cell_sum, median
+
+    per_marker = pool.map(sums, channels) if pool is not None else map(sums, channels)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for marker in channels:
-            plane = np.ascontiguousarray(image.read(marker, window)).ravel()
-            nuc_sum, cell_sum = _label_sums(flat, cell_flat, plane, n)
+        for marker, (nuc_sum, cell_sum, median) in zip(channels, per_marker):
             ring = np.where(ring_area > 0, (cell_sum - nuc_sum) / ring_area, np.nan)
             table[f"{marker}_nucleus_mean"] = (nuc_sum / safe)[keep].astype(np.float32)
             cell_mean = cell_sum / np.maximum(cell_area, 1)
             table[f"{marker}_cell_mean"] = cell_mean[keep].astype(np.float32)
             table[f"{marker}_ring_mean"] = ring[keep].astype(np.float32)
-            if marker in ring_median:
-                median = _label_medians(cell_flat[ring_px], plane[ring_px], n)
+            if median is not None:
                 table[intensity_column(marker, "ring_median")] = median[keep].astype(np.float32)
     return pd.DataFrame(table), halo
 
@@ -320,15 +347,16 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(nogil=True, cache=True)
-def _label_sums(nucleus, cell, plane, n):
-    """Sums of ``plane`` over each label of ``nucleus`` and of ``cell`` (pixel order, float64:
-    what two weighted ``np.bincount`` give), in one pass over the pixels."""
+def _label_sums(pixels, nucleus, cell, plane, n):
+    """Sums of ``plane`` over each label of ``nucleus`` and of ``cell`` at the flat
+    ``pixels`` (pixel order, float64: what two weighted ``np.bincount`` over those pixels
+    give), in one pass."""
     nuc_sum = np.zeros(n)
     cell_sum = np.zeros(n)
-    for i in range(plane.size):
-        v = np.float64(plane[i])
-        nuc_sum[nucleus[i]] += v
-        cell_sum[cell[i]] += v
+    for j in range(pixels.size):
+        v = np.float64(plane[pixels[j]])
+        nuc_sum[nucleus[j]] += v
+        cell_sum[cell[j]] += v
     return nuc_sum, cell_sum
 
 

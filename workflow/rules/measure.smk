@@ -15,7 +15,7 @@ rule measure:
         sample=exactly(IMAGE_SAMPLES),
     conda:
         "../../envs/frontline.yaml"
-    threads: 1
+    threads: 2
     resources:
         # one tile (+ halo) at a time; the table grows with the number of cells
         mem_mb=lambda wc, attempt: (1500 + config["measure"]["tile_px"] ** 2 // 8000) * attempt,

@@ -14,6 +14,7 @@ def main(smk):
             cell_expansion_um=p.cell_expansion_um,
             tile_px=p.tile_px,
             ring_median=p.ring_median,
+            workers=smk.threads,
         )
     with atomic_output(smk.output.cells) as tmp:
         cells.to_parquet(tmp, index=False)
