@@ -162,3 +162,33 @@ def test_polygons_from_geojson_unions_the_features():
     }
     assert regions.polygons_from_geojson(obj).area == pytest.approx(200.0)
     assert regions.polygons_from_geojson({"type": "FeatureCollection", "features": []}).is_empty
+
+
+def test_a_tumor_that_nearly_touches_itself_is_written_valid_on_the_rounding_grid():
+    # two lobes joined by a neck 0.0008 µm wide: valid, but its two neck vertices round to the
+    # same point on the 0.001 grid the GeoJSON is written on
+    neck = Polygon(
+        [(0, 0), (4, 0), (5, 4.9996), (6, 0), (10, 0), (10, 10), (6, 10), (5, 5.0004), (4, 10)]
+        + [(0, 10)]
+    )
+    assert neck.is_valid
+    rounded = Polygon(np.round(np.asarray(neck.exterior.coords), 3))
+    assert not rounded.is_valid  # what plain rounding would write
+    found = regions.Regions(
+        tumor=MultiPolygon([neck]),
+        tissue=MultiPolygon([box(-5, -5, 15, 15)]),
+        front=shapely.MultiLineString([neck.exterior]),
+        extent_um=(20.0, 20.0),
+    )
+    for units in ("um", "px"):
+        text = regions.dumps(regions.regions_to_geojson(found, units=units, pixel_size_um=0.5))
+        written = [shapely.geometry.shape(f["geometry"]) for f in json.loads(text)["features"]]
+        assert all(g.is_valid for g in written if g.geom_type.endswith("Polygon"))
+        back = regions.regions_from_geojson(json.loads(text))
+        assert back.tumor.is_valid and back.tumor.area == pytest.approx(neck.area, abs=0.01)
+    # a file with the plain rounded ring (an older file, or another tool's) is repaired on read
+    layer = json.loads(regions.dumps(regions.regions_to_geojson(found, units="um")))
+    for feature in layer["features"]:
+        if feature["properties"]["classification"]["name"] == "Tumor":
+            feature["geometry"] = shapely.geometry.mapping(rounded)
+    assert regions.regions_from_geojson(layer).tumor.is_valid

@@ -163,6 +163,19 @@ def regions_layer(regions: Regions) -> gpd.GeoDataFrame:
     )
 
 
+def _on_grid(geom):
+    """A polygon snapped to the 0.001 grid its coordinates are written on, valid there (a
+    ring that nearly touches itself could cross itself once rounded); lines as they are."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return shapely.set_precision(geom, 0.001)
+    return geom
+
+
+def _read_polygon(geom):
+    """A polygon as read, repaired when it is not valid (files of other tools, or rounded)."""
+    return geom if geom.is_valid else shapely.make_valid(geom)
+
+
 def _feature(geom, cls, name):
     return {
         "type": "Feature",
@@ -203,7 +216,7 @@ def regions_to_geojson(
         factor = 1.0 / float(pixel_size_um)
     layer = regions_layer(regions)
     features = [
-        _feature(scale(geom, factor), cls, name)
+        _feature(_on_grid(scale(geom, factor)), cls, name)
         for cls, name, geom in zip(layer["classification"], layer["name"], layer.geometry)
     ]
     return {
@@ -251,7 +264,8 @@ def regions_from_geojson(
     def parts(cls):
         return [scale(g, factor) for g in layer.geometry[layer["classification"] == cls]]
 
-    tumor, tissue = parts(TUMOR_CLASS), parts(TISSUE_CLASS)
+    tumor = [_read_polygon(g) for g in parts(TUMOR_CLASS)]
+    tissue = [_read_polygon(g) for g in parts(TISSUE_CLASS)]
     front = MultiLineString([ls for g in parts(FRONT_CLASS) for ls in as_multilinestring(g).geoms])
     return Regions(
         tumor=as_multipolygon(shapely.union_all(tumor)) if tumor else MultiPolygon(),
