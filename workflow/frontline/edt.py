@@ -50,9 +50,9 @@ def distance_transform(
     if out is None:
         out = np.empty(mask.shape, dtype=np.float64)
     rows, cols = mask.shape
-    # the column pass leaves each pixel's row offset in ``out`` (whole numbers, exact in
-    # either float type); the row pass reads a row's offsets before it writes the row's distances
-    in_strips(_column_offsets, cols, workers, mask, out)
+    # the column pass leaves each pixel's nearest background row in ``out`` (whole numbers,
+    # exact in either float type); the row pass reads a row's before it writes its distances
+    in_strips(_column_nearest, cols, workers, mask, out)
     in_strips(_row_distances, rows, workers, out, float(raster_um))
     return out
 
@@ -98,86 +98,19 @@ def in_strips(kernel, n: int, workers: int, *args) -> None:
 
 
 @njit(nogil=True, cache=True)
-def _column_offsets(mask, offsets, start, stop):
-    """Per pixel of the columns ``start:stop``, the row distance to the nearest False pixel of
-    its column (_NONE: none), into ``offsets`` (an integer or float array)."""
-    rows = mask.shape[0]
-    width = stop - start
-    last = np.full(width, -_NONE, dtype=np.int64)
-    for r in range(rows):  # row by row: memory order, one pass down and one up
-        for i in range(width):
-            c = start + i
-            if not mask[r, c]:
-                last[i] = r
-            offsets[r, c] = min(r - last[i], _NONE)
-    following = np.full(width, 2 * _NONE, dtype=np.int64)
-    for r in range(rows - 1, -1, -1):
-        for i in range(width):
-            c = start + i
-            if not mask[r, c]:
-                following[i] = r
-            if following[i] - r < offsets[r, c]:
-                offsets[r, c] = following[i] - r
-
-
-@njit(nogil=True, cache=True)
-def _row_distances(out, raster_um, start, stop):
-    """Per row of ``start:stop``, from the row offsets ``out`` holds (:func:`_column_offsets`),
-    the lower envelope of the parabolas (c - q)² + offset(q)², and the distance to the nearest
-    pixel from its row and column offsets, as scipy computes it, into ``out``."""
-    cols = out.shape[1]
-    apex = np.empty(cols, dtype=np.int64)
-    begin = np.empty(cols + 1, dtype=np.float64)
-    row = np.empty(cols, dtype=np.int64)
-    for r in range(start, stop):
-        for q in range(cols):
-            row[q] = np.int64(out[r, q])
-        k = -1
-        for q in range(cols):
-            oq = row[q]
-            if oq >= _NONE:
-                continue
-            fq = oq * oq + q * q
-            s = 0.0
-            while k >= 0:
-                p = apex[k]
-                op = row[p]
-                s = (fq - (op * op + p * p)) / (2.0 * (q - p))
-                if s <= begin[k]:
-                    k -= 1
-                else:
-                    break
-            if k < 0:
-                k = 0
-                begin[0] = -np.inf
-            else:
-                k += 1
-                begin[k] = s
-            apex[k] = q
-            begin[k + 1] = np.inf
-        j = 0
-        for c in range(cols):
-            while begin[j + 1] < c:
-                j += 1
-            p = apex[j]
-            dr = np.float64(row[p]) * raster_um
-            dc = np.float64(c - p) * raster_um
-            out[r, c] = math.sqrt(dr * dr + dc * dc)
-
-
-@njit(nogil=True, cache=True)
 def _column_nearest(mask, nearest, start, stop):
     """Per pixel of the columns ``start:stop``, the row of the nearest False pixel of its
-    column (-1: none), into ``nearest``."""
+    column (-1: none; the upper one of two equally near), into ``nearest`` (an integer or
+    float array)."""
     rows = mask.shape[0]
     width = stop - start
-    last = np.full(width, -_NONE, dtype=np.int64)
+    last = np.full(width, -1, dtype=np.int64)
     for r in range(rows):
         for i in range(width):
             c = start + i
             if not mask[r, c]:
                 last[i] = r
-            nearest[r, c] = last[i] if last[i] >= 0 else -1
+            nearest[r, c] = last[i]
     following = np.full(width, -1, dtype=np.int64)
     for r in range(rows - 1, -1, -1):
         for i in range(width):
@@ -185,48 +118,82 @@ def _column_nearest(mask, nearest, start, stop):
             if not mask[r, c]:
                 following[i] = r
             f = following[i]
-            if f >= 0 and (nearest[r, c] < 0 or f - r < r - nearest[r, c]):
+            above = np.int64(nearest[r, c])
+            if f >= 0 and (above < 0 or f - r < r - above):
                 nearest[r, c] = f
 
 
 @njit(nogil=True, cache=True)
-def _row_nearest(nearest, start, stop):
-    """Per row of ``start:stop``, from the column-nearest rows ``nearest`` holds, the lower
-    envelope of the parabolas (c - q)² + offset(q)², and each pixel's nearest False pixel as
-    a flat index, into ``nearest``."""
-    cols = nearest.shape[1]
-    apex = np.empty(cols, dtype=np.int64)
+def _row_nearest_columns(r, column_rows, offset, apex, begin, pick):
+    """For row ``r``, given each column's nearest background row (``column_rows``, -1: none),
+    the lower envelope of the parabolas (c - q)² + offset(q)² and, per pixel c, the column q
+    of the parabola lowest at c (``pick``); ``offset`` gets the row offsets (_NONE: none)."""
+    cols = column_rows.size
+    for q in range(cols):
+        offset[q] = column_rows[q] - r if column_rows[q] >= 0 else _NONE
+    k = -1
+    for q in range(cols):
+        oq = offset[q]
+        if oq >= _NONE:
+            continue
+        fq = oq * oq + q * q
+        s = 0.0
+        while k >= 0:
+            p = apex[k]
+            op = offset[p]
+            s = (fq - (op * op + p * p)) / (2.0 * (q - p))
+            if s <= begin[k]:
+                k -= 1
+            else:
+                break
+        if k < 0:
+            k = 0
+            begin[0] = -np.inf
+        else:
+            k += 1
+            begin[k] = s
+        apex[k] = q
+        begin[k + 1] = np.inf
+    j = 0
+    for c in range(cols):
+        while begin[j + 1] < c:
+            j += 1
+        pick[c] = apex[j]
+
+
+@njit(nogil=True, cache=True)
+def _row_distances(out, raster_um, start, stop):
+    """Per row of ``start:stop``, from the nearest background rows ``out`` holds
+    (:func:`_column_nearest`), the distance to the nearest background pixel from its row and
+    column offsets, as scipy computes it, into ``out``."""
+    cols = out.shape[1]
+    apex, pick = np.empty(cols, dtype=np.int64), np.empty(cols, dtype=np.int64)
     begin = np.empty(cols + 1, dtype=np.float64)
-    row = np.empty(cols, dtype=np.int64)
+    column_rows, offset = np.empty(cols, dtype=np.int64), np.empty(cols, dtype=np.int64)
     for r in range(start, stop):
         for q in range(cols):
-            row[q] = nearest[r, q]
-        k = -1
-        for q in range(cols):
-            if row[q] < 0:
-                continue
-            oq = row[q] - r
-            fq = oq * oq + q * q
-            s = 0.0
-            while k >= 0:
-                p = apex[k]
-                op = row[p] - r
-                s = (fq - (op * op + p * p)) / (2.0 * (q - p))
-                if s <= begin[k]:
-                    k -= 1
-                else:
-                    break
-            if k < 0:
-                k = 0
-                begin[0] = -np.inf
-            else:
-                k += 1
-                begin[k] = s
-            apex[k] = q
-            begin[k + 1] = np.inf
-        j = 0
+            column_rows[q] = np.int64(out[r, q])
+        _row_nearest_columns(r, column_rows, offset, apex, begin, pick)
         for c in range(cols):
-            while begin[j + 1] < c:
-                j += 1
-            p = apex[j]
-            nearest[r, c] = row[p] * cols + p
+            p = pick[c]
+            dr = np.float64(offset[p]) * raster_um
+            dc = np.float64(c - p) * raster_um
+            out[r, c] = math.sqrt(dr * dr + dc * dc)
+
+
+@njit(nogil=True, cache=True)
+def _row_nearest(nearest, start, stop):
+    """Per row of ``start:stop``, from the nearest background rows ``nearest`` holds
+    (:func:`_column_nearest`), each pixel's nearest background pixel as a flat index, into
+    ``nearest``."""
+    cols = nearest.shape[1]
+    apex, pick = np.empty(cols, dtype=np.int64), np.empty(cols, dtype=np.int64)
+    begin = np.empty(cols + 1, dtype=np.float64)
+    column_rows, offset = np.empty(cols, dtype=np.int64), np.empty(cols, dtype=np.int64)
+    for r in range(start, stop):
+        for q in range(cols):
+            column_rows[q] = nearest[r, q]
+        _row_nearest_columns(r, column_rows, offset, apex, begin, pick)
+        for c in range(cols):
+            p = pick[c]
+            nearest[r, c] = column_rows[p] * cols + p

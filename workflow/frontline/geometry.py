@@ -231,6 +231,26 @@ def clean_region(
 # --------------------------------------------------------------------------- points and lines
 
 
+def points_in_bounds(xy_sorted_um: np.ndarray, bounds: tuple) -> np.ndarray:
+    """The points inside a bounding box, from points sorted by x (a binary search for the
+    x range, then a test of y): the candidates of a point-in-polygon test.
+
+    Parameters
+    ----------
+    xy_sorted_um : (M, 2) float, µm, sorted by x (``xy[np.argsort(xy[:, 0])]``)
+    bounds : (x0, y0, x1, y1), µm (a geometry's ``bounds``), inclusive
+
+    Returns
+    -------
+    (K, 2) float, µm
+    """
+    x0, y0, x1, y1 = bounds
+    a = int(np.searchsorted(xy_sorted_um[:, 0], x0, side="left"))
+    b = int(np.searchsorted(xy_sorted_um[:, 0], x1, side="right"))
+    slab = xy_sorted_um[a:b]
+    return slab[(slab[:, 1] >= y0) & (slab[:, 1] <= y1)]
+
+
 def densify(lines: shapely.Geometry | None, step_um: float = 0.5) -> np.ndarray:
     """Points along lines, at most ``step_um`` apart (vertices included).
 

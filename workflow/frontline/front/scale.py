@@ -287,7 +287,7 @@ def stroma_openings(
     big[0] = False
     # per gap: the big nests it touches (up to 2), and whether it borders (4-neighbours) a
     # pixel outside the chosen outline or the allowed area
-    touched, open_to_stroma = _gap_contacts(gaps, nests, big, inside, allowed)
+    touched, open_to_stroma = _gap_contacts(gaps, n_gaps, nests, big, inside, allowed)
     keep = (touched >= 2) & (held >= min_channel_cells)
     keep |= ~open_to_stroma & (held >= min_pocket_cells)
     keep[0] = False
@@ -305,15 +305,11 @@ def _label_sizes(labels, n):
 
 
 @njit(nogil=True, cache=True)
-def _gap_contacts(gaps, nests, big, inside, allowed):
-    """Per gap label: how many distinct nest labels with ``big[label]`` touch it (8-neighbours,
-    counted up to two: all a channel needs), and whether one of its pixels has a 4-neighbour
-    outside ``inside & allowed`` (the gap is open to the stroma)."""
+def _gap_contacts(gaps, n_gaps, nests, big, inside, allowed):
+    """Per gap label 0..``n_gaps``: how many distinct nest labels with ``big[label]`` touch it
+    (8-neighbours, counted up to two: all a channel needs), and whether one of its pixels has
+    a 4-neighbour outside ``inside & allowed`` (the gap is open to the stroma)."""
     rows, cols = gaps.shape
-    n_gaps = 0
-    for r in range(rows):
-        for c in range(cols):
-            n_gaps = max(n_gaps, gaps[r, c])
     first = np.zeros(n_gaps + 1, dtype=np.int64)
     count = np.zeros(n_gaps + 1, dtype=np.int64)
     open_ = np.zeros(n_gaps + 1, dtype=np.bool_)

@@ -18,6 +18,7 @@ from ..geometry import (
     grid_shape,
     iso_region,
     pixel_index,
+    points_in_bounds,
     polygon_parts,
     rasterize,
 )
@@ -115,11 +116,7 @@ def holds_points(polygon: Polygon, xy_um: np.ndarray, n: int) -> bool:
     xy_um : (M, 2) float, µm, sorted by x
     n : int
     """
-    x0, y0, x1, y1 = polygon.bounds
-    a = int(np.searchsorted(xy_um[:, 0], x0, side="left"))
-    b = int(np.searchsorted(xy_um[:, 0], x1, side="right"))
-    slab = xy_um[a:b]
-    box = slab[(slab[:, 1] >= y0) & (slab[:, 1] <= y1)]
+    box = points_in_bounds(xy_um, polygon.bounds)
     if len(box) < n:
         return False
     shapely.prepare(polygon)

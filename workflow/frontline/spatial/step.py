@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..geometry import points_in_bounds
 from .common import ALL_IMMUNE, type_codes
 from .densities import band_densities, band_edges, region_densities
 from .distances import DistanceMap, distance_map, locate_cells, spatial_order
@@ -228,11 +229,7 @@ def nest_counts(
             xy = xy_um[mask]
             xy = xy[np.argsort(xy[:, 0], kind="stable")]
             for j, part in enumerate(parts):
-                x0, y0, x1, y1 = part.bounds
-                a = np.searchsorted(xy[:, 0], x0, side="left")
-                b = np.searchsorted(xy[:, 0], x1, side="right")
-                slab = xy[a:b]
-                cand = slab[(slab[:, 1] >= y0) & (slab[:, 1] <= y1)]
+                cand = points_in_bounds(xy, part.bounds)
                 if len(cand):
                     shapely.prepare(part)
                     counts[j] = np.count_nonzero(shapely.contains_xy(part, *cand.T))
