@@ -6,8 +6,10 @@
 - a folder of single-channel TIFFs, one per marker, named by file stem;
 - Akoya QPTIFF and inForm component data are detected here and read by ``vendor``.
 
-Every plane is read through tifffile's zarr store, so a window read touches only the tiles it
-overlaps. A truncated or damaged file is refused when it is opened, not halfway through a run.
+A window read touches only the tiles (or strips) it overlaps: a page that is one plane is read
+segment by segment by ``pages`` (threads decode in parallel), any other layout through
+tifffile's zarr store. A truncated or damaged file is refused when it is opened, not halfway
+through a run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import zarr
 
 from ..errors import FrontlineInputError
 from .metadata import file_pixel_size, ome_channel_names
+from .pages import page_array
 from .source import Level, Plane, Source
 from .vendor import is_qpi, markers_csv, qpi_source
 
@@ -166,15 +169,25 @@ def series_levels(series: Any, path: Path, sample: str | None) -> tuple[list[Lev
     count = shape[chan] if chan else 1
     levels = []
     for i, lvl in enumerate(series.levels):
-        array = zarr.open_array(series.aszarr(level=i), mode="r")
         lvl_shape = dict(zip(lvl.axes, lvl.shape))
         if lvl.axes != axes or (chan and lvl_shape[chan] != count):
             break  # a level with another layout (e.g. a macro image) ends the pyramid
-        planes = []
-        for c in range(count):
-            planes.append(Plane(array, tuple(c if a == chan else 0 for a in axes[:-2])))
+        planes = page_planes(lvl.pages, lvl.shape[-2:]) if len(lvl.pages) == count else None
+        if planes is None:
+            array = zarr.open_array(series.aszarr(level=i), mode="r")
+            leads = [tuple(c if a == chan else 0 for a in axes[:-2]) for c in range(count)]
+            planes = [Plane(array, lead) for lead in leads]
         levels.append(Level(planes))
     return levels, axes
+
+
+def page_planes(pages: list, shape: tuple) -> list[Plane] | None:
+    """One plane per page, read segment by segment (``pages``: threads decode side by
+    side), or None when a page is not a single (Y, X) plane of ``shape`` in segments."""
+    arrays = [page_array(page) if page is not None else None for page in pages]
+    if any(a is None or a.shape != tuple(shape) for a in arrays):
+        return None
+    return [Plane(a) for a in arrays]
 
 
 def series_source(tif: tifffile.TiffFile, path: Path, sample: str | None) -> Source:

@@ -22,11 +22,11 @@ from typing import Any
 
 import pandas as pd
 import tifffile
-import zarr
 
 from ..errors import FrontlineInputError
 from .metadata import file_pixel_size
-from .source import Level, Plane, Source
+from .pages import page_plane
+from .source import Level, Source
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +119,14 @@ def qpi_source(tif: tifffile.TiffFile, path: Path, sample: str | None) -> Source
                 fix="re-export the image; each fluor must appear once at full resolution",
             )
         names = [f.get("Biomarker") or f.get("Name") for _, _, f in full]
-    levels = [Level([Plane(zarr.open_array(p.aszarr(), mode="r")) for _, p, _ in full])]
+    levels = [Level([page_plane(p) for _, p, _ in full])]
     groups = {}
     for _, page in reduced:
         groups.setdefault(page.shape, []).append(page)
     for shape in sorted(groups, key=lambda s: -s[0]):
         pages = groups[shape]
         if len(pages) == len(full) and all(p.samplesperpixel == 1 for p in pages):
-            levels.append(Level([Plane(zarr.open_array(p.aszarr(), mode="r")) for p in pages]))
+            levels.append(Level([page_plane(p) for p in pages]))
     size, size_from = file_pixel_size(tif, first, path, sample)
     if size is None:
         size = _xml_pixel_size(full[0][2].get("_raw"))
