@@ -127,8 +127,8 @@ def measure_cells(
     tile_px : int, edge of a measurement tile in pixels (memory grows with its square)
     ring_median : markers whose median over the ring is measured too (a sort per tile and
         marker: cheap for a few markers); markers not in ``channels`` are skipped
-    workers : threads; each reads and sums channels of a tile (the image reader is shared:
-        tifffile's zarr store reads under its lock, decoding runs in parallel)
+    workers : threads; each reads and sums channels of a tile (the image reader is shared;
+        a TIFF page is decoded segment by segment on the reading thread, ``io.pages``)
 
     Returns
     -------
