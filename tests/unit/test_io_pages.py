@@ -120,3 +120,22 @@ def test_a_corrupted_segment_is_the_files_fault(tmp_path, planes):
             FrontlineInputError, match=r"s1.*cannot decode|cannot decode.*s1|damaged"
         ):
             img.read("PanCK", (0, 10, 0, 10))
+
+
+def test_windows_read_left_to_right_decode_their_overlap_once(tmp_path, planes, monkeypatch):
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, planes, photometric="minisblack", tile=(64, 64), compression="zlib")
+    decoded = []
+    segment = PageArray._segment
+    monkeypatch.setattr(
+        PageArray, "_segment", lambda self, i: decoded.append(i) or segment(self, i)
+    )
+    with tifffile.TiffFile(path) as tif:
+        array = page_array(tif.series[0].pages[2])
+        # two windows with a 20-pixel halo, the second starting in the first's last column
+        first = array[0:150, 0:148]  # columns 0-2 of segments, rows 0-2
+        second = array[0:150, 108:276]  # columns 1-4: column 2 was decoded for the first
+    assert np.array_equal(first, planes[2, 0:150, 0:148])
+    assert np.array_equal(second, planes[2, 0:150, 108:276])
+    assert len(decoded) == 9 + 9  # 3 x 3, then 3 x 4 less the 3 kept (column 2)
+    assert len(set(decoded)) == len(decoded) - 3  # column 1 is decoded again, 2 is not

@@ -5,8 +5,11 @@ own. :class:`PageArray` reads a window of a page by reading the bytes of the seg
 overlaps (``os.pread``: no shared file position, so threads read side by side) and decoding
 each with tifffile's decoder for the page (imagecodecs, which releases the GIL). Several
 threads reading channels of a window therefore decode in parallel, which a zarr store over
-the file does not (its reads are serialised). Pages with more than one sample per pixel or a
-depth are not handled here (:func:`page_array` returns None for them).
+the file does not (its reads are serialised). The segments of a read's last column are kept
+until the next read of the page: windows read left to right with a halo (the measure step's
+tiles) overlap there, and decode them once (a page's cache is a column of segments, a few MB).
+Pages with more than one sample per pixel or a depth are not handled here (:func:`page_array`
+returns None for them).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class PageArray:
         self.chunk = tuple(int(n) for n in self.keyframe.chunks[-2:])
         self.across = -(-self.shape[1] // self.chunk[1])
         self.fill = self.keyframe.nodata or 0
+        self._last_column = {}  # segment index -> decoded segment, of the last read
         self.decode_args = {}
         if self.keyframe.compression in JPEG:  # tables of the page, header of the keyframe
             self.decode_args = {
@@ -57,10 +61,15 @@ class PageArray:
         if out.size == 0:
             return out
         ch, cw = self.chunk
+        last = (x1 - 1) // cw
+        cached, keep = self._last_column, {}
         for ty in range(y0 // ch, (y1 - 1) // ch + 1):
-            for tx in range(x0 // cw, (x1 - 1) // cw + 1):
+            for tx in range(x0 // cw, last + 1):
                 oy, ox = ty * ch, tx * cw
-                tile = self._segment(ty * self.across + tx)
+                index = ty * self.across + tx
+                tile = cached[index] if index in cached else self._segment(index)
+                if tx == last:
+                    keep[index] = tile
                 sy = slice(max(y0, oy), min(y1, oy + ch))
                 sx = slice(max(x0, ox), min(x1, ox + cw))
                 target = out[sy.start - y0 : sy.stop - y0, sx.start - x0 : sx.stop - x0]
@@ -68,6 +77,7 @@ class PageArray:
                     target[...] = self.fill
                 else:
                     target[...] = tile[sy.start - oy : sy.stop - oy, sx.start - ox : sx.stop - ox]
+        self._last_column = keep
         return out
 
     def _segment(self, index: int) -> np.ndarray | None:
