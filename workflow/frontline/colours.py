@@ -1,13 +1,17 @@
 """One colour per phenotype and per channel, shared by every figure and export.
 
 A phenotype keeps its colour in every plot, in the QuPath export and in the AnnData file, so
-a reader learns it once. Names the table below does not know get colours from a fixed
-qualitative list in sorted order, so the same names always get the same colours.
+a reader learns it once. Names the table below does not know get colours, in sorted order,
+from a fixed qualitative list and then an sRGB grid, each far (in CIE Lab) from those given
+before it, so the same names always get the same colours and no two look alike.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+
+import numpy as np
 
 RGB = tuple[int, int, int]  # 0-255
 RGBFloat = tuple[float, float, float]  # 0-1 (matplotlib)
@@ -100,7 +104,13 @@ _EXTRA_CHANNELS = [
 
 
 def phenotype_colours(names: Iterable[str]) -> dict[str, RGB]:
-    """A colour for every phenotype name.
+    """A colour for every phenotype name, no two alike.
+
+    Known names keep their colour (``KNOWN_PHENOTYPES``; the greys of tumour-free classes are
+    shared on purpose). Other names, in sorted order, take the first colour of a fixed
+    qualitative list that is at least ``MIN_DELTA_E`` (CIE76 ΔE in Lab) from every colour given
+    so far, and past that list the colour of an sRGB grid farthest from all of them, so a
+    panel of 20 or 40 phenotypes never shows two in one colour.
 
     Parameters
     ----------
@@ -111,11 +121,46 @@ def phenotype_colours(names: Iterable[str]) -> dict[str, RGB]:
     dict str -> (r, g, b) ints 0-255
     """
     names = sorted(set(str(n) for n in names))
-    unknown = [n for n in names if n not in KNOWN_PHENOTYPES]
     colours = {n: KNOWN_PHENOTYPES[n] for n in names if n in KNOWN_PHENOTYPES}
-    for i, name in enumerate(unknown):
-        colours[name] = _EXTRA[i % len(_EXTRA)]
+    used = [_lab(rgb) for rgb in colours.values()] + [_lab(rgb) for rgb in BACKGROUNDS]
+    for name in (n for n in names if n not in KNOWN_PHENOTYPES):
+        rgb = _most_distinct(np.asarray(used))
+        colours[name] = rgb
+        used.append(_lab(rgb))
     return colours
+
+
+MIN_DELTA_E = 20.0  # Lab distance at which two phenotype colours are told apart at a glance
+BACKGROUNDS = [(31, 31, 31), (255, 255, 255)]  # the overview's dark field and a white page
+
+
+def _lab(rgb: RGB) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.asarray(rgb, dtype=float).reshape(1, 1, 3) / 255).reshape(3)
+
+
+@functools.cache
+def _grid() -> tuple[list[RGB], np.ndarray]:
+    """The sRGB grid (steps of 51) without its darkest and palest colours, and its Lab."""
+    from skimage.color import rgb2lab
+
+    levels = range(0, 256, 51)
+    grid = [(r, g, b) for r in levels for g in levels for b in levels]
+    lab = rgb2lab(np.asarray(grid, dtype=float).reshape(-1, 1, 3) / 255).reshape(-1, 3)
+    keep = (lab[:, 0] >= 50) & (lab[:, 0] <= 90)
+    return [c for c, k in zip(grid, keep) if k], lab[keep]
+
+
+def _most_distinct(used_lab: np.ndarray) -> RGB:
+    """The first colour of ``_EXTRA`` at least ``MIN_DELTA_E`` from every used colour (Lab),
+    else the grid colour farthest from them (ties: the first in grid order)."""
+    for rgb in _EXTRA:
+        if np.linalg.norm(used_lab - _lab(rgb), axis=1).min() >= MIN_DELTA_E:
+            return rgb
+    grid, lab = _grid()
+    nearest = np.linalg.norm(lab[:, None, :] - used_lab[None, :, :], axis=2).min(axis=1)
+    return grid[int(np.argmax(nearest))]
 
 
 def phenotype_colours_float(names: Iterable[str]) -> dict[str, RGBFloat]:
