@@ -51,11 +51,12 @@ def test_distance_transform_at_any_pixel_size_and_without_background():
     )
 
 
-def test_snap_to_frame_equals_buffering_the_whole_region():
+def test_snap_to_frame_equals_closing_the_whole_region():
     import shapely
     from shapely.geometry import MultiPolygon, Point, box
 
     from frontline.front import snap_to_frame
+    from frontline.front.tissue import close_against
     from frontline.geometry import as_multipolygon
 
     rng = np.random.default_rng(2)
@@ -64,11 +65,38 @@ def test_snap_to_frame_equals_buffering_the_whole_region():
     region = as_multipolygon(shapely.union_all(discs).intersection(frame))
     tol = 8.0
     band = frame.boundary.buffer(tol, quad_segs=4).intersection(frame)
-    expected = region.union(region.buffer(tol, quad_segs=4).intersection(band))
+    outside = box(-100, -100, 1100, 900).difference(frame)
+    closed = close_against(region, outside, tol).intersection(band)
+    touching = [p for p in as_multipolygon(closed).geoms if p.intersects(region)]
+    expected = region.union(shapely.union_all(touching))
     got = snap_to_frame(region, frame, tol)
     assert got.is_valid and got.area > region.area  # parts near the outline grew
     assert got.symmetric_difference(expected).area < 1e-6 * expected.area
     assert len(got.geoms) == len(as_multipolygon(expected).geoms)
+
+
+def test_snap_to_frame_fills_the_gap_without_wedges_along_the_frame():
+    """A round core whose outline passes 5 µm from the image border (tolerance 20 µm): the gap
+    where it is narrower than 20 µm fills and the core reaches the border there; nothing is
+    added along the border beyond that stretch (growing the core by 20 µm put wedges of tissue
+    52 µm to each side of it)."""
+    from shapely.geometry import LineString, MultiPolygon, Point, box
+
+    from frontline.front import snap_to_frame
+
+    frame = MultiPolygon([box(0, 0, 1000, 1000)])
+    core = Point(500, 1000 - 305).buffer(300, quad_segs=64)
+    got = snap_to_frame(MultiPolygon([core]), frame, 20.0)
+    added = got.difference(core)
+    # where the gap is under 20 µm: |x - 500| < sqrt(300² - 285²) = 93.7 µm
+    on_border = got.intersection(LineString([(0, 1000), (1000, 1000)]))
+    assert 2 * 93.7 - 10 <= on_border.length <= 2 * 93.7 + 10
+    minx, miny, maxx, maxy = added.bounds
+    assert miny >= 1000 - 20 - 1e-6 and maxy <= 1000 + 1e-9  # only in the band along the border
+    assert minx >= 500 - 93.7 - 15 and maxx <= 500 + 93.7 + 15  # no wedge reaching beyond it
+    # the gap where it is under 20 µm: 187 µm long, 9.9 µm wide on average (5 + dx² / 600)
+    assert 0.7 * 1855 <= added.area <= 1.05 * 1855
+    assert len(got.geoms) == 1  # the frame's own corners, which the closing rounds, are not added
 
 
 @pytest.mark.parametrize("shape, sigma", [((60, 45), 3.0), ((7, 9), 3.0), ((200, 13), 1.5)])

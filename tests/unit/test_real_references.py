@@ -108,7 +108,10 @@ def agrees(call, keren_class):
 def test_tnbc_call_on_all_immune_cells_agrees_with_the_published_class(tnbc):
     agree = [agrees(r["all_immune"], r["class"]) for _, r in tnbc.iterrows()]
     assert np.mean(agree) >= 0.75, tnbc
-    assert sum(agree) == 17, tnbc  # today: every patient
+    # measured: 16 of 17; patient 13 (mixed) has 29.4 % of its immune cells infiltrating, the
+    # threshold 30 % (30.9 % when the tumor was grown by the edge tolerance along the tissue
+    # outline, which HALO's labels showed wrong)
+    assert sum(agree) >= 16, tnbc
     # the CD8 call, reported beside it, agrees less (the classes concern all immune cells)
     cd8 = [agrees(r["CD8T"], r["class"]) for _, r in tnbc.iterrows()]
     assert 0.5 <= np.mean(cd8) <= 1.0

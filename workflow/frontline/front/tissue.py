@@ -19,27 +19,51 @@ def snap_to_frame(region: MultiPolygon, frame: MultiPolygon, tolerance_um: float
 
     The outermost cells of a tumor (or tissue) cut by the image border lie a few µm inside it;
     the region should still reach the border, so that no sliver of "stroma" separates it from
-    the border.
+    the border. The gap is closed, not buffered across: the region and the outside of the frame
+    are closed together with a disc of half the tolerance (a gap narrower than the tolerance
+    fills, with a rounded fillet where the outline meets the frame), and what that adds within
+    the tolerance of the frame joins the region. Growing the region by the tolerance instead
+    put thin wedges along the frame beside a round outline that nearly touches it (a TMA core
+    at the image border).
+
+    Parameters
+    ----------
+    region, frame : MultiPolygon, µm
+    tolerance_um : float, µm (0: the region as it is)
+
+    Returns
+    -------
+    MultiPolygon, µm
     """
     if region.is_empty or frame.is_empty or tolerance_um <= 0:
         return region
     band = frame.boundary.buffer(tolerance_um, quad_segs=4).intersection(frame)
-    # Only the region within 2 tolerances of the outline can reach the band: buffer that part
-    # (cut 3 tolerances out, so the cut's own buffer stays out of the band) and union the
-    # grown band with the parts it touches; the other parts stay as they are. The same
-    # region as buffering and uniting the whole one, at the cost of the border only.
+    # Only the region within 2 tolerances of the outline can reach the band: close that part
+    # (cut 3 tolerances out, so the cut's own edge stays out of the band) and union what the
+    # closing adds in the band with the parts it touches; the other parts stay as they are.
+    # The same region as closing the whole one, at the cost of the border only.
     reach = frame.boundary.buffer(3 * tolerance_um, quad_segs=4)
     parts = np.array(polygon_parts(region), dtype=object)
     near = shapely.intersects(parts, reach)
     if not near.any():
         return region
     cut = shapely.intersection(shapely.union_all(parts[near]), reach)
-    grown = cut.buffer(tolerance_um, quad_segs=4).intersection(band)
-    if grown.is_empty:
+    closed = shapely.intersection(close_against(cut, reach.difference(frame), tolerance_um), band)
+    # the closing also rounds the frame's own corners: keep the pieces that touch the region
+    grown = [p for p in polygon_parts(closed) if shapely.intersects(p, cut)]
+    if not grown:
         return region
-    touched = near & shapely.intersects(parts, grown)
-    merged = polygon_parts(shapely.union_all([*parts[touched], grown]))
+    touched = near & shapely.intersects(parts, shapely.union_all(grown))
+    merged = polygon_parts(shapely.union_all([*parts[touched], *grown]))
     return MultiPolygon([*parts[~touched], *merged])
+
+
+def close_against(region, outside, tolerance_um: float):
+    """The closing of ``region`` and ``outside`` together with a disc of ``tolerance_um / 2``
+    (geometries in µm): gaps between them narrower than the tolerance filled."""
+    radius = tolerance_um / 2
+    joined = shapely.union(region, outside)
+    return joined.buffer(radius, quad_segs=8).buffer(-radius, quad_segs=8)
 
 
 def tissue_region(
