@@ -55,8 +55,10 @@ class PageArray:
 
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
         ys, xs = key
-        y0, y1, _ = ys.indices(self.shape[0])
-        x0, x1, _ = xs.indices(self.shape[1])
+        y0, y1, y_step = ys.indices(self.shape[0])
+        x0, x1, x_step = xs.indices(self.shape[1])
+        if y_step != 1 or x_step != 1:
+            raise ValueError("PageArray reads windows (slices with step 1); stride the result")
         out = np.empty((max(y1 - y0, 0), max(x1 - x0, 0)), self.dtype)
         if out.size == 0:
             return out
