@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from frontline import cohort, config, front, io, plots, spatial  # noqa: E402
+from frontline.celltables import field_extent_um  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("FRONTLINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TABLE = SHARED_DATA / "vectra_lung_cohort" / "lung_cells.csv.gz"
@@ -60,7 +61,7 @@ def field_outputs(cells, params):
     front_settings = config.section("front")
     for field_id, field in cells.groupby("patientImage_id", sort=False):
         field = field.reset_index(drop=True)
-        extent = (float(np.ceil(field["x_um"].max())), float(np.ceil(field["y_um"].max())))
+        extent = field_extent_um(field[["x_um", "y_um"]].to_numpy())  # as the workflow's
         regions = front.find_regions(field, extent, front_settings, sample=field_id)
         result = spatial.analyze(field, regions, params, immune_lineage=IMMUNE, sample=field_id)
         yield field_id, str(field_id).split("_")[0], cohort.SampleOutputs.from_result(result)

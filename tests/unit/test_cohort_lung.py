@@ -93,7 +93,7 @@ def test_survival_no_association_survives_the_fdr_the_strongest_as_readme_says(l
     assert s.at[top, "concordance"] == pytest.approx(0.65, abs=0.01)
     cd8 = s.loc["density_per_mm2_tissue_CD8_T"]
     assert cd8["hr_per_sd"] == pytest.approx(1.16, abs=0.01) and cd8["p"] > 0.4
-    assert bool(cd8["ph_violated"])  # ph_p 0.043: its hazard ratio is an average over time
+    assert bool(cd8["ph_violated"])  # ph_p 0.0499: its hazard ratio is an average over time
 
 
 def test_stage_groups_and_kaplan_meier_as_readme_says(lung):
@@ -103,9 +103,9 @@ def test_stage_groups_and_kaplan_meier_as_readme_says(lung):
     assert g["p"].min() == pytest.approx(0.032, abs=0.001)
     km = lung["stats"].km_tests.set_index("split")
     call = km.loc["phenotype_call"]
-    assert call["groups"] == "desert (15), inflamed (33)"
+    assert call["groups"] == "desert (16), inflamed (32)"
     # no field of these two patients has a call: no tumor region, or tumor filling the field
     assert "patients without a call left out: not_computable (2)" in call["reason"]
-    assert call["logrank_p"] == pytest.approx(0.16, abs=0.01)
+    assert call["logrank_p"] == pytest.approx(0.066, abs=0.001)
     split = km.loc["enrichment_z_B_cell__monocyte (median split)"]
     assert split["logrank_p"] == pytest.approx(0.061, abs=0.001)
