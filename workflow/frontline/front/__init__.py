@@ -8,7 +8,8 @@ raster of 2 × ``raster_um`` (4 µm) with two Euclidean distance transforms, its
 (``outline_smoothing_um``, 6 µm) and traced with marching squares
 (:func:`frontline.geometry.iso_region`, sub-pixel), grown by 0.4 × the mean cell spacing
 beyond the outermost nuclei (see the tumor), clipped to the image and extended to the image
-border where it stops within ``edge_tolerance_um`` of it; parts smaller than
+border where it stops within ``edge_tolerance_um`` of it (the gap closed with a disc of half
+that, :func:`snap_to_frame`); parts smaller than
 ``tissue_min_region_area_um2`` (10,000 µm²) are dropped and holes smaller than
 ``tissue_min_hole_area_um2`` (40,000 µm²) filled (:mod:`.tissue`).
 
@@ -32,8 +33,9 @@ Tumor, from the cells of phenotype ``tumor_phenotype`` (:mod:`.tumor`):
    cells at the reference density, 1 / sqrt(density): the true edge lies a little beyond the
    outermost cells);
 3. tumor = outline ∩ coarse region ∩ tissue, extended to the tissue outline where it stops
-   within ``edge_tolerance_um`` of it; parts smaller than ``min_region_area_um2`` (null:
-   three tumor-cell areas) are dropped and holes smaller than ``min_hole_area_um2`` (0) filled;
+   within ``edge_tolerance_um`` of it (the gap closed, as for the tissue); parts smaller than
+   ``min_region_area_um2`` (null: three tumor-cell areas) are dropped and holes smaller than
+   ``min_hole_area_um2`` (0) filled;
    parts of the tissue outside the tumor that hold fewer than ``min_stroma_cells`` (5)
    non-tumor cells (a lumen, a tear, a notch at the tissue edge) are added to it: a gap in the
    cells is not stroma.
