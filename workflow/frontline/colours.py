@@ -122,11 +122,11 @@ def phenotype_colours(names: Iterable[str]) -> dict[str, RGB]:
     """
     names = sorted(set(str(n) for n in names))
     colours = {n: KNOWN_PHENOTYPES[n] for n in names if n in KNOWN_PHENOTYPES}
-    used = [_lab(rgb) for rgb in colours.values()] + [_lab(rgb) for rgb in BACKGROUNDS]
+    used = list(_lab([*colours.values(), *BACKGROUNDS]))
     for name in (n for n in names if n not in KNOWN_PHENOTYPES):
         rgb = _most_distinct(np.asarray(used))
         colours[name] = rgb
-        used.append(_lab(rgb))
+        used.extend(_lab([rgb]))
     return colours
 
 
@@ -134,32 +134,32 @@ MIN_DELTA_E = 20.0  # Lab distance at which two phenotype colours are told apart
 BACKGROUNDS = [(31, 31, 31), (255, 255, 255)]  # the overview's dark field and a white page
 
 
-def _lab(rgb: RGB) -> np.ndarray:
+def _lab(colours: list[RGB]) -> np.ndarray:
+    """(n, 3) CIE Lab of n colours (r, g, b ints 0-255)."""
     from skimage.color import rgb2lab
 
-    return rgb2lab(np.asarray(rgb, dtype=float).reshape(1, 1, 3) / 255).reshape(3)
+    rgb = np.asarray(colours, dtype=float).reshape(-1, 1, 3) / 255
+    return rgb2lab(rgb).reshape(-1, 3)
 
 
 @functools.cache
-def _grid() -> tuple[list[RGB], np.ndarray]:
-    """The sRGB grid (steps of 51) without its darkest and palest colours, and its Lab."""
-    from skimage.color import rgb2lab
-
+def _candidates() -> tuple[list[RGB], np.ndarray, list[RGB], np.ndarray]:
+    """``_EXTRA`` and the sRGB grid (steps of 51, lightness 50-90), each with its Lab."""
     levels = range(0, 256, 51)
     grid = [(r, g, b) for r in levels for g in levels for b in levels]
-    lab = rgb2lab(np.asarray(grid, dtype=float).reshape(-1, 1, 3) / 255).reshape(-1, 3)
+    lab = _lab(grid)
     keep = (lab[:, 0] >= 50) & (lab[:, 0] <= 90)
-    return [c for c, k in zip(grid, keep) if k], lab[keep]
+    return _EXTRA, _lab(_EXTRA), [c for c, k in zip(grid, keep) if k], lab[keep]
 
 
 def _most_distinct(used_lab: np.ndarray) -> RGB:
     """The first colour of ``_EXTRA`` at least ``MIN_DELTA_E`` from every used colour (Lab),
     else the grid colour farthest from them (ties: the first in grid order)."""
-    for rgb in _EXTRA:
-        if np.linalg.norm(used_lab - _lab(rgb), axis=1).min() >= MIN_DELTA_E:
+    extra, extra_lab, grid, grid_lab = _candidates()
+    for rgb, lab in zip(extra, extra_lab):
+        if np.linalg.norm(used_lab - lab, axis=1).min() >= MIN_DELTA_E:
             return rgb
-    grid, lab = _grid()
-    nearest = np.linalg.norm(lab[:, None, :] - used_lab[None, :, :], axis=2).min(axis=1)
+    nearest = np.linalg.norm(grid_lab[:, None, :] - used_lab[None, :, :], axis=2).min(axis=1)
     return grid[int(np.argmax(nearest))]
 
 

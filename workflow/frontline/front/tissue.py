@@ -50,11 +50,12 @@ def snap_to_frame(region: MultiPolygon, frame: MultiPolygon, tolerance_um: float
     cut = shapely.intersection(shapely.union_all(parts[near]), reach)
     closed = shapely.intersection(close_against(cut, reach.difference(frame), tolerance_um), band)
     # the closing also rounds the frame's own corners: keep the pieces that touch the region
-    grown = [p for p in polygon_parts(closed) if shapely.intersects(p, cut)]
-    if not grown:
+    pieces = [p for p in polygon_parts(closed) if shapely.intersects(p, cut)]
+    if not pieces:
         return region
-    touched = near & shapely.intersects(parts, shapely.union_all(grown))
-    merged = polygon_parts(shapely.union_all([*parts[touched], *grown]))
+    grown = shapely.union_all(pieces)
+    touched = near & shapely.intersects(parts, grown)
+    merged = polygon_parts(shapely.union_all([*parts[touched], grown]))
     return MultiPolygon([*parts[~touched], *merged])
 
 

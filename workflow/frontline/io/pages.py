@@ -116,3 +116,12 @@ def page_plane(page: Any) -> Plane:
     :func:`page_array` can, else through tifffile's zarr store of the page."""
     array = page_array(page)
     return Plane(array if array is not None else zarr.open_array(page.aszarr(), mode="r"))
+
+
+def page_planes(pages: list, shape: tuple) -> list[Plane] | None:
+    """One plane per page, each a :class:`PageArray`, or None unless every page is a single
+    (Y, X) plane of ``shape`` in segments (a series' level: all read alike, or through zarr)."""
+    arrays = [page_array(page) if page is not None else None for page in pages]
+    if any(a is None or a.shape != tuple(shape) for a in arrays):
+        return None
+    return [Plane(a) for a in arrays]

@@ -25,7 +25,7 @@ import zarr
 
 from ..errors import FrontlineInputError
 from .metadata import file_pixel_size, ome_channel_names
-from .pages import page_array
+from .pages import page_planes
 from .source import Level, Plane, Source
 from .vendor import is_qpi, markers_csv, qpi_source
 
@@ -179,15 +179,6 @@ def series_levels(series: Any, path: Path, sample: str | None) -> tuple[list[Lev
             planes = [Plane(array, lead) for lead in leads]
         levels.append(Level(planes))
     return levels, axes
-
-
-def page_planes(pages: list, shape: tuple) -> list[Plane] | None:
-    """One plane per page, read segment by segment (``pages``: threads decode side by
-    side), or None when a page is not a single (Y, X) plane of ``shape`` in segments."""
-    arrays = [page_array(page) if page is not None else None for page in pages]
-    if any(a is None or a.shape != tuple(shape) for a in arrays):
-        return None
-    return [Plane(a) for a in arrays]
 
 
 def series_source(tif: tifffile.TiffFile, path: Path, sample: str | None) -> Source:
