@@ -18,24 +18,23 @@ says. The tree also answers which phenotypes are immune (:func:`immune_lineage`)
 lineage a phenotype belongs to (:func:`lineage_of`).
 """
 
-from .assign import assign_phenotypes, phenotype_cells
-from .gates import batch_gates_of, sample_gates, with_sample_gates
-from .markers import gated_markers, reference_markers, ring_median_markers
-from .tree import AMBIGUOUS, OTHER, ancestors, immune_lineage, lineage_of, parse_phenotypes
+import lazy_loader
 
-__all__ = [
-    "AMBIGUOUS",
-    "OTHER",
-    "ancestors",
-    "assign_phenotypes",
-    "batch_gates_of",
-    "gated_markers",
-    "immune_lineage",
-    "lineage_of",
-    "parse_phenotypes",
-    "phenotype_cells",
-    "reference_markers",
-    "ring_median_markers",
-    "sample_gates",
-    "with_sample_gates",
-]
+# the names below are imported from their modules when first used: the workflow's startup
+# needs only the tree and the markers, not the gating behind ``assign``
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "assign": ["assign_phenotypes", "phenotype_cells"],
+        "gates": ["batch_gates_of", "sample_gates", "with_sample_gates"],
+        "markers": ["gated_markers", "reference_markers", "ring_median_markers"],
+        "tree": [
+            "AMBIGUOUS",
+            "OTHER",
+            "ancestors",
+            "immune_lineage",
+            "lineage_of",
+            "parse_phenotypes",
+        ],
+    },
+)
