@@ -1,5 +1,8 @@
 """Fixtures of the workflow tests (helpers live in runs.py): the demo input, work folders."""
 
+import contextlib
+import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -27,9 +30,32 @@ from runs import (
 )
 
 
+@contextlib.contextmanager
+def once_per_session(tmp_path_factory, name):
+    """A record of something the session makes once: ``(path, record)``, where ``record`` is
+    the dict stored by the first worker that made it, or None for the caller to make it (then
+    ``path.write_text(json.dumps(record))``). The xdist workers of one session share it (under
+    their common temporary folder, one worker at a time), so a fixture several test files use
+    is not made again on each worker."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield path, json.loads(path.read_text()) if path.is_file() else None
+
+
 @pytest.fixture(scope="session")
 def demo_input(tmp_path_factory):
     """One simulated 1024 x 1024 px sample, made once: {'image', 'truth', 'dir'} (read-only use)."""
+    with once_per_session(tmp_path_factory, "demo_input") as (record_path, record):
+        if record is None:
+            record = {k: str(v) for k, v in _make_demo_input(tmp_path_factory).items()}
+            record_path.write_text(json.dumps(record))
+    return {k: Path(v) for k, v in record.items()}
+
+
+def _make_demo_input(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo_input")
     make_workdir(
         work,
@@ -67,10 +93,14 @@ def workdir(tmp_path):
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, demo_input):
     """The demo, run whole with ``--cores 2``: {'dir', 'seconds'} (do not modify its folder)."""
-    work = tmp_path_factory.mktemp("demo_run_cores2")
-    seconds = run_demo(work, demo_rows(demo_input), cores=2)
-    print(f"\ndemo run (--cores 2): {seconds:.0f} s")
-    return {"dir": work, "seconds": seconds}
+    with once_per_session(tmp_path_factory, "demo_run") as (record_path, record):
+        if record is None:
+            work = tmp_path_factory.mktemp("demo_run_cores2")
+            seconds = run_demo(work, demo_rows(demo_input), cores=2)
+            print(f"\ndemo run (--cores 2): {seconds:.0f} s")
+            record = {"dir": str(work), "seconds": seconds}
+            record_path.write_text(json.dumps(record))
+    return {"dir": Path(record["dir"]), "seconds": record["seconds"]}
 
 
 @pytest.fixture(scope="session")
