@@ -14,18 +14,23 @@ sys.path.insert(0, str(ROOT / "workflow"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED_DATA = Path(os.environ.get("FRONTLINE_SHARED_DATA", ROOT.parent / "shared" / "data"))
-# the longest test files (minutes each) first: pytest-xdist hands out whole files in collection
-# order, so the two workers then finish together instead of one waiting on the last long file
+# the longest test files (minutes each) first, longest first: pytest-xdist hands out whole
+# files in collection order (`--no-loadscope-reorder` in pyproject's addopts; by default it
+# would order them by their number of tests), so the workers then finish together instead of
+# one running the last long file alone
 SLOW_FIRST = (
+    "tests/workflow/test_bad_input.py",
     "tests/workflow/test_slurm.py",
     "tests/workflow/test_demo_accuracy.py",
     "tests/workflow/test_interrupt.py",
-    "tests/workflow/test_bad_input.py",
-    "tests/workflow/test_segment_rules.py",
-    "tests/workflow/test_field_accuracy.py",
-    "tests/workflow/test_own_images.py",
     "tests/workflow/test_cell_tables.py",
+    "tests/workflow/test_own_images.py",
+    "tests/workflow/test_field_accuracy.py",
+    "tests/workflow/test_vendor_inputs.py",
+    "tests/workflow/test_segment_rules.py",
     "tests/unit/test_cohort_lung.py",
+    "tests/workflow/test_phenotype_rules.py",
+    "tests/workflow/test_inform_real.py",
 )
 
 
