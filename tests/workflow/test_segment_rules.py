@@ -44,8 +44,8 @@ def test_tile_list_comes_from_the_image_header(tmp_path, demo_input):
 def test_tile_jobs_give_the_single_job_labels(tmp_path, demo_input):
     one = workdir_for(tmp_path / "one", demo_input, tile_jobs=False, tile_px=512)
     snakemake(one, TARGET, check=True, cores=2)
-    # 2 x 2 job tiles: seams along both axes and where four tiles meet (the 3 x 3 layout's
-    # inner tile is covered by the merge's unit tests and the dry run above)
+    # 2 x 2 job tiles: seams along both axes and where four tiles meet (a tile with neighbours
+    # on all four sides is merged in tests/unit/test_segment_jobs.py, on a 4 x 4 grid)
     tiled = workdir_for(
         tmp_path / "tiled",
         demo_input,

@@ -141,8 +141,9 @@ def phenotype_cells(
     sample, file : for error messages
     states : the config's ``states`` section (:mod:`frontline.states`); their markers are
         gated too and each state becomes a bool column
-    batch_gates : this sample's rows of its batch's gates (:func:`batch_gates_of`), used
-        for the auto-gated markers; None: every auto gate from this sample's cells
+    batch_gates : this sample's rows of its batch's gates
+        (:func:`frontline.phenotype.gates.batch_gates_of`), used for the auto-gated markers;
+        None: every auto gate from this sample's cells
     batch : the batch's name (gates.tsv's ``batch`` column)
 
     Returns
